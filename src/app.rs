@@ -1,0 +1,127 @@
+//! One run of the program: resolve settings, get a snapshot (AWS, a file or the demo),
+//! evaluate it, and write the report. Errors become one clean line on stderr and exit
+//! code 2; nothing here panics on bad input.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use crate::cli::{Cli, ReportFormat};
+use crate::config::{Overrides, Settings};
+use crate::export::{table, Report};
+use crate::rules::evaluate;
+use crate::snapshot::Snapshot;
+use crate::{collect, input};
+
+/// The demo snapshot built into the binary: a compliant VPC, a broken one and a default VPC.
+pub const DEMO_SNAPSHOT: &str = include_str!("../examples/demo-snapshot.json");
+
+/// Exit code for an incomplete scan or bad input.
+const EXIT_INCOMPLETE: i32 = 2;
+
+/// Runs the command line and returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    if !cli.once {
+        eprintln!(
+            "vpc-auditor: the daemon mode is not available in this build yet; run with --once"
+        );
+        return EXIT_INCOMPLETE;
+    }
+    match run_once(&cli).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("vpc-auditor: {message}");
+            EXIT_INCOMPLETE
+        }
+    }
+}
+
+async fn run_once(cli: &Cli) -> Result<i32, String> {
+    let settings = Settings::resolve(&Overrides {
+        config: cli.config.clone(),
+        rules: cli.rules.clone(),
+        regions: cli.regions.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+        fail_on: cli.fail_on,
+    })
+    .map_err(|e| e.to_string())?;
+
+    let snapshot = if cli.demo {
+        Snapshot::from_json(DEMO_SNAPSHOT).map_err(|e| format!("<embedded demo snapshot>:{e}"))?
+    } else if let Some(path) = &cli.from_snapshot {
+        let text = input::read_text(path).map_err(|e| e.to_string())?;
+        Snapshot::from_json(&text).map_err(|e| format!("{}:{e}", path.display()))?
+    } else {
+        collect::collect(&settings.regions, &settings.aws, &settings.scope)
+            .await
+            .map_err(|e| e.to_string())?
+    };
+
+    if let Some(path) = &cli.snapshot_out {
+        write_file(path, &snapshot.to_json_pretty())?;
+    }
+
+    let evaluation = evaluate(&snapshot, &settings.packs, &settings.scope);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let report = Report::build(&snapshot, evaluation, now);
+    let rendered = match cli.format {
+        ReportFormat::Json => report.to_json() + "\n",
+        ReportFormat::Table => {
+            let color = cli.output.is_none()
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none();
+            table::render(&report, color)
+        }
+    };
+    match &cli.output {
+        Some(path) => write_file(path, &rendered)?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth reporting.
+            let _ = stdout.write_all(rendered.as_bytes());
+            let _ = stdout.flush();
+        }
+    }
+    for scan in report.scans.iter().filter(|s| s.error.is_some()) {
+        eprintln!(
+            "vpc-auditor: scan of {}/{} failed: {}",
+            scan.account_id,
+            scan.region,
+            scan.error.as_deref().unwrap_or_default()
+        );
+    }
+    Ok(report.exit_code(settings.fail_on))
+}
+
+fn write_file(path: &Path, contents: &str) -> Result<(), String> {
+    std::fs::write(path, contents)
+        .map_err(|e| format!("{}: cannot write: {e}", PathBuf::from(path).display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Scope;
+    use crate::rules::pack::RulePack;
+
+    #[test]
+    fn demo_snapshot_parses_and_shows_clean_and_failing_vpcs() {
+        let snapshot = Snapshot::from_json(DEMO_SNAPSHOT).expect("demo snapshot parses");
+        let eval = evaluate(
+            &snapshot,
+            &[RulePack::embedded_default()],
+            &Scope::default(),
+        );
+        let with_findings: std::collections::BTreeSet<_> = eval
+            .findings
+            .iter()
+            .filter_map(|f| f.vpc_id.clone())
+            .collect();
+        assert!(eval.vpcs.len() >= 3);
+        assert!(
+            eval.vpcs.iter().any(|v| !with_findings.contains(&v.vpc_id)),
+            "a clean VPC"
+        );
+        assert!(eval.vpcs.iter().any(|v| v.is_default), "the default VPC");
+        assert!(with_findings.len() >= 2);
+    }
+}

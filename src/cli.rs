@@ -1,0 +1,81 @@
+//! The command line, as parsed by clap. Validation against the config file happens in
+//! `config::Settings::resolve`; this module only knows flags.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::finding::Severity;
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Findings grouped by VPC, for a person.
+    Table,
+    /// The full report, for machines (`schema_version` 1).
+    Json,
+}
+
+/// Audits AWS VPCs against the network requirements of bring-your-own-cloud platforms.
+///
+/// With --once it scans, prints a report and exits: 0 when no finding is at or above
+/// --fail-on, 1 when some are, 2 when the scan could not complete or the input is bad.
+#[derive(Debug, Parser)]
+#[command(name = "vpc-auditor", version, about, long_about = None)]
+pub struct Cli {
+    /// Scan once, print a report and exit (the daemon mode is the default otherwise).
+    #[arg(long)]
+    pub once: bool,
+
+    /// The YAML config file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// A rule pack file or a folder of them; repeatable. Replaces the config's packs.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+
+    /// A region to audit; repeatable. Replaces the config's regions.
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+
+    /// Send every AWS call to this URL (AWS_ENDPOINT_URL works too).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+
+    /// Write the report to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// The lowest severity that makes --once exit 1 (default: low).
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    pub fail_on: Option<Severity>,
+
+    /// Audit the demo snapshot built into the binary; needs no AWS account.
+    #[arg(long, conflicts_with = "from_snapshot")]
+    pub demo: bool,
+
+    /// Audit a snapshot file written earlier by --snapshot-out, without calling AWS.
+    #[arg(long, value_name = "FILE")]
+    pub from_snapshot: Option<PathBuf>,
+
+    /// Also write the collected snapshot to this file.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot_out: Option<PathBuf>,
+
+    /// Log line format (logs go to stderr).
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
+    /// Log level or filter, e.g. `info` or `vpc_auditor=debug` (RUST_LOG wins when set).
+    #[arg(long, default_value = "warn")]
+    pub log_level: String,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    s.parse()
+}

@@ -1,0 +1,386 @@
+//! EC2 collectors: one function per resource type, each making one paginated call for the
+//! whole region and converting the SDK's types into the snapshot's plain structs.
+//!
+//! DescribeVpcAttribute is the one per-VPC call (AWS has no bulk form); those calls run
+//! concurrently, a bounded number at a time.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types as ec2;
+use aws_sdk_ec2::Client;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::snapshot::{
+    AvailabilityZone, GatewayAttachment, IngressRule, InternetGateway, NatGateway, Route,
+    RouteTable, RouteTableAssociation, SecurityGroup, Subnet, Tags, Vpc, VpcEndpoint,
+};
+
+use super::CollectError;
+
+fn tags(tags: &[ec2::Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect()
+}
+
+/// A required field AWS left out: the response is not what the API promises.
+fn required<T>(value: Option<T>, operation: &'static str, field: &str) -> Result<T, CollectError> {
+    value.ok_or_else(|| CollectError::Malformed {
+        operation,
+        message: format!("a response item has no {field}"),
+    })
+}
+
+pub async fn availability_zones(client: &Client) -> Result<Vec<AvailabilityZone>, CollectError> {
+    const OP: &str = "ec2:DescribeAvailabilityZones";
+    let out = client
+        .describe_availability_zones()
+        .send()
+        .await
+        .map_err(|e| CollectError::aws(OP, e))?;
+    out.availability_zones()
+        .iter()
+        .map(|az| {
+            Ok(AvailabilityZone {
+                name: required(az.zone_name(), OP, "ZoneName")?.to_string(),
+                zone_id: az.zone_id().map(str::to_string),
+                state: az.state().map(|s| s.as_str().to_string()),
+            })
+        })
+        .collect()
+}
+
+pub async fn vpcs(client: &Client) -> Result<Vec<Vpc>, CollectError> {
+    const OP: &str = "ec2:DescribeVpcs";
+    let items: Vec<ec2::Vpc> = client
+        .describe_vpcs()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| CollectError::aws(OP, e))?;
+    items
+        .iter()
+        .map(|v| {
+            let mut cidr_blocks: Vec<String> = v
+                .cidr_block_association_set()
+                .iter()
+                .filter(|a| {
+                    a.cidr_block_state()
+                        .and_then(|s| s.state())
+                        .is_none_or(|s| s.as_str() == "associated")
+                })
+                .filter_map(|a| a.cidr_block().map(str::to_string))
+                .collect();
+            if cidr_blocks.is_empty() {
+                cidr_blocks.extend(v.cidr_block().map(str::to_string));
+            }
+            Ok(Vpc {
+                id: required(v.vpc_id(), OP, "VpcId")?.to_string(),
+                cidr_block: v.cidr_block().map(str::to_string),
+                cidr_blocks,
+                is_default: v.is_default().unwrap_or(false),
+                tags: tags(v.tags()),
+                enable_dns_support: None,
+                enable_dns_hostnames: None,
+            })
+        })
+        .collect()
+}
+
+/// Fills each VPC's DNS attributes: two DescribeVpcAttribute calls per VPC, `concurrency`
+/// at a time. The first failure fails the region.
+pub async fn vpc_dns_attributes(
+    client: &Client,
+    vpcs: &mut [Vpc],
+    concurrency: usize,
+) -> Result<(), CollectError> {
+    const OP: &str = "ec2:DescribeVpcAttribute";
+    let requests = vpcs.iter().enumerate().flat_map(|(i, vpc)| {
+        [
+            ec2::VpcAttributeName::EnableDnsSupport,
+            ec2::VpcAttributeName::EnableDnsHostnames,
+        ]
+        .into_iter()
+        .map(move |attr| (i, vpc.id.clone(), attr))
+    });
+    let results: Vec<(usize, ec2::VpcAttributeName, Option<bool>)> =
+        futures::stream::iter(requests)
+            .map(|(i, id, attr)| async move {
+                let out = client
+                    .describe_vpc_attribute()
+                    .vpc_id(id)
+                    .attribute(attr.clone())
+                    .send()
+                    .await
+                    .map_err(|e| CollectError::aws(OP, e))?;
+                let value = match attr {
+                    ec2::VpcAttributeName::EnableDnsSupport => {
+                        out.enable_dns_support().and_then(|v| v.value())
+                    }
+                    _ => out.enable_dns_hostnames().and_then(|v| v.value()),
+                };
+                Ok::<_, CollectError>((i, attr, value))
+            })
+            .buffer_unordered(concurrency.max(1))
+            .try_collect()
+            .await?;
+    for (i, attr, value) in results {
+        let value = required(value, OP, attr.as_str())?;
+        match attr {
+            ec2::VpcAttributeName::EnableDnsSupport => vpcs[i].enable_dns_support = Some(value),
+            _ => vpcs[i].enable_dns_hostnames = Some(value),
+        }
+    }
+    Ok(())
+}
+
+pub async fn subnets(client: &Client) -> Result<Vec<Subnet>, CollectError> {
+    const OP: &str = "ec2:DescribeSubnets";
+    let items: Vec<ec2::Subnet> = client
+        .describe_subnets()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| CollectError::aws(OP, e))?;
+    items
+        .iter()
+        .map(|s| {
+            Ok(Subnet {
+                id: required(s.subnet_id(), OP, "SubnetId")?.to_string(),
+                vpc_id: required(s.vpc_id(), OP, "VpcId")?.to_string(),
+                availability_zone: required(s.availability_zone(), OP, "AvailabilityZone")?
+                    .to_string(),
+                cidr_block: s.cidr_block().map(str::to_string),
+                ipv6_cidr_blocks: s
+                    .ipv6_cidr_block_association_set()
+                    .iter()
+                    .filter_map(|a| a.ipv6_cidr_block().map(str::to_string))
+                    .collect(),
+                available_ip_address_count: s
+                    .available_ip_address_count()
+                    .and_then(|n| u64::try_from(n).ok()),
+                tags: tags(s.tags()),
+            })
+        })
+        .collect()
+}
+
+/// The id a route sends traffic to, whichever field AWS put it in.
+fn route_target(r: &ec2::Route) -> Option<String> {
+    [
+        r.gateway_id(),
+        r.nat_gateway_id(),
+        r.transit_gateway_id(),
+        r.network_interface_id(),
+        r.vpc_peering_connection_id(),
+        r.instance_id(),
+        r.egress_only_internet_gateway_id(),
+        r.carrier_gateway_id(),
+        r.local_gateway_id(),
+        r.core_network_arn(),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+    .map(str::to_string)
+}
+
+pub async fn route_tables(client: &Client) -> Result<Vec<RouteTable>, CollectError> {
+    const OP: &str = "ec2:DescribeRouteTables";
+    let items: Vec<ec2::RouteTable> = client
+        .describe_route_tables()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| CollectError::aws(OP, e))?;
+    items
+        .iter()
+        .map(|t| {
+            Ok(RouteTable {
+                id: required(t.route_table_id(), OP, "RouteTableId")?.to_string(),
+                vpc_id: required(t.vpc_id(), OP, "VpcId")?.to_string(),
+                associations: t
+                    .associations()
+                    .iter()
+                    .filter(|a| {
+                        a.association_state()
+                            .and_then(|s| s.state())
+                            .is_none_or(|s| s.as_str() == "associated")
+                    })
+                    .map(|a| RouteTableAssociation {
+                        main: a.main().unwrap_or(false),
+                        subnet_id: a.subnet_id().map(str::to_string),
+                    })
+                    .collect(),
+                routes: t
+                    .routes()
+                    .iter()
+                    .map(|r| Route {
+                        destination_cidr: r.destination_cidr_block().map(str::to_string),
+                        destination_ipv6_cidr: r.destination_ipv6_cidr_block().map(str::to_string),
+                        destination_prefix_list_id: r
+                            .destination_prefix_list_id()
+                            .map(str::to_string),
+                        target: route_target(r),
+                        state: r.state().map(|s| s.as_str().to_string()),
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+pub async fn internet_gateways(client: &Client) -> Result<Vec<InternetGateway>, CollectError> {
+    const OP: &str = "ec2:DescribeInternetGateways";
+    let items: Vec<ec2::InternetGateway> = client
+        .describe_internet_gateways()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| CollectError::aws(OP, e))?;
+    items
+        .iter()
+        .map(|g| {
+            Ok(InternetGateway {
+                id: required(g.internet_gateway_id(), OP, "InternetGatewayId")?.to_string(),
+                attachments: g
+                    .attachments()
+                    .iter()
+                    .filter_map(|a| {
+                        Some(GatewayAttachment {
+                            vpc_id: a.vpc_id()?.to_string(),
+                            state: a.state().map(|s| s.as_str().to_string()),
+                        })
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+pub async fn nat_gateways(client: &Client) -> Result<Vec<NatGateway>, CollectError> {
+    const OP: &str = "ec2:DescribeNatGateways";
+    let items: Vec<ec2::NatGateway> = client
+        .describe_nat_gateways()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| CollectError::aws(OP, e))?;
+    items
+        .iter()
+        .map(|n| {
+            Ok(NatGateway {
+                id: required(n.nat_gateway_id(), OP, "NatGatewayId")?.to_string(),
+                vpc_id: n.vpc_id().map(str::to_string),
+                subnet_id: n.subnet_id().map(str::to_string),
+                state: n.state().map(|s| s.as_str().to_string()),
+                connectivity_type: n.connectivity_type().map(|c| c.as_str().to_string()),
+            })
+        })
+        .collect()
+}
+
+pub async fn vpc_endpoints(client: &Client) -> Result<Vec<VpcEndpoint>, CollectError> {
+    const OP: &str = "ec2:DescribeVpcEndpoints";
+    let items: Vec<ec2::VpcEndpoint> = client
+        .describe_vpc_endpoints()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| CollectError::aws(OP, e))?;
+    items
+        .iter()
+        .map(|e| {
+            Ok(VpcEndpoint {
+                id: required(e.vpc_endpoint_id(), OP, "VpcEndpointId")?.to_string(),
+                vpc_id: required(e.vpc_id(), OP, "VpcId")?.to_string(),
+                service_name: required(e.service_name(), OP, "ServiceName")?.to_string(),
+                endpoint_type: e.vpc_endpoint_type().map(|t| t.as_str().to_string()),
+                state: e.state().map(|s| s.as_str().to_string()),
+                route_table_ids: e.route_table_ids().to_vec(),
+                subnet_ids: e.subnet_ids().to_vec(),
+                security_group_ids: e
+                    .groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_string))
+                    .collect(),
+                private_dns_enabled: e.private_dns_enabled(),
+            })
+        })
+        .collect()
+}
+
+pub async fn security_groups(client: &Client) -> Result<Vec<SecurityGroup>, CollectError> {
+    const OP: &str = "ec2:DescribeSecurityGroups";
+    let items: Vec<ec2::SecurityGroup> = client
+        .describe_security_groups()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| CollectError::aws(OP, e))?;
+    items
+        .iter()
+        .map(|g| {
+            Ok(SecurityGroup {
+                id: required(g.group_id(), OP, "GroupId")?.to_string(),
+                vpc_id: g.vpc_id().map(str::to_string),
+                ingress: g
+                    .ip_permissions()
+                    .iter()
+                    .map(|p| IngressRule {
+                        protocol: p.ip_protocol().unwrap_or("-1").to_string(),
+                        from_port: p.from_port(),
+                        to_port: p.to_port(),
+                        ipv4_ranges: p
+                            .ip_ranges()
+                            .iter()
+                            .filter_map(|r| r.cidr_ip().map(str::to_string))
+                            .collect(),
+                        ipv6_ranges: p
+                            .ipv6_ranges()
+                            .iter()
+                            .filter_map(|r| r.cidr_ipv6().map(str::to_string))
+                            .collect(),
+                        source_security_group_ids: p
+                            .user_id_group_pairs()
+                            .iter()
+                            .filter_map(|r| r.group_id().map(str::to_string))
+                            .collect(),
+                        prefix_list_ids: p
+                            .prefix_list_ids()
+                            .iter()
+                            .filter_map(|r| r.prefix_list_id().map(str::to_string))
+                            .collect(),
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// Counts of how many items each collector returned, for logs.
+pub fn summary(region: &crate::snapshot::RegionSnapshot) -> BTreeMap<&'static str, usize> {
+    BTreeMap::from([
+        ("vpcs", region.vpcs.len()),
+        ("subnets", region.subnets.len()),
+        ("route_tables", region.route_tables.len()),
+        ("internet_gateways", region.internet_gateways.len()),
+        ("nat_gateways", region.nat_gateways.len()),
+        ("vpc_endpoints", region.vpc_endpoints.len()),
+        ("security_groups", region.security_groups.len()),
+    ])
+}

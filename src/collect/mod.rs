@@ -1,0 +1,278 @@
+//! Collection: the only code that talks to AWS.
+//!
+//! For each region, one task builds its own clients from one `SdkConfig`, makes one
+//! paginated call per resource type (see [`ec2`]), and returns a [`RegionSnapshot`]. A
+//! failing region is returned with its `error` set and nothing else in it, so it can never
+//! be mistaken for an empty, compliant region; the other regions carry on. Every API call
+//! is counted per operation by an interceptor, and the counts go into the snapshot.
+
+pub mod ec2;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::ConfigBag;
+
+use crate::config::{AwsSettings, Scope};
+use crate::snapshot::{CollectionError, RegionSnapshot, Snapshot, SNAPSHOT_SCHEMA_VERSION};
+
+/// Why collecting a region failed. Each variant knows the AWS operation it failed in.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("{operation}: {message}")]
+    Aws {
+        operation: &'static str,
+        /// The AWS error code, e.g. `UnauthorizedOperation` or `Throttling`, when there is one.
+        code: Option<String>,
+        message: String,
+    },
+    #[error("{operation}: unexpected response: {message}")]
+    Malformed {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("no AWS region configured: set AWS_REGION, a profile region, `regions:` in the config, or --region")]
+    NoRegion,
+}
+
+impl CollectError {
+    pub fn aws<E, R>(operation: &'static str, err: SdkError<E, R>) -> CollectError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        let code = err.code().map(str::to_string);
+        CollectError::Aws {
+            operation,
+            code,
+            message: DisplayErrorContext(&err).to_string(),
+        }
+    }
+
+    pub fn operation(&self) -> Option<&'static str> {
+        match self {
+            CollectError::Aws { operation, .. } | CollectError::Malformed { operation, .. } => {
+                Some(operation)
+            }
+            CollectError::NoRegion => None,
+        }
+    }
+}
+
+impl From<&CollectError> for CollectionError {
+    fn from(err: &CollectError) -> Self {
+        CollectionError {
+            operation: err.operation().map(str::to_string),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// Counts API calls per `service:Operation`, one per operation invocation (a page is one
+/// call; retries of it are not counted again).
+#[derive(Debug, Clone, Default)]
+pub struct ApiCallCounter {
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl ApiCallCounter {
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+impl Intercept for ApiCallCounter {
+    fn name(&self) -> &'static str {
+        "ApiCallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(meta) = cfg.load::<Metadata>() {
+            let key = format!("{}:{}", meta.service().to_ascii_lowercase(), meta.name());
+            if let Ok(mut counts) = self.counts.lock() {
+                *counts.entry(key).or_default() += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Loads the shared SDK config: the standard credential chain, the endpoint override, and
+/// retry and timeout settings. `region` overrides the SDK's own region.
+pub async fn sdk_config(aws: &AwsSettings, region: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(aws.max_attempts))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(120))
+                .build(),
+        );
+    if let Some(url) = &aws.endpoint_url {
+        loader = loader.endpoint_url(url.0.clone());
+    }
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region.to_string()));
+    }
+    loader.load().await
+}
+
+/// Collects every configured region, concurrently, into one snapshot. Regions come from
+/// `regions`, or the SDK's own region when that is empty.
+pub async fn collect(
+    regions: &[String],
+    aws: &AwsSettings,
+    scope: &Scope,
+) -> Result<Snapshot, CollectError> {
+    let regions: Vec<String> = if regions.is_empty() {
+        let base = sdk_config(aws, None).await;
+        vec![base.region().ok_or(CollectError::NoRegion)?.to_string()]
+    } else {
+        regions.to_vec()
+    };
+    let tasks = regions
+        .iter()
+        .map(|region| collect_region(region, aws, scope));
+    let results = futures::future::join_all(tasks).await;
+    Ok(Snapshot {
+        schema_version: SNAPSHOT_SCHEMA_VERSION,
+        collected_at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        regions: results,
+    })
+}
+
+/// Collects one region. Never fails: a failure is recorded in the result's `error`.
+pub async fn collect_region(region: &str, aws: &AwsSettings, scope: &Scope) -> RegionSnapshot {
+    let config = sdk_config(aws, Some(region)).await;
+    let counter = ApiCallCounter::default();
+    let mut snapshot = RegionSnapshot {
+        region: region.to_string(),
+        ..Default::default()
+    };
+    match collect_region_inner(&config, &counter, aws, scope, &mut snapshot).await {
+        Ok(()) => {
+            tracing::info!(region, resources = ?ec2::summary(&snapshot), "collected region");
+        }
+        Err(err) => {
+            tracing::error!(region, error = %err, "collection failed");
+            let account_id = std::mem::take(&mut snapshot.account_id);
+            snapshot = RegionSnapshot {
+                account_id,
+                region: region.to_string(),
+                error: Some((&err).into()),
+                ..Default::default()
+            };
+        }
+    }
+    snapshot.api_calls = counter.counts();
+    snapshot
+}
+
+async fn collect_region_inner(
+    config: &SdkConfig,
+    counter: &ApiCallCounter,
+    aws: &AwsSettings,
+    scope: &Scope,
+    out: &mut RegionSnapshot,
+) -> Result<(), CollectError> {
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(config)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    let identity = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| CollectError::aws("sts:GetCallerIdentity", e))?;
+    out.account_id = identity.account().unwrap_or_default().to_string();
+    if out.account_id.is_empty() {
+        return Err(CollectError::Malformed {
+            operation: "sts:GetCallerIdentity",
+            message: "no Account in the response".into(),
+        });
+    }
+
+    let client = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(config)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    let (azs, vpcs, subnets, route_tables, igws, nats, endpoints, groups) = tokio::try_join!(
+        ec2::availability_zones(&client),
+        ec2::vpcs(&client),
+        ec2::subnets(&client),
+        ec2::route_tables(&client),
+        ec2::internet_gateways(&client),
+        ec2::nat_gateways(&client),
+        ec2::vpc_endpoints(&client),
+        ec2::security_groups(&client),
+    )?;
+    let mut vpcs: Vec<_> = vpcs.into_iter().filter(|v| scope.includes(v)).collect();
+    ec2::vpc_dns_attributes(&client, &mut vpcs, aws.vpc_attribute_concurrency).await?;
+
+    out.availability_zones = azs;
+    out.vpcs = vpcs;
+    out.subnets = subnets;
+    out.route_tables = route_tables;
+    out.internet_gateways = igws;
+    out.nat_gateways = nats;
+    out.vpc_endpoints = endpoints;
+    out.security_groups = groups;
+    retain_in_scope(out);
+    Ok(())
+}
+
+/// Drops every resource that belongs to a VPC not in the snapshot (out of scope), so that
+/// a snapshot holds only what is audited.
+pub fn retain_in_scope(region: &mut RegionSnapshot) {
+    let vpcs: BTreeSet<String> = region.vpcs.iter().map(|v| v.id.clone()).collect();
+    let kept = |vpc: &str| vpcs.contains(vpc);
+    region.subnets.retain(|s| kept(&s.vpc_id));
+    region.route_tables.retain(|t| kept(&t.vpc_id));
+    region
+        .internet_gateways
+        .retain(|g| g.attachments.iter().any(|a| kept(&a.vpc_id)));
+    region
+        .nat_gateways
+        .retain(|n| n.vpc_id.as_deref().is_some_and(kept));
+    region.vpc_endpoints.retain(|e| kept(&e.vpc_id));
+    region
+        .security_groups
+        .retain(|g| g.vpc_id.as_deref().is_some_and(kept));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::builder::compliant_vpc;
+
+    #[test]
+    fn retain_in_scope_drops_resources_of_vpcs_not_in_the_snapshot() {
+        let mut region = compliant_vpc()
+            .subnet("subnet-other", "vpc-other", "us-east-1a", "172.31.0.0/20")
+            .route_table("rtb-other", "vpc-other", true, Some("igw-other"), &[])
+            .igw("igw-other", "vpc-other")
+            .build()
+            .regions
+            .remove(0);
+        let before = region.subnets.len();
+        retain_in_scope(&mut region);
+        assert_eq!(region.subnets.len(), before - 1);
+        assert!(region.route_tables.iter().all(|t| t.vpc_id == "vpc-good"));
+        assert_eq!(region.internet_gateways.len(), 1);
+    }
+}

@@ -1,0 +1,199 @@
+//! The report: one scan's findings with the status of every (account, region), in the JSON
+//! schema that `--once --format json` prints and the daemon's `/findings` serves.
+//!
+//! The report is built from plain data and a timestamp passed in, so it reads no clock.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::finding::{Finding, Severity};
+use crate::rules::{AuditedVpc, Evaluation};
+use crate::snapshot::Snapshot;
+
+/// The version of the report's JSON schema; bumped on any incompatible change.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    /// RFC 3339 time the report was made.
+    pub generated_at: String,
+    pub tool: ToolInfo,
+    /// One entry per (account, region) collected.
+    pub scans: Vec<ScanStatus>,
+    /// Every VPC audited, clean ones included.
+    pub vpcs: Vec<AuditedVpc>,
+    pub findings: Vec<Finding>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+/// Whether a scan of one (account, region) completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanOutcome {
+    Ok,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanStatus {
+    pub account_id: String,
+    pub region: String,
+    pub status: ScanOutcome,
+    /// Why the scan failed; `None` when it succeeded.
+    pub error: Option<String>,
+    /// The AWS operation that failed, when one did.
+    #[serde(default)]
+    pub error_operation: Option<String>,
+    /// API calls made, per `service:Operation`.
+    pub api_calls: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub total: usize,
+    /// Every severity, zeros included.
+    pub by_severity: BTreeMap<Severity, usize>,
+    pub by_rule: BTreeMap<String, usize>,
+    /// Resources evaluated per rule: a rule with findings 0 and evaluated 0 checked nothing.
+    pub evaluated: BTreeMap<String, u64>,
+    pub vpcs_audited: usize,
+    pub scans_failed: usize,
+}
+
+impl Report {
+    pub fn build(snapshot: &Snapshot, evaluation: Evaluation, generated_at: String) -> Report {
+        let scans: Vec<ScanStatus> = snapshot
+            .regions
+            .iter()
+            .map(|r| ScanStatus {
+                account_id: r.account_id.clone(),
+                region: r.region.clone(),
+                status: if r.error.is_some() {
+                    ScanOutcome::Error
+                } else {
+                    ScanOutcome::Ok
+                },
+                error: r.error.as_ref().map(|e| e.message.clone()),
+                error_operation: r.error.as_ref().and_then(|e| e.operation.clone()),
+                api_calls: r.api_calls.clone(),
+            })
+            .collect();
+        let mut by_severity: BTreeMap<Severity, usize> =
+            Severity::ALL.iter().map(|s| (*s, 0)).collect();
+        let mut by_rule: BTreeMap<String, usize> = BTreeMap::new();
+        for finding in &evaluation.findings {
+            *by_severity.entry(finding.severity).or_default() += 1;
+            *by_rule.entry(finding.rule_id.clone()).or_default() += 1;
+        }
+        let summary = Summary {
+            total: evaluation.findings.len(),
+            by_severity,
+            by_rule,
+            evaluated: evaluation.evaluated,
+            vpcs_audited: evaluation.vpcs.len(),
+            scans_failed: scans
+                .iter()
+                .filter(|s| s.status == ScanOutcome::Error)
+                .count(),
+        };
+        Report {
+            schema_version: REPORT_SCHEMA_VERSION,
+            generated_at,
+            tool: ToolInfo {
+                name: env!("CARGO_PKG_NAME").to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            scans,
+            vpcs: evaluation.vpcs,
+            findings: evaluation.findings,
+            summary,
+        }
+    }
+
+    /// True when every (account, region) was collected; an incomplete report never passes.
+    pub fn is_complete(&self) -> bool {
+        !self.scans.is_empty() && self.scans.iter().all(|s| s.status == ScanOutcome::Ok)
+    }
+
+    /// The `--once` exit code: 2 for an incomplete scan, 1 for findings at or above
+    /// `fail_on`, 0 otherwise.
+    pub fn exit_code(&self, fail_on: Severity) -> i32 {
+        if !self.is_complete() {
+            2
+        } else if self.findings.iter().any(|f| f.severity >= fail_on) {
+            1
+        } else {
+            0
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        // Plain structs with string keys: serialisation cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Scope;
+    use crate::rules::evaluate;
+    use crate::rules::pack::RulePack;
+    use crate::snapshot::builder::compliant_vpc;
+    use crate::snapshot::CollectionError;
+
+    fn report_of(snapshot: &Snapshot) -> Report {
+        let eval = evaluate(snapshot, &[RulePack::embedded_default()], &Scope::default());
+        Report::build(snapshot, eval, "2026-01-01T00:00:00Z".into())
+    }
+
+    #[test]
+    fn clean_complete_report_exits_zero_and_counts_zero_for_every_severity() {
+        let report = report_of(&compliant_vpc().build());
+        assert_eq!(report.exit_code(Severity::Low), 0);
+        assert_eq!(report.summary.by_severity.len(), 5);
+        assert!(report.summary.by_severity.values().all(|n| *n == 0));
+    }
+
+    #[test]
+    fn findings_below_fail_on_exit_zero_and_at_or_above_exit_one() {
+        let snapshot = compliant_vpc()
+            .with(|r| r.vpcs[0].cidr_block = Some("10.0.0.0/20".into()))
+            .build();
+        let report = report_of(&snapshot);
+        assert_eq!(report.findings[0].severity, Severity::Medium);
+        assert_eq!(report.exit_code(Severity::High), 0);
+        assert_eq!(report.exit_code(Severity::Medium), 1);
+    }
+
+    #[test]
+    fn failed_region_exits_two_even_with_no_findings() {
+        let snapshot = compliant_vpc()
+            .with(|r| {
+                r.error = Some(CollectionError {
+                    operation: Some("ec2:DescribeVpcs".into()),
+                    message: "ec2:DescribeVpcs: AccessDenied".into(),
+                })
+            })
+            .build();
+        let report = report_of(&snapshot);
+        assert!(report.findings.is_empty());
+        assert_eq!(report.exit_code(Severity::Info), 2);
+        assert_eq!(report.scans[0].status, ScanOutcome::Error);
+        assert_eq!(report.summary.scans_failed, 1);
+    }
+
+    #[test]
+    fn report_with_no_scans_is_incomplete() {
+        let snapshot = Snapshot::default();
+        assert_eq!(report_of(&snapshot).exit_code(Severity::Info), 2);
+    }
+}

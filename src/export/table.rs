@@ -1,0 +1,191 @@
+//! The human report: findings grouped by VPC, severities coloured on a terminal, and a
+//! one-line summary at the end.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::finding::{Finding, Severity};
+
+use super::report::{Report, ScanOutcome};
+
+/// Renders the report as text; `color` adds ANSI colours for a terminal.
+pub fn render(report: &Report, color: bool) -> String {
+    let paint = |sev: Severity, text: &str| -> String {
+        if !color {
+            return text.to_string();
+        }
+        let code = match sev {
+            Severity::Critical => "1;35",
+            Severity::High => "1;31",
+            Severity::Medium => "33",
+            Severity::Low => "36",
+            Severity::Info => "2",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "vpc-auditor {} report, {}",
+        report.tool.version, report.generated_at
+    );
+    for scan in &report.scans {
+        let calls: u64 = scan.api_calls.values().sum();
+        let account = if scan.account_id.is_empty() {
+            "<unknown account>"
+        } else {
+            &scan.account_id
+        };
+        match scan.status {
+            ScanOutcome::Ok => {
+                let _ = writeln!(
+                    out,
+                    "  scan {account}/{}: ok ({calls} API calls)",
+                    scan.region
+                );
+            }
+            ScanOutcome::Error => {
+                let _ = writeln!(
+                    out,
+                    "  scan {account}/{}: FAILED, not audited: {}",
+                    scan.region,
+                    scan.error.as_deref().unwrap_or("unknown error")
+                );
+            }
+        }
+    }
+
+    let mut by_vpc: BTreeMap<(&str, &str, &str), Vec<&Finding>> = BTreeMap::new();
+    for finding in &report.findings {
+        let key = (
+            finding.account_id.as_str(),
+            finding.region.as_str(),
+            finding.vpc_id.as_deref().unwrap_or("-"),
+        );
+        by_vpc.entry(key).or_default().push(finding);
+    }
+    for vpc in &report.vpcs {
+        let key = (
+            vpc.account_id.as_str(),
+            vpc.region.as_str(),
+            vpc.vpc_id.as_str(),
+        );
+        let findings = by_vpc.remove(&key).unwrap_or_default();
+        let mut label = vec![];
+        if let Some(name) = &vpc.name {
+            label.push(name.clone());
+        }
+        if let Some(cidr) = &vpc.cidr_block {
+            label.push(cidr.clone());
+        }
+        if vpc.is_default {
+            label.push("default VPC".into());
+        }
+        let status = if findings.is_empty() {
+            "compliant".to_string()
+        } else {
+            format!("{} finding(s)", findings.len())
+        };
+        let _ = writeln!(
+            out,
+            "\n{} {}/{} ({}): {status}",
+            vpc.vpc_id,
+            vpc.account_id,
+            vpc.region,
+            label.join(", ")
+        );
+        write_findings(&mut out, &findings, &paint);
+    }
+    // Findings not tied to an audited VPC (IAM roles, for instance).
+    for ((account, region, vpc), findings) in by_vpc {
+        let _ = writeln!(
+            out,
+            "\n{vpc} {account}/{region}: {} finding(s)",
+            findings.len()
+        );
+        write_findings(&mut out, &findings, &paint);
+    }
+
+    let s = &report.summary;
+    let counts: Vec<String> = Severity::ALL
+        .iter()
+        .rev()
+        .map(|sev| format!("{} {sev}", s.by_severity.get(sev).copied().unwrap_or(0)))
+        .collect();
+    let _ = write!(
+        out,
+        "\n{} finding(s) ({}) in {} VPC(s), {} scan(s)",
+        s.total,
+        counts.join(", "),
+        s.vpcs_audited,
+        report.scans.len()
+    );
+    if s.scans_failed > 0 {
+        let _ = write!(
+            out,
+            "; {} scan(s) FAILED: the audit is incomplete",
+            s.scans_failed
+        );
+    }
+    out.push('\n');
+    out
+}
+
+fn write_findings(
+    out: &mut String,
+    findings: &[&Finding],
+    paint: &dyn Fn(Severity, &str) -> String,
+) {
+    let mut sorted = findings.to_vec();
+    sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule_id.cmp(&b.rule_id)));
+    for f in sorted {
+        let sev = paint(
+            f.severity,
+            &format!("{:<8}", f.severity.as_str().to_uppercase()),
+        );
+        let _ = writeln!(
+            out,
+            "  {sev} {:<32} {:<26} {}",
+            f.rule_id, f.resource_id, f.message
+        );
+        for (i, line) in f.remediation.lines().enumerate() {
+            let lead = if i == 0 { "fix:" } else { "    " };
+            let _ = writeln!(out, "           {lead} {line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Scope;
+    use crate::rules::evaluate;
+    use crate::rules::pack::RulePack;
+    use crate::snapshot::builder::compliant_vpc;
+
+    #[test]
+    fn table_groups_by_vpc_and_ends_with_a_summary_line() {
+        let snapshot = compliant_vpc()
+            .with(|r| r.vpcs[0].enable_dns_hostnames = Some(false))
+            .build();
+        let eval = evaluate(
+            &snapshot,
+            &[RulePack::embedded_default()],
+            &Scope::default(),
+        );
+        let report = Report::build(&snapshot, eval, "t".into());
+        let text = render(&report, false);
+        assert!(
+            text.contains("vpc-good 111122223333/us-east-1 (10.0.0.0/16): 1 finding(s)"),
+            "{text}"
+        );
+        assert!(text.contains("HIGH     vpc.dns_attributes"), "{text}");
+        assert!(text.contains(
+            "fix: aws ec2 modify-vpc-attribute --vpc-id vpc-good --enable-dns-hostnames"
+        ));
+        assert!(!text.contains("\x1b["));
+        let last = text.lines().last().unwrap();
+        assert!(last.starts_with("1"), "{last}");
+        assert!(render(&report, true).contains("\x1b[1;31m"));
+    }
+}

@@ -1,0 +1,160 @@
+//! The rule catalogue: every rule's stable id, default severity, resource type, what it
+//! checks and why, in one table that the report, the README and the metrics all read.
+//!
+//! Ids are a public interface: reports, metric labels and alert rules use them, so an id is
+//! never renamed.
+
+use crate::finding::{ResourceType, Severity};
+
+/// The static description of one rule.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleInfo {
+    pub id: &'static str,
+    pub default_severity: Severity,
+    pub resource_type: ResourceType,
+    /// What the rule checks, in one line.
+    pub checks: &'static str,
+    /// Why the vendors ask for it.
+    pub rationale: &'static str,
+}
+
+pub const VPC_AZ_COUNT: &str = "vpc.az_count";
+pub const VPC_CIDR_SIZE: &str = "vpc.cidr_size";
+pub const VPC_IGW_ATTACHED: &str = "vpc.igw_attached";
+pub const VPC_DNS_ATTRIBUTES: &str = "vpc.dns_attributes";
+pub const VPC_PUBLIC_SUBNET_PER_AZ: &str = "vpc.public_subnet_per_az";
+pub const VPC_PRIVATE_SUBNET_PER_AZ: &str = "vpc.private_subnet_per_az";
+pub const SUBNET_PRIVATE_SIZE: &str = "subnet.private_size";
+pub const SUBNET_PUBLIC_SIZE: &str = "subnet.public_size";
+pub const SUBNET_PRIVATE_EGRESS: &str = "subnet.private_egress";
+pub const SUBNET_IP_CAPACITY: &str = "subnet.ip_capacity";
+pub const NAT_IN_PUBLIC_SUBNET: &str = "nat.in_public_subnet";
+pub const NAT_SAME_AZ: &str = "nat.same_az";
+pub const ENDPOINT_S3_GATEWAY: &str = "endpoint.s3_gateway";
+pub const ENDPOINT_INTERFACE_REQUIRED: &str = "endpoint.interface_required";
+pub const ENDPOINT_INTERFACE_AZ_COVERAGE: &str = "endpoint.interface_az_coverage";
+pub const ENDPOINT_PRIVATE_DNS: &str = "endpoint.private_dns";
+pub const ENDPOINT_SECURITY_GROUP: &str = "endpoint.security_group";
+pub const IAM_ROLE_MISSING: &str = "iam.role_missing";
+pub const IAM_POLICY_MISSING_PERMISSIONS: &str = "iam.policy_missing_permissions";
+pub const IAM_POLICY_EXCESS_PERMISSIONS: &str = "iam.policy_excess_permissions";
+pub const IAM_TRUST_POLICY_DRIFT: &str = "iam.trust_policy_drift";
+
+const fn rule(
+    id: &'static str,
+    default_severity: Severity,
+    resource_type: ResourceType,
+    checks: &'static str,
+    rationale: &'static str,
+) -> RuleInfo {
+    RuleInfo {
+        id,
+        default_severity,
+        resource_type,
+        checks,
+        rationale,
+    }
+}
+
+use ResourceType::{IamRole, NatGateway, Subnet, Vpc, VpcEndpoint};
+use Severity::{Critical, High, Info, Low, Medium};
+
+/// Every rule vpc-auditor knows, in report order.
+#[rustfmt::skip]
+pub const CATALOGUE: &[RuleInfo] = &[
+    rule(VPC_AZ_COUNT, High, Vpc,
+        "The VPC's subnets span at least `min_azs` availability zones.",
+        "The data plane spreads nodes over zones; the vendor recommends a minimum of 3."),
+    rule(VPC_CIDR_SIZE, Medium, Vpc,
+        "The VPC's primary CIDR is at least as large as `max_prefix_length` (/16).",
+        "One IP is allocated per pod with most CNIs; a /16 leaves room for /18 private subnets in every zone."),
+    rule(VPC_IGW_ATTACHED, High, Vpc,
+        "An internet gateway is attached and at least one subnet routes 0.0.0.0/0 to it.",
+        "Public subnets need an internet gateway, and NAT gateways reach the internet through it."),
+    rule(VPC_DNS_ATTRIBUTES, High, Vpc,
+        "`enableDnsSupport` and `enableDnsHostnames` are both on.",
+        "Private DNS on interface endpoints only works when both attributes are enabled."),
+    rule(VPC_PUBLIC_SUBNET_PER_AZ, Medium, Vpc,
+        "Every AZ the VPC uses has a public subnet routed to the internet gateway.",
+        "Load balancers and NAT gateways live in a public subnet in each zone."),
+    rule(VPC_PRIVATE_SUBNET_PER_AZ, Medium, Vpc,
+        "Every AZ the VPC uses has a private subnet.",
+        "Worker nodes and pods run in a private subnet in each zone."),
+    rule(SUBNET_PRIVATE_SIZE, Medium, Subnet,
+        "A private subnet is at least as large as `max_prefix_length` (/18).",
+        "With most CNIs one IP is allocated per pod; small subnets limit how many pods can start when projects scale."),
+    rule(SUBNET_PUBLIC_SIZE, Info, Subnet,
+        "A public subnet is no larger than `max_prefix_length` (/28) needs it to be.",
+        "Public subnets only hold load balancers and NAT gateways; the vendor recommends /28."),
+    rule(SUBNET_PRIVATE_EGRESS, High, Subnet,
+        "A private subnet's 0.0.0.0/0 route targets a NAT gateway that exists and is available.",
+        "Private subnets reach the internet (image pulls, the control plane) through a NAT gateway."),
+    rule(SUBNET_IP_CAPACITY, Medium, Subnet,
+        "A subnet's free IPs stay above `min_free_percent` and `min_free_ips`.",
+        "When a subnet runs out of IPs, new pods and nodes fail to start."),
+    rule(NAT_IN_PUBLIC_SUBNET, High, NatGateway,
+        "A NAT gateway sits in a public subnet, one routed to the internet gateway.",
+        "A NAT gateway in a private subnet has no path to the internet."),
+    rule(NAT_SAME_AZ, Low, Subnet,
+        "A private subnet's NAT gateway is in the subnet's own AZ.",
+        "Cross-zone NAT costs inter-AZ data transfer and fails with the other zone."),
+    rule(ENDPOINT_S3_GATEWAY, High, Vpc,
+        "An S3 gateway endpoint exists and is on every private subnet's route table.",
+        "The vendor recommends it to keep S3 traffic off the NAT gateway."),
+    rule(ENDPOINT_INTERFACE_REQUIRED, High, Vpc,
+        "Interface endpoints exist for every required service (logs, ecr.dkr, ec2).",
+        "The vendor recommends them to mitigate unnecessary NAT gateway traffic."),
+    rule(ENDPOINT_INTERFACE_AZ_COVERAGE, Medium, VpcEndpoint,
+        "Each required interface endpoint has a subnet in every AZ that has private subnets.",
+        "The vendor asks that the endpoint's subnets include all the VPC's availability zones."),
+    rule(ENDPOINT_PRIVATE_DNS, High, VpcEndpoint,
+        "Each required interface endpoint has Private DNS enabled.",
+        "Private DNS gives out-of-the-box compatibility with the data plane services."),
+    rule(ENDPOINT_SECURITY_GROUP, High, VpcEndpoint,
+        "Each required interface endpoint's security groups admit TCP `port` (443) from the VPC CIDR.",
+        "The vendor asks that the endpoint's security groups allow traffic from within the VPC."),
+    rule(IAM_ROLE_MISSING, Critical, IamRole,
+        "A role named by a rule pack exists.",
+        "The vendor's control plane assumes this role to manage the data plane."),
+    rule(IAM_POLICY_MISSING_PERMISSIONS, High, IamRole,
+        "The role's policies grant every permission of the vendor's current policy.",
+        "A stale role breaks the features that need the newer permissions."),
+    rule(IAM_POLICY_EXCESS_PERMISSIONS, High, IamRole,
+        "The role grants nothing beyond the vendor's current policy.",
+        "Extra grants on a cross-account role widen what a third party can do in the account."),
+    rule(IAM_TRUST_POLICY_DRIFT, Critical, IamRole,
+        "The trust policy admits exactly the expected principals under the expected conditions.",
+        "A trust policy opened to another principal, or missing its ExternalId, hands the account to someone else."),
+];
+
+/// Looks a rule up by id.
+pub fn rule_info(id: &str) -> Option<&'static RuleInfo> {
+    CATALOGUE.iter().find(|r| r.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn ids_are_unique_and_lowercase_dotted() {
+        let ids: BTreeSet<_> = CATALOGUE.iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), CATALOGUE.len());
+        for id in ids {
+            assert!(id.contains('.') && id == id.to_lowercase(), "{id}");
+        }
+    }
+
+    #[test]
+    fn every_id_constant_is_in_the_catalogue() {
+        for id in [
+            VPC_AZ_COUNT,
+            NAT_SAME_AZ,
+            ENDPOINT_SECURITY_GROUP,
+            IAM_TRUST_POLICY_DRIFT,
+        ] {
+            assert!(rule_info(id).is_some(), "{id}");
+        }
+    }
+}

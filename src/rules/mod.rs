@@ -1,0 +1,271 @@
+//! Evaluation: the pure function from a snapshot and rule packs to findings.
+//!
+//! Nothing here does I/O or reads a clock. Each rule is a small function in the module of
+//! its area (`vpc`, `subnet`, `nat`, `endpoint`) that looks at one VPC's indexed topology and
+//! reports through a [`Sink`], which stamps every finding with its rule id, severity, pack,
+//! account, region and VPC, and counts the resources each rule evaluated.
+//!
+//! Regions whose collection failed are not evaluated at all: the report shows them as
+//! failed, so a failure can never read as "no findings".
+
+pub mod catalogue;
+pub mod endpoint;
+pub mod nat;
+pub mod pack;
+pub mod subnet;
+pub mod topology;
+pub mod vpc;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Scope;
+use crate::finding::{Finding, Severity};
+use crate::snapshot::Snapshot;
+
+use catalogue::{rule_info, RuleInfo};
+use pack::RulePack;
+use topology::{RegionTopology, VpcView};
+
+/// What evaluation produced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Sorted by account, region, VPC, rule and resource.
+    pub findings: Vec<Finding>,
+    /// How many resources each rule evaluated, across all packs and regions.
+    pub evaluated: BTreeMap<String, u64>,
+    /// Every VPC that was audited, so a clean VPC is visible as clean.
+    pub vpcs: Vec<AuditedVpc>,
+}
+
+/// A VPC in scope of the audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditedVpc {
+    pub account_id: String,
+    pub region: String,
+    pub vpc_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub cidr_block: Option<String>,
+    pub is_default: bool,
+}
+
+/// Evaluates every enabled rule of every pack on every in-scope VPC of every region that
+/// was collected completely.
+pub fn evaluate(snapshot: &Snapshot, packs: &[RulePack], scope: &Scope) -> Evaluation {
+    let mut eval = Evaluation::default();
+    for region in snapshot.regions.iter().filter(|r| r.error.is_none()) {
+        let topo = RegionTopology::build(region);
+        for view in topo.vpcs.iter().filter(|v| scope.includes(v.vpc)) {
+            eval.vpcs.push(AuditedVpc {
+                account_id: region.account_id.clone(),
+                region: region.region.clone(),
+                vpc_id: view.vpc.id.clone(),
+                name: view.vpc.tags.get("Name").cloned(),
+                cidr_block: view.vpc.cidr_block.clone(),
+                is_default: view.vpc.is_default,
+            });
+            for pack in packs {
+                evaluate_vpc(&mut eval, &topo, view, pack);
+            }
+        }
+    }
+    eval.findings
+        .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    eval
+}
+
+fn evaluate_vpc(eval: &mut Evaluation, topo: &RegionTopology, view: &VpcView, pack: &RulePack) {
+    let rules = &pack.vpc_rules;
+    macro_rules! run {
+        ($field:ident, $check:expr) => {
+            if let Some(settings) = &rules.$field {
+                let mut sink = Sink::new(eval, topo, view, pack, $check.0);
+                if let Some(sink) = sink.as_mut() {
+                    ($check.1)(view, topo, settings, sink);
+                }
+            }
+        };
+    }
+    run!(az_count, vpc::AZ_COUNT);
+    run!(cidr_size, vpc::CIDR_SIZE);
+    run!(igw_attached, vpc::IGW_ATTACHED);
+    run!(dns_attributes, vpc::DNS_ATTRIBUTES);
+    run!(public_subnet_per_az, vpc::PUBLIC_SUBNET_PER_AZ);
+    run!(private_subnet_per_az, vpc::PRIVATE_SUBNET_PER_AZ);
+    run!(private_size, subnet::PRIVATE_SIZE);
+    run!(public_size, subnet::PUBLIC_SIZE);
+    run!(private_egress, subnet::PRIVATE_EGRESS);
+    run!(ip_capacity, subnet::IP_CAPACITY);
+    run!(nat_in_public_subnet, nat::IN_PUBLIC_SUBNET);
+    run!(nat_same_az, nat::SAME_AZ);
+    run!(s3_gateway, endpoint::S3_GATEWAY);
+    run!(interface_required, endpoint::INTERFACE_REQUIRED);
+    run!(interface_az_coverage, endpoint::INTERFACE_AZ_COVERAGE);
+    run!(private_dns, endpoint::PRIVATE_DNS);
+    run!(endpoint_security_group, endpoint::SECURITY_GROUP);
+}
+
+/// A rule: its id, and the function that checks one VPC with the rule's settings.
+pub type Rule<S> = (&'static str, fn(&VpcView, &RegionTopology, &S, &mut Sink));
+
+/// Where a rule reports: stamps findings with everything but the rule's own evidence.
+pub struct Sink<'e> {
+    eval: &'e mut Evaluation,
+    info: &'static RuleInfo,
+    severity: Severity,
+    pack: String,
+    account_id: String,
+    region: String,
+    vpc_id: String,
+}
+
+impl<'e> Sink<'e> {
+    /// `None` when the pack switched the rule off.
+    fn new(
+        eval: &'e mut Evaluation,
+        topo: &RegionTopology,
+        view: &VpcView,
+        pack: &RulePack,
+        rule_id: &'static str,
+    ) -> Option<Sink<'e>> {
+        if !pack.is_enabled(rule_id) {
+            return None;
+        }
+        let info = rule_info(rule_id)?;
+        Some(Sink {
+            eval,
+            info,
+            severity: pack.severity(rule_id),
+            pack: pack.name.clone(),
+            account_id: topo.region.account_id.clone(),
+            region: topo.region.region.clone(),
+            vpc_id: view.vpc.id.clone(),
+        })
+    }
+
+    /// Counts one resource the rule looked at, whether or not it passed.
+    pub fn evaluated(&mut self) {
+        *self
+            .eval
+            .evaluated
+            .entry(self.info.id.to_string())
+            .or_default() += 1;
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Records a finding on `resource_id` (of the rule's resource type).
+    pub fn report(
+        &mut self,
+        resource_id: &str,
+        message: String,
+        remediation: String,
+        details: serde_json::Value,
+    ) {
+        self.eval.findings.push(Finding {
+            rule_id: self.info.id.to_string(),
+            severity: self.severity,
+            pack: self.pack.clone(),
+            account_id: self.account_id.clone(),
+            region: self.region.clone(),
+            resource_type: self.info.resource_type,
+            resource_id: resource_id.to_string(),
+            vpc_id: Some(self.vpc_id.clone()),
+            message,
+            remediation,
+            details,
+        });
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Runs the embedded pack on a hand-built snapshot and picks out findings.
+
+    use super::*;
+    use crate::snapshot::Snapshot;
+
+    pub fn run(snapshot: &Snapshot) -> Evaluation {
+        evaluate(snapshot, &[RulePack::embedded_default()], &Scope::default())
+    }
+
+    /// The findings of one rule.
+    pub fn findings_of(snapshot: &Snapshot, rule_id: &str) -> Vec<Finding> {
+        run(snapshot)
+            .findings
+            .into_iter()
+            .filter(|f| f.rule_id == rule_id)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+    use crate::snapshot::builder::compliant_vpc;
+    use crate::snapshot::CollectionError;
+
+    #[test]
+    fn compliant_vpc_has_no_findings_and_every_rule_evaluated_something() {
+        let snapshot = compliant_vpc().build();
+        let eval = run(&snapshot);
+        assert_eq!(eval.findings, vec![], "compliant VPC must be clean");
+        for id in pack::VpcRules::IDS {
+            assert!(
+                eval.evaluated.get(*id).copied().unwrap_or(0) > 0,
+                "{id} evaluated nothing"
+            );
+        }
+        assert_eq!(eval.vpcs.len(), 1);
+    }
+
+    #[test]
+    fn failed_region_is_not_evaluated_so_it_cannot_read_as_clean() {
+        let snapshot = compliant_vpc()
+            .with(|r| {
+                r.error = Some(CollectionError {
+                    operation: Some("ec2:DescribeSubnets".into()),
+                    message: "throttled".into(),
+                })
+            })
+            .build();
+        let eval = run(&snapshot);
+        assert!(eval.findings.is_empty());
+        assert!(eval.vpcs.is_empty());
+        assert!(eval.evaluated.is_empty());
+    }
+
+    #[test]
+    fn scope_excludes_default_vpc_when_asked() {
+        let snapshot = compliant_vpc()
+            .with(|r| r.vpcs[0].is_default = true)
+            .build();
+        let scope = Scope {
+            exclude_default_vpc: true,
+            ..Default::default()
+        };
+        let eval = evaluate(&snapshot, &[RulePack::embedded_default()], &scope);
+        assert!(eval.vpcs.is_empty());
+    }
+
+    #[test]
+    fn disabled_rule_and_severity_override_are_honoured() {
+        let snapshot = compliant_vpc()
+            .with(|r| r.vpcs[0].enable_dns_support = Some(false))
+            .build();
+        let mut pack = RulePack::embedded_default();
+        pack.vpc_rules.dns_attributes.as_mut().unwrap().severity = Some(Severity::Low);
+        let eval = evaluate(&snapshot, std::slice::from_ref(&pack), &Scope::default());
+        assert_eq!(eval.findings.len(), 1);
+        assert_eq!(eval.findings[0].severity, Severity::Low);
+        pack.vpc_rules.dns_attributes.as_mut().unwrap().enabled = Some(false);
+        let eval = evaluate(&snapshot, &[pack], &Scope::default());
+        assert!(eval.findings.is_empty());
+    }
+}

@@ -1,0 +1,470 @@
+//! Rule packs: the declarative YAML files in `rules/` that say which checks a vendor needs
+//! and with which thresholds.
+//!
+//! A pack lists the rules it enables under `vpc_rules:`, each with its parameters; a rule
+//! the pack does not list is not checked for that pack. The config can override any
+//! parameter, the severity, or `enabled` for every pack (`rule_overrides:`). Every field is
+//! checked when the file is read, so a typo is an error with a line number, never a
+//! silently ignored setting.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::finding::Severity;
+use crate::input::{self, InputError};
+
+use super::catalogue::{self, rule_info};
+
+/// The rule pack compiled into the binary, used when no `--rules` or config names one.
+pub const EMBEDDED_UNION_BYOC: &str = include_str!("../../rules/union-byoc.yaml");
+
+/// An IPv4 prefix length, 0 to 32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct PrefixLength(pub u8);
+
+impl TryFrom<i64> for PrefixLength {
+    type Error = String;
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        match u8::try_from(value) {
+            Ok(v) if v <= 32 => Ok(PrefixLength(v)),
+            _ => Err(format!(
+                "expected an IPv4 prefix length from 0 to 32, found {value}"
+            )),
+        }
+    }
+}
+
+/// A percentage, 0 to 100.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[serde(try_from = "f64")]
+pub struct Percent(pub f64);
+
+impl TryFrom<f64> for Percent {
+    type Error = String;
+    fn try_from(value: f64) -> Result<Self, Self::Error> {
+        if (0.0..=100.0).contains(&value) {
+            Ok(Percent(value))
+        } else {
+            Err(format!(
+                "expected a percentage from 0 to 100, found {value}"
+            ))
+        }
+    }
+}
+
+/// A subnet's role in the VPC, as the rules classify it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubnetRole {
+    Public,
+    Private,
+}
+
+impl SubnetRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubnetRole::Public => "public",
+            SubnetRole::Private => "private",
+        }
+    }
+}
+
+/// Declares one rule's settings struct: `enabled`, `severity` and the rule's own parameters,
+/// all optional so that a config override can set just one of them. Accessors return the
+/// catalogue default where neither the pack nor the override sets a value.
+macro_rules! rule_settings {
+    ($name:ident { $($(#[doc = $doc:literal])* $field:ident : $ty:ty = $default:expr;)* }) => {
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// `false` switches the rule off.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub enabled: Option<bool>,
+            /// Replaces the catalogue's default severity.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub severity: Option<Severity>,
+            $(
+                $(#[doc = $doc])*
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $field: Option<$ty>,
+            )*
+        }
+
+        impl $name {
+            $(
+                pub fn $field(&self) -> $ty {
+                    self.$field.clone().unwrap_or_else(|| $default)
+                }
+            )*
+
+            /// `over` wins wherever it sets a value.
+            fn merged_with(&self, over: &Self) -> Self {
+                $name {
+                    enabled: over.enabled.or(self.enabled),
+                    severity: over.severity.or(self.severity),
+                    $( $field: over.$field.clone().or_else(|| self.$field.clone()), )*
+                }
+            }
+
+            fn common(&self) -> RuleCommon {
+                RuleCommon { enabled: self.enabled, severity: self.severity }
+            }
+        }
+    };
+}
+
+/// The settings every rule has, whatever its parameters.
+#[derive(Debug, Clone, Copy, Default)]
+struct RuleCommon {
+    enabled: Option<bool>,
+    severity: Option<Severity>,
+}
+
+rule_settings!(NoParams {});
+
+rule_settings!(AzCount {
+    /// The fewest AZs the VPC's subnets may span.
+    min_azs: u32 = 3;
+});
+
+rule_settings!(MaxPrefix {
+    /// The longest acceptable prefix length: /16 means "at least a /16".
+    max_prefix_length: PrefixLength = PrefixLength(16);
+});
+
+rule_settings!(IpCapacity {
+    /// Fires when fewer than this share of the subnet's usable IPs are free.
+    min_free_percent: Percent = Percent(10.0);
+    /// Fires when fewer than this many IPs are free.
+    min_free_ips: u64 = 16;
+    /// Which subnets the rule applies to.
+    subnet_roles: Vec<SubnetRole> = vec![SubnetRole::Private];
+});
+
+rule_settings!(GatewayEndpoint {
+    /// The service suffix, completed as `com.amazonaws.<region>.<service>`.
+    service: String = "s3".to_string();
+});
+
+rule_settings!(InterfaceEndpoints {
+    /// Service suffixes, completed as `com.amazonaws.<region>.<service>`.
+    services: Vec<String> = vec!["logs".into(), "ecr.dkr".into(), "ec2".into()];
+});
+
+rule_settings!(EndpointSecurityGroup {
+    /// Service suffixes whose endpoints are checked.
+    services: Vec<String> = vec!["logs".into(), "ecr.dkr".into(), "ec2".into()];
+    /// The TCP port the endpoint's security groups must admit from the VPC.
+    port: u16 = 443;
+});
+
+/// Declares the `vpc_rules:` section: one optional settings struct per rule id, plus the
+/// plumbing to merge overrides and ask about any rule by id.
+macro_rules! vpc_rule_table {
+    ($($field:ident : $ty:ty = $id:literal;)*) => {
+        /// The VPC rules a pack enables, keyed by rule id.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct VpcRules {
+            $(
+                #[serde(rename = $id, default, skip_serializing_if = "Option::is_none")]
+                pub $field: Option<$ty>,
+            )*
+        }
+
+        impl VpcRules {
+            /// Applies `over` on top of the pack. An override for a rule the pack does not
+            /// list does not enable it: packs decide what a vendor requires.
+            pub fn merged_with(&self, over: &VpcRules) -> VpcRules {
+                VpcRules {
+                    $(
+                        $field: match (&self.$field, &over.$field) {
+                            (Some(base), Some(o)) => Some(base.merged_with(o)),
+                            (base, _) => base.clone(),
+                        },
+                    )*
+                }
+            }
+
+            fn common(&self, id: &str) -> Option<RuleCommon> {
+                $( if id == $id { return self.$field.as_ref().map(|s| s.common()); } )*
+                None
+            }
+
+            /// Every rule id this table can hold.
+            pub const IDS: &'static [&'static str] = &[$($id),*];
+        }
+    };
+}
+
+vpc_rule_table! {
+    az_count: AzCount = "vpc.az_count";
+    cidr_size: MaxPrefix = "vpc.cidr_size";
+    igw_attached: NoParams = "vpc.igw_attached";
+    dns_attributes: NoParams = "vpc.dns_attributes";
+    public_subnet_per_az: NoParams = "vpc.public_subnet_per_az";
+    private_subnet_per_az: NoParams = "vpc.private_subnet_per_az";
+    private_size: MaxPrefix = "subnet.private_size";
+    public_size: MaxPrefix = "subnet.public_size";
+    private_egress: NoParams = "subnet.private_egress";
+    ip_capacity: IpCapacity = "subnet.ip_capacity";
+    nat_in_public_subnet: NoParams = "nat.in_public_subnet";
+    nat_same_az: NoParams = "nat.same_az";
+    s3_gateway: GatewayEndpoint = "endpoint.s3_gateway";
+    interface_required: InterfaceEndpoints = "endpoint.interface_required";
+    interface_az_coverage: InterfaceEndpoints = "endpoint.interface_az_coverage";
+    private_dns: InterfaceEndpoints = "endpoint.private_dns";
+    endpoint_security_group: EndpointSecurityGroup = "endpoint.security_group";
+}
+
+/// One rule pack file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulePack {
+    /// A short stable name, used in reports and metric labels: `union-byoc`.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Where the requirements come from (the vendor's guide).
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub vpc_rules: VpcRules,
+}
+
+impl RulePack {
+    /// Whether `rule_id` is listed and not switched off.
+    pub fn is_enabled(&self, rule_id: &str) -> bool {
+        self.vpc_rules
+            .common(rule_id)
+            .is_some_and(|c| c.enabled.unwrap_or(true))
+    }
+
+    /// The severity findings of `rule_id` carry under this pack.
+    pub fn severity(&self, rule_id: &str) -> Severity {
+        let default = rule_info(rule_id)
+            .map(|r| r.default_severity)
+            .unwrap_or(Severity::High);
+        self.vpc_rules
+            .common(rule_id)
+            .and_then(|c| c.severity)
+            .unwrap_or(default)
+    }
+
+    /// Parses a pack from YAML text, checking every field.
+    pub fn parse(file: &Path, text: &str) -> Result<RulePack, InputError> {
+        let pack: RulePack = input::parse_yaml(file, text)?;
+        let name_ok = !pack.name.is_empty()
+            && pack
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !name_ok {
+            return Err(InputError {
+                field: "name".into(),
+                ..InputError::file(
+                    file,
+                    format!(
+                        "expected a non-empty name of letters, digits, '-' and '_', found {:?}",
+                        pack.name
+                    ),
+                )
+            });
+        }
+        for (field, services) in [
+            (
+                catalogue::ENDPOINT_INTERFACE_REQUIRED,
+                pack.vpc_rules
+                    .interface_required
+                    .as_ref()
+                    .map(|s| s.services()),
+            ),
+            (
+                catalogue::ENDPOINT_SECURITY_GROUP,
+                pack.vpc_rules
+                    .endpoint_security_group
+                    .as_ref()
+                    .map(|s| s.services()),
+            ),
+        ] {
+            if let Some(bad) = services
+                .unwrap_or_default()
+                .iter()
+                .find(|s| s.is_empty() || s.contains(char::is_whitespace))
+            {
+                return Err(InputError {
+                    field: format!("vpc_rules.{field}.services"),
+                    ..InputError::file(file, format!("not a service name: {bad:?}"))
+                });
+            }
+        }
+        Ok(pack)
+    }
+
+    /// The pack shipped inside the binary.
+    pub fn embedded_default() -> RulePack {
+        // The embedded file is tested to parse, so this cannot fail at run time.
+        RulePack::parse(Path::new("rules/union-byoc.yaml"), EMBEDDED_UNION_BYOC).unwrap_or_default()
+    }
+
+    /// Loads a pack file, or every `*.yaml`/`*.yml` file in a folder (sorted by name).
+    pub fn load_path(path: &Path) -> Result<Vec<RulePack>, InputError> {
+        if path.is_dir() {
+            let entries =
+                std::fs::read_dir(path).map_err(|e| InputError::file(path, e.to_string()))?;
+            let mut files: Vec<_> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension()
+                        .is_some_and(|ext| ext == "yaml" || ext == "yml")
+                })
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(InputError::file(
+                    path,
+                    "the folder holds no .yaml rule pack",
+                ));
+            }
+            files
+                .iter()
+                .map(|f| RulePack::parse(f, &input::read_text(f)?))
+                .collect()
+        } else {
+            Ok(vec![RulePack::parse(path, &input::read_text(path)?)?])
+        }
+    }
+}
+
+/// Checks that no two packs share a name: findings and metrics are keyed by it.
+pub fn check_unique_names(packs: &[(std::path::PathBuf, RulePack)]) -> Result<(), InputError> {
+    let mut seen = std::collections::BTreeMap::new();
+    for (file, pack) in packs {
+        if let Some(first) = seen.insert(pack.name.clone(), file.clone()) {
+            return Err(InputError {
+                field: "name".into(),
+                ..InputError::file(
+                    file,
+                    format!(
+                        "duplicate rule pack name {:?}, also used by {}",
+                        pack.name,
+                        first.display()
+                    ),
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_pack_parses_and_enables_every_vpc_rule() {
+        let pack = RulePack::parse(Path::new("rules/union-byoc.yaml"), EMBEDDED_UNION_BYOC)
+            .expect("embedded pack parses");
+        assert_eq!(pack.name, "union-byoc");
+        for id in VpcRules::IDS {
+            assert!(pack.is_enabled(id), "{id} is not enabled in union-byoc");
+            assert!(rule_info(id).is_some(), "{id} is not in the catalogue");
+        }
+        let az = pack.vpc_rules.az_count.as_ref().unwrap();
+        assert_eq!(az.min_azs(), 3);
+        assert_eq!(
+            pack.vpc_rules
+                .private_size
+                .as_ref()
+                .unwrap()
+                .max_prefix_length(),
+            PrefixLength(18)
+        );
+    }
+
+    #[test]
+    fn unlisted_rule_is_disabled_and_listed_rule_takes_catalogue_severity() {
+        let pack = RulePack::parse(
+            Path::new("p.yaml"),
+            "name: p\nvpc_rules:\n  vpc.az_count: {min_azs: 2}\n",
+        )
+        .unwrap();
+        assert!(pack.is_enabled("vpc.az_count"));
+        assert!(!pack.is_enabled("vpc.cidr_size"));
+        assert_eq!(pack.severity("vpc.az_count"), Severity::High);
+    }
+
+    #[test]
+    fn override_changes_only_what_it_sets() {
+        let pack = RulePack::parse(
+            Path::new("p.yaml"),
+            "name: p\nvpc_rules:\n  vpc.az_count: {min_azs: 3, severity: low}\n",
+        )
+        .unwrap();
+        let over: VpcRules = input::parse_yaml(
+            Path::new("c.yaml"),
+            "vpc.az_count: {min_azs: 2}\nvpc.cidr_size: {}\n",
+        )
+        .unwrap();
+        let merged = pack.vpc_rules.merged_with(&over);
+        let az = merged.az_count.unwrap();
+        assert_eq!(az.min_azs(), 2);
+        assert_eq!(az.severity, Some(Severity::Low));
+        assert!(
+            merged.cidr_size.is_none(),
+            "an override must not enable a rule"
+        );
+    }
+
+    #[test]
+    fn bad_prefix_length_names_line_and_field() {
+        let err = RulePack::parse(
+            Path::new("p.yaml"),
+            "name: p\nvpc_rules:\n  vpc.cidr_size:\n    max_prefix_length: 40\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.line, Some(4));
+        assert_eq!(err.field, "vpc_rules.vpc.cidr_size.max_prefix_length");
+        assert!(err.message.contains("0 to 32"), "{err}");
+    }
+
+    #[test]
+    fn unknown_rule_id_is_an_error() {
+        let err = RulePack::parse(
+            Path::new("p.yaml"),
+            "name: p\nvpc_rules:\n  vpc.az_cuont: {}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("unknown field `vpc.az_cuont`"),
+            "{err}"
+        );
+        assert_eq!(err.line, Some(3));
+    }
+
+    #[test]
+    fn bad_severity_is_an_error() {
+        let err = RulePack::parse(
+            Path::new("p.yaml"),
+            "name: p\nvpc_rules:\n  vpc.az_count: {severity: severe}\n",
+        )
+        .unwrap_err();
+        assert!(err.field.ends_with("severity"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_pack_names_are_an_error() {
+        let a = RulePack {
+            name: "x".into(),
+            ..Default::default()
+        };
+        let err =
+            check_unique_names(&[("a.yaml".into(), a.clone()), ("b.yaml".into(), a)]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("b.yaml: name: duplicate"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! VPC-wide rules: AZ count, CIDR size, internet gateway, DNS attributes, and public and
+//! private subnets in every AZ. Each finding's resource is the VPC.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use super::catalogue;
+use super::pack::{AzCount, MaxPrefix, NoParams, SubnetRole};
+use super::topology::{RegionTopology, VpcView};
+use super::{Rule, Sink};
+
+pub const AZ_COUNT: Rule<AzCount> = (catalogue::VPC_AZ_COUNT, az_count);
+pub const CIDR_SIZE: Rule<MaxPrefix> = (catalogue::VPC_CIDR_SIZE, cidr_size);
+pub const IGW_ATTACHED: Rule<NoParams> = (catalogue::VPC_IGW_ATTACHED, igw_attached);
+pub const DNS_ATTRIBUTES: Rule<NoParams> = (catalogue::VPC_DNS_ATTRIBUTES, dns_attributes);
+pub const PUBLIC_SUBNET_PER_AZ: Rule<NoParams> =
+    (catalogue::VPC_PUBLIC_SUBNET_PER_AZ, public_subnet_per_az);
+pub const PRIVATE_SUBNET_PER_AZ: Rule<NoParams> =
+    (catalogue::VPC_PRIVATE_SUBNET_PER_AZ, private_subnet_per_az);
+
+fn az_count(view: &VpcView, _: &RegionTopology, settings: &AzCount, sink: &mut Sink) {
+    sink.evaluated();
+    let azs = view.azs();
+    let min = settings.min_azs();
+    if (azs.len() as u64) < u64::from(min) {
+        let vpc = &view.vpc.id;
+        sink.report(
+            vpc,
+            format!(
+                "VPC {vpc} has subnets in {} availability zone(s); at least {min} are required",
+                azs.len()
+            ),
+            format!(
+                "Add a public and a private subnet in {} more zone(s): \
+                 aws ec2 create-subnet --vpc-id {vpc} --availability-zone <zone> --cidr-block <cidr>",
+                u64::from(min) - azs.len() as u64
+            ),
+            json!({ "availability_zones": azs, "az_count": azs.len(), "min_azs": min }),
+        );
+    }
+}
+
+fn cidr_size(view: &VpcView, _: &RegionTopology, settings: &MaxPrefix, sink: &mut Sink) {
+    sink.evaluated();
+    let vpc = &view.vpc.id;
+    let max = settings.max_prefix_length().0;
+    let cidr = view.vpc.cidr_block.as_deref().unwrap_or("");
+    match cidr.parse::<ipnetwork::Ipv4Network>() {
+        Ok(net) if net.prefix() <= max => {}
+        Ok(net) => sink.report(
+            vpc,
+            format!("VPC {vpc} CIDR {cidr} is smaller than the recommended /{max}"),
+            format!(
+                "A VPC's primary CIDR cannot be resized; create a /{max} VPC, or add a secondary \
+                 CIDR for the private subnets: aws ec2 associate-vpc-cidr-block --vpc-id {vpc} --cidr-block <cidr>/{max}"
+            ),
+            json!({ "cidr_block": cidr, "prefix_length": net.prefix(), "max_prefix_length": max }),
+        ),
+        Err(_) => sink.report(
+            vpc,
+            format!("VPC {vpc} has no readable IPv4 CIDR ({cidr:?}), so its size cannot be verified"),
+            "Check the VPC's CIDR blocks in the console or with aws ec2 describe-vpcs".to_string(),
+            json!({ "cidr_block": cidr, "max_prefix_length": max }),
+        ),
+    }
+}
+
+fn igw_attached(view: &VpcView, _: &RegionTopology, _: &NoParams, sink: &mut Sink) {
+    sink.evaluated();
+    let vpc = &view.vpc.id;
+    let attached: Vec<&str> = view
+        .internet_gateways
+        .iter()
+        .filter(|igw| view.has_attached_igw(&igw.id))
+        .map(|igw| igw.id.as_str())
+        .collect();
+    if attached.is_empty() {
+        sink.report(
+            vpc,
+            format!("VPC {vpc} has no internet gateway attached"),
+            format!(
+                "aws ec2 create-internet-gateway, then aws ec2 attach-internet-gateway \
+                 --vpc-id {vpc} --internet-gateway-id <igw-id>, then route the public subnets' 0.0.0.0/0 to it"
+            ),
+            json!({ "attached_internet_gateways": attached }),
+        );
+        return;
+    }
+    let routed = view
+        .subnets
+        .iter()
+        .any(|s| s.default_target().is_some_and(|t| attached.contains(&t)));
+    if !routed {
+        sink.report(
+            vpc,
+            format!(
+                "VPC {vpc} has internet gateway {} attached, but no subnet routes 0.0.0.0/0 to it",
+                attached.join(", ")
+            ),
+            format!(
+                "aws ec2 create-route --route-table-id <public route table> \
+                 --destination-cidr-block 0.0.0.0/0 --gateway-id {}",
+                attached[0]
+            ),
+            json!({ "attached_internet_gateways": attached }),
+        );
+    }
+}
+
+fn dns_attributes(view: &VpcView, _: &RegionTopology, _: &NoParams, sink: &mut Sink) {
+    sink.evaluated();
+    let vpc = &view.vpc.id;
+    let support = view.vpc.enable_dns_support;
+    let hostnames = view.vpc.enable_dns_hostnames;
+    // An attribute that was not collected is not known to be on: fail closed.
+    let mut off = Vec::new();
+    if support != Some(true) {
+        off.push("enableDnsSupport");
+    }
+    if hostnames != Some(true) {
+        off.push("enableDnsHostnames");
+    }
+    if off.is_empty() {
+        return;
+    }
+    let fixes: Vec<String> = off
+        .iter()
+        .map(|attr| {
+            let flag = if *attr == "enableDnsSupport" {
+                "--enable-dns-support"
+            } else {
+                "--enable-dns-hostnames"
+            };
+            format!("aws ec2 modify-vpc-attribute --vpc-id {vpc} {flag} '{{\"Value\":true}}'")
+        })
+        .collect();
+    sink.report(
+        vpc,
+        format!(
+            "VPC {vpc} does not have {} on; Private DNS for interface endpoints needs both",
+            off.join(" and ")
+        ),
+        fixes.join(" && "),
+        json!({ "enable_dns_support": support, "enable_dns_hostnames": hostnames }),
+    );
+}
+
+fn public_subnet_per_az(view: &VpcView, topo: &RegionTopology, _: &NoParams, sink: &mut Sink) {
+    subnet_per_az(view, topo, SubnetRole::Public, sink);
+}
+
+fn private_subnet_per_az(view: &VpcView, topo: &RegionTopology, _: &NoParams, sink: &mut Sink) {
+    subnet_per_az(view, topo, SubnetRole::Private, sink);
+}
+
+/// Every AZ the VPC uses must have a subnet of `role`. A public subnet only counts when it
+/// actually routes to an attached internet gateway.
+fn subnet_per_az(view: &VpcView, _: &RegionTopology, role: SubnetRole, sink: &mut Sink) {
+    sink.evaluated();
+    let vpc = &view.vpc.id;
+    let all = view.azs();
+    let covered: BTreeSet<&str> = view
+        .subnets_with_role(role)
+        .filter(|s| {
+            role == SubnetRole::Private
+                || s.default_target().is_some_and(|t| view.has_attached_igw(t))
+        })
+        .map(|s| s.az())
+        .collect();
+    let lacking: Vec<&str> = all.difference(&covered).copied().collect();
+    if covered.is_empty() || !lacking.is_empty() {
+        let role = role.as_str();
+        let message = if covered.is_empty() {
+            format!("VPC {vpc} has no {role} subnet")
+        } else {
+            format!("VPC {vpc} has no {role} subnet in {}", lacking.join(", "))
+        };
+        let remediation = if role == "public" {
+            format!(
+                "In each zone listed: aws ec2 create-subnet --vpc-id {vpc} --availability-zone <zone> \
+                 --cidr-block <a /28>, associated with a route table whose 0.0.0.0/0 targets the internet gateway"
+            )
+        } else {
+            format!(
+                "In each zone listed: aws ec2 create-subnet --vpc-id {vpc} --availability-zone <zone> \
+                 --cidr-block <a /18>, associated with a route table whose 0.0.0.0/0 targets that zone's NAT gateway"
+            )
+        };
+        sink.report(
+            vpc,
+            message,
+            remediation,
+            json!({ "availability_zones_lacking": lacking, "availability_zones": all }),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::test_support::*;
+    use crate::snapshot::builder::compliant_vpc;
+    use crate::snapshot::Subnet;
+
+    fn drop_subnets_in(az: &'static str) -> impl FnOnce(&mut crate::snapshot::RegionSnapshot) {
+        move |r| r.subnets.retain(|s| s.availability_zone != az)
+    }
+
+    #[test]
+    fn two_azs_fire_az_count_with_the_zones_in_details() {
+        let snapshot = compliant_vpc().with(drop_subnets_in("us-east-1c")).build();
+        let found = findings_of(&snapshot, "vpc.az_count");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].resource_id, "vpc-good");
+        assert_eq!(found[0].details["az_count"], 2);
+        assert_eq!(found[0].details["availability_zones"][1], "us-east-1b");
+    }
+
+    #[test]
+    fn three_azs_pass_az_count() {
+        assert!(findings_of(&compliant_vpc().build(), "vpc.az_count").is_empty());
+    }
+
+    #[test]
+    fn slash_20_vpc_fires_cidr_size_and_slash_16_or_larger_passes() {
+        let small = compliant_vpc()
+            .with(|r| r.vpcs[0].cidr_block = Some("10.0.0.0/20".into()))
+            .build();
+        let found = findings_of(&small, "vpc.cidr_size");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].details["prefix_length"], 20);
+        let large = compliant_vpc()
+            .with(|r| r.vpcs[0].cidr_block = Some("10.0.0.0/15".into()))
+            .build();
+        assert!(findings_of(&large, "vpc.cidr_size").is_empty());
+    }
+
+    #[test]
+    fn unreadable_vpc_cidr_fails_closed() {
+        let snapshot = compliant_vpc()
+            .with(|r| r.vpcs[0].cidr_block = None)
+            .build();
+        assert_eq!(findings_of(&snapshot, "vpc.cidr_size").len(), 1);
+    }
+
+    #[test]
+    fn missing_igw_fires_igw_attached() {
+        let snapshot = compliant_vpc()
+            .with(|r| r.internet_gateways.clear())
+            .build();
+        let found = findings_of(&snapshot, "vpc.igw_attached");
+        assert_eq!(found.len(), 1);
+        assert!(found[0].message.contains("no internet gateway attached"));
+    }
+
+    #[test]
+    fn attached_igw_with_no_route_to_it_fires_igw_attached() {
+        let snapshot = compliant_vpc()
+            .with(|r| {
+                let public = r
+                    .route_tables
+                    .iter_mut()
+                    .find(|t| t.id == "rtb-public")
+                    .unwrap();
+                public
+                    .routes
+                    .retain(|route| route.destination_cidr.as_deref() != Some("0.0.0.0/0"));
+            })
+            .build();
+        let found = findings_of(&snapshot, "vpc.igw_attached");
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].message.contains("no subnet routes"),
+            "{}",
+            found[0].message
+        );
+    }
+
+    #[test]
+    fn detached_igw_does_not_count() {
+        let snapshot = compliant_vpc()
+            .with(|r| r.internet_gateways[0].attachments[0].state = Some("detached".into()))
+            .build();
+        assert_eq!(findings_of(&snapshot, "vpc.igw_attached").len(), 1);
+    }
+
+    #[test]
+    fn dns_hostnames_off_fires_dns_attributes_and_unknown_counts_as_off() {
+        let off = compliant_vpc()
+            .with(|r| r.vpcs[0].enable_dns_hostnames = Some(false))
+            .build();
+        let found = findings_of(&off, "vpc.dns_attributes");
+        assert_eq!(found.len(), 1);
+        assert!(found[0].message.contains("enableDnsHostnames"));
+        assert!(!found[0].message.contains("enableDnsSupport"));
+        let unknown = compliant_vpc()
+            .with(|r| r.vpcs[0].enable_dns_support = None)
+            .build();
+        assert_eq!(findings_of(&unknown, "vpc.dns_attributes").len(), 1);
+    }
+
+    #[test]
+    fn az_without_public_subnet_is_named() {
+        let snapshot = compliant_vpc()
+            .with(|r| r.subnets.retain(|s| s.id != "subnet-pub-b"))
+            .build();
+        let found = findings_of(&snapshot, "vpc.public_subnet_per_az");
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].details["availability_zones_lacking"],
+            serde_json::json!(["us-east-1b"])
+        );
+        assert!(findings_of(&snapshot, "vpc.private_subnet_per_az").is_empty());
+    }
+
+    #[test]
+    fn az_without_private_subnet_is_named() {
+        let snapshot = compliant_vpc()
+            .with(|r| r.subnets.retain(|s| s.id != "subnet-priv-c"))
+            .build();
+        let found = findings_of(&snapshot, "vpc.private_subnet_per_az");
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].details["availability_zones_lacking"],
+            serde_json::json!(["us-east-1c"])
+        );
+    }
+
+    #[test]
+    fn vpc_with_only_private_subnets_has_no_public_subnet() {
+        let snapshot = compliant_vpc()
+            .with(|r| {
+                r.subnets
+                    .retain(|s: &Subnet| s.id.starts_with("subnet-priv"))
+            })
+            .build();
+        let found = findings_of(&snapshot, "vpc.public_subnet_per_az");
+        assert_eq!(found.len(), 1);
+        assert!(found[0].message.ends_with("has no public subnet"));
+    }
+}

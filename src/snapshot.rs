@@ -1,0 +1,691 @@
+//! The snapshot: everything the collector learned about an account, as plain data.
+//!
+//! A snapshot is the only thing evaluation sees. It holds no AWS SDK types, so it can be
+//! written to a file (`--snapshot-out`), audited later (`--from-snapshot`), attached to a bug
+//! report or used as a golden test fixture. Every field that AWS may leave out is an
+//! `Option` here: the rules decide what an absent value means, and they fail closed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The version of the snapshot file format; bumped on any incompatible change.
+pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
+
+/// Everything collected in one scan, one entry per (account, region).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    pub schema_version: u32,
+    /// RFC 3339 time at which collection finished; informational only.
+    #[serde(default)]
+    pub collected_at: Option<String>,
+    pub regions: Vec<RegionSnapshot>,
+}
+
+/// What one (account, region) collection produced.
+///
+/// When `error` is set the collection did not complete, and the resource lists must not be
+/// read as the state of the region: evaluation reports the region as failed instead.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionSnapshot {
+    pub account_id: String,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<CollectionError>,
+    /// API calls made per operation, e.g. `ec2:DescribeSubnets` → 1.
+    #[serde(default)]
+    pub api_calls: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub availability_zones: Vec<AvailabilityZone>,
+    #[serde(default)]
+    pub vpcs: Vec<Vpc>,
+    #[serde(default)]
+    pub subnets: Vec<Subnet>,
+    #[serde(default)]
+    pub route_tables: Vec<RouteTable>,
+    #[serde(default)]
+    pub internet_gateways: Vec<InternetGateway>,
+    #[serde(default)]
+    pub nat_gateways: Vec<NatGateway>,
+    #[serde(default)]
+    pub vpc_endpoints: Vec<VpcEndpoint>,
+    #[serde(default)]
+    pub security_groups: Vec<SecurityGroup>,
+}
+
+/// Why a region's collection failed: the stage and AWS operation it failed in, and the cause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionError {
+    /// The AWS operation that failed, e.g. `ec2:DescribeSubnets`, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    pub message: String,
+}
+
+/// Tags as AWS reports them; a map because keys are unique per resource.
+pub type Tags = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityZone {
+    pub name: String,
+    #[serde(default)]
+    pub zone_id: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vpc {
+    pub id: String,
+    /// The primary IPv4 CIDR block.
+    #[serde(default)]
+    pub cidr_block: Option<String>,
+    /// Every associated IPv4 CIDR block, the primary included.
+    #[serde(default)]
+    pub cidr_blocks: Vec<String>,
+    #[serde(default)]
+    pub is_default: bool,
+    #[serde(default)]
+    pub tags: Tags,
+    /// `enableDnsSupport`; `None` when it was not collected.
+    #[serde(default)]
+    pub enable_dns_support: Option<bool>,
+    /// `enableDnsHostnames`; `None` when it was not collected.
+    #[serde(default)]
+    pub enable_dns_hostnames: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subnet {
+    pub id: String,
+    pub vpc_id: String,
+    pub availability_zone: String,
+    /// `None` for an IPv6-only subnet.
+    #[serde(default)]
+    pub cidr_block: Option<String>,
+    #[serde(default)]
+    pub ipv6_cidr_blocks: Vec<String>,
+    #[serde(default)]
+    pub available_ip_address_count: Option<u64>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTable {
+    pub id: String,
+    pub vpc_id: String,
+    #[serde(default)]
+    pub associations: Vec<RouteTableAssociation>,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTableAssociation {
+    /// True for the association that makes this the VPC's main route table.
+    #[serde(default)]
+    pub main: bool,
+    #[serde(default)]
+    pub subnet_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// IPv4 destination CIDR, when the route has one.
+    #[serde(default)]
+    pub destination_cidr: Option<String>,
+    #[serde(default)]
+    pub destination_ipv6_cidr: Option<String>,
+    #[serde(default)]
+    pub destination_prefix_list_id: Option<String>,
+    /// The route's target id: `local`, `igw-…`, `nat-…`, `vpce-…`, `tgw-…`, `eni-…` and so on.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// `active` or `blackhole`.
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InternetGateway {
+    pub id: String,
+    #[serde(default)]
+    pub attachments: Vec<GatewayAttachment>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayAttachment {
+    pub vpc_id: String,
+    /// `available` (IGWs report this when attached), `attached`, `detaching`, …
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatGateway {
+    pub id: String,
+    #[serde(default)]
+    pub vpc_id: Option<String>,
+    /// `None` for a regional NAT gateway, which has no subnet of its own.
+    #[serde(default)]
+    pub subnet_id: Option<String>,
+    /// `pending`, `available`, `deleting`, `deleted` or `failed`.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// `public` or `private`.
+    #[serde(default)]
+    pub connectivity_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VpcEndpoint {
+    pub id: String,
+    pub vpc_id: String,
+    pub service_name: String,
+    /// `Gateway`, `Interface`, `GatewayLoadBalancer`, …
+    #[serde(default)]
+    pub endpoint_type: Option<String>,
+    /// `available`, `pendingAcceptance`, `pending`, `deleting`, `rejected`, `failed`, …
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub route_table_ids: Vec<String>,
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    #[serde(default)]
+    pub private_dns_enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityGroup {
+    pub id: String,
+    #[serde(default)]
+    pub vpc_id: Option<String>,
+    #[serde(default)]
+    pub ingress: Vec<IngressRule>,
+}
+
+/// One ingress permission of a security group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressRule {
+    /// `tcp`, `udp`, `icmp`, `-1` (all) or a protocol number.
+    pub protocol: String,
+    #[serde(default)]
+    pub from_port: Option<i32>,
+    #[serde(default)]
+    pub to_port: Option<i32>,
+    #[serde(default)]
+    pub ipv4_ranges: Vec<String>,
+    #[serde(default)]
+    pub ipv6_ranges: Vec<String>,
+    #[serde(default)]
+    pub source_security_group_ids: Vec<String>,
+    #[serde(default)]
+    pub prefix_list_ids: Vec<String>,
+}
+
+impl Snapshot {
+    /// Parses a snapshot file, naming the line, column and field of any error.
+    pub fn from_json(text: &str) -> Result<Snapshot, SnapshotError> {
+        let deserializer = &mut serde_json::Deserializer::from_str(text);
+        let snapshot: Snapshot = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let field = err.path().to_string();
+            let inner = err.into_inner();
+            SnapshotError::Parse {
+                line: inner.line(),
+                column: inner.column(),
+                field,
+                message: inner.to_string(),
+            }
+        })?;
+        if snapshot.schema_version != SNAPSHOT_SCHEMA_VERSION {
+            return Err(SnapshotError::UnsupportedVersion(snapshot.schema_version));
+        }
+        Ok(snapshot)
+    }
+
+    pub fn to_json_pretty(&self) -> String {
+        // Serialising plain structs with string keys cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("{line}:{column}: {field}: {message}")]
+    Parse {
+        line: usize,
+        column: usize,
+        field: String,
+        message: String,
+    },
+    #[error(
+        "schema_version: this build reads snapshot version {SNAPSHOT_SCHEMA_VERSION}, found {0}"
+    )]
+    UnsupportedVersion(u32),
+}
+
+#[cfg(test)]
+pub mod builder {
+    //! A terse builder for hand-made snapshots in unit tests.
+
+    use super::*;
+
+    pub const ACCOUNT: &str = "111122223333";
+    pub const REGION: &str = "us-east-1";
+
+    /// Builds one region's snapshot a resource at a time.
+    #[derive(Default)]
+    pub struct SnapshotBuilder {
+        region: RegionSnapshot,
+    }
+
+    impl SnapshotBuilder {
+        pub fn new() -> Self {
+            SnapshotBuilder {
+                region: RegionSnapshot {
+                    account_id: ACCOUNT.into(),
+                    region: REGION.into(),
+                    ..Default::default()
+                },
+            }
+        }
+
+        pub fn vpc(mut self, id: &str, cidr: &str) -> Self {
+            self.region.vpcs.push(Vpc {
+                id: id.into(),
+                cidr_block: Some(cidr.into()),
+                cidr_blocks: vec![cidr.into()],
+                enable_dns_support: Some(true),
+                enable_dns_hostnames: Some(true),
+                ..Default::default()
+            });
+            self
+        }
+
+        pub fn subnet(mut self, id: &str, vpc: &str, az: &str, cidr: &str) -> Self {
+            let usable = cidr
+                .parse::<ipnetwork::Ipv4Network>()
+                .map(|n| n.size() as u64 - 5)
+                .unwrap_or(0);
+            self.region.subnets.push(Subnet {
+                id: id.into(),
+                vpc_id: vpc.into(),
+                availability_zone: az.into(),
+                cidr_block: Some(cidr.into()),
+                available_ip_address_count: Some(usable),
+                ..Default::default()
+            });
+            self
+        }
+
+        /// A route table with a default route to `target` (or none), associated with `subnets`.
+        pub fn route_table(
+            mut self,
+            id: &str,
+            vpc: &str,
+            main: bool,
+            default_target: Option<&str>,
+            subnets: &[&str],
+        ) -> Self {
+            let mut associations: Vec<RouteTableAssociation> = subnets
+                .iter()
+                .map(|s| RouteTableAssociation {
+                    main: false,
+                    subnet_id: Some((*s).into()),
+                })
+                .collect();
+            if main {
+                associations.push(RouteTableAssociation {
+                    main: true,
+                    subnet_id: None,
+                });
+            }
+            let mut routes = vec![Route {
+                destination_cidr: Some("10.0.0.0/16".into()),
+                target: Some("local".into()),
+                state: Some("active".into()),
+                ..Default::default()
+            }];
+            if let Some(target) = default_target {
+                routes.push(Route {
+                    destination_cidr: Some("0.0.0.0/0".into()),
+                    target: Some(target.into()),
+                    state: Some("active".into()),
+                    ..Default::default()
+                });
+            }
+            self.region.route_tables.push(RouteTable {
+                id: id.into(),
+                vpc_id: vpc.into(),
+                associations,
+                routes,
+            });
+            self
+        }
+
+        pub fn igw(mut self, id: &str, vpc: &str) -> Self {
+            self.region.internet_gateways.push(InternetGateway {
+                id: id.into(),
+                attachments: vec![GatewayAttachment {
+                    vpc_id: vpc.into(),
+                    state: Some("available".into()),
+                }],
+            });
+            self
+        }
+
+        pub fn nat(mut self, id: &str, vpc: &str, subnet: &str) -> Self {
+            self.region.nat_gateways.push(NatGateway {
+                id: id.into(),
+                vpc_id: Some(vpc.into()),
+                subnet_id: Some(subnet.into()),
+                state: Some("available".into()),
+                connectivity_type: Some("public".into()),
+            });
+            self
+        }
+
+        pub fn gateway_endpoint(
+            mut self,
+            id: &str,
+            vpc: &str,
+            service: &str,
+            rts: &[&str],
+        ) -> Self {
+            self.region.vpc_endpoints.push(VpcEndpoint {
+                id: id.into(),
+                vpc_id: vpc.into(),
+                service_name: service.into(),
+                endpoint_type: Some("Gateway".into()),
+                state: Some("available".into()),
+                route_table_ids: rts.iter().map(|s| (*s).into()).collect(),
+                ..Default::default()
+            });
+            self
+        }
+
+        pub fn interface_endpoint(
+            mut self,
+            id: &str,
+            vpc: &str,
+            service: &str,
+            subnets: &[&str],
+            security_group: &str,
+        ) -> Self {
+            self.region.vpc_endpoints.push(VpcEndpoint {
+                id: id.into(),
+                vpc_id: vpc.into(),
+                service_name: service.into(),
+                endpoint_type: Some("Interface".into()),
+                state: Some("available".into()),
+                subnet_ids: subnets.iter().map(|s| (*s).into()).collect(),
+                security_group_ids: vec![security_group.into()],
+                private_dns_enabled: Some(true),
+                ..Default::default()
+            });
+            self
+        }
+
+        /// A security group admitting TCP `port` from `cidr`.
+        pub fn security_group(mut self, id: &str, vpc: &str, port: i32, cidr: &str) -> Self {
+            self.region.security_groups.push(SecurityGroup {
+                id: id.into(),
+                vpc_id: Some(vpc.into()),
+                ingress: vec![IngressRule {
+                    protocol: "tcp".into(),
+                    from_port: Some(port),
+                    to_port: Some(port),
+                    ipv4_ranges: vec![cidr.into()],
+                    ..Default::default()
+                }],
+            });
+            self
+        }
+
+        /// Lets a test reach in and change anything the builder does not cover.
+        pub fn with(mut self, edit: impl FnOnce(&mut RegionSnapshot)) -> Self {
+            edit(&mut self.region);
+            self
+        }
+
+        pub fn build(self) -> Snapshot {
+            Snapshot {
+                schema_version: SNAPSHOT_SCHEMA_VERSION,
+                collected_at: None,
+                regions: vec![self.region],
+            }
+        }
+    }
+
+    /// A VPC that meets every VPC rule of the union-byoc pack: 3 AZs, /16, /28 public and
+    /// /18 private subnets, an IGW, one NAT per AZ, S3 gateway and interface endpoints.
+    pub fn compliant_vpc() -> SnapshotBuilder {
+        let azs = ["us-east-1a", "us-east-1b", "us-east-1c"];
+        let mut b = SnapshotBuilder::new()
+            .vpc("vpc-good", "10.0.0.0/16")
+            .igw("igw-good", "vpc-good")
+            .route_table(
+                "rtb-public",
+                "vpc-good",
+                false,
+                Some("igw-good"),
+                &["subnet-pub-a", "subnet-pub-b", "subnet-pub-c"],
+            )
+            .route_table("rtb-main", "vpc-good", true, None, &[])
+            .security_group("sg-endpoints", "vpc-good", 443, "10.0.0.0/16");
+        let mut private_rts = Vec::new();
+        for (i, az) in azs.iter().enumerate() {
+            let letter = &az[az.len() - 1..];
+            let public = format!("subnet-pub-{letter}");
+            let private = format!("subnet-priv-{letter}");
+            let nat = format!("nat-{letter}");
+            let rt = format!("rtb-private-{letter}");
+            b = b
+                .subnet(&public, "vpc-good", az, &format!("10.0.{}.0/28", 200 + i))
+                .subnet(&private, "vpc-good", az, &format!("10.0.{}.0/18", i * 64))
+                .nat(&nat, "vpc-good", &public)
+                .route_table(&rt, "vpc-good", false, Some(&nat), &[&private]);
+            private_rts.push(rt);
+        }
+        let rts: Vec<&str> = private_rts.iter().map(String::as_str).collect();
+        let privates = ["subnet-priv-a", "subnet-priv-b", "subnet-priv-c"];
+        b.gateway_endpoint("vpce-s3", "vpc-good", "com.amazonaws.us-east-1.s3", &rts)
+            .interface_endpoint(
+                "vpce-logs",
+                "vpc-good",
+                "com.amazonaws.us-east-1.logs",
+                &privates,
+                "sg-endpoints",
+            )
+            .interface_endpoint(
+                "vpce-ecr",
+                "vpc-good",
+                "com.amazonaws.us-east-1.ecr.dkr",
+                &privates,
+                "sg-endpoints",
+            )
+            .interface_endpoint(
+                "vpce-ec2",
+                "vpc-good",
+                "com.amazonaws.us-east-1.ec2",
+                &privates,
+                "sg-endpoints",
+            )
+    }
+}
+
+#[cfg(test)]
+mod demo {
+    //! The demo snapshot in `examples/demo-snapshot.json` is generated from the builder, so
+    //! it stays valid as the format evolves: `UPDATE_DEMO=1 cargo test demo` rewrites it.
+
+    use super::builder::*;
+    use super::*;
+
+    fn demo_snapshot() -> Snapshot {
+        let rename = |text: String| {
+            text.replace("111122223333", "123456789012")
+                .replace("vpc-good", "vpc-0a11c0ffee0000001")
+                .replace("igw-good", "igw-0a11c0ffee0000001")
+        };
+        // A compliant data-plane VPC.
+        let good = compliant_vpc()
+            .with(|r| {
+                r.vpcs[0]
+                    .tags
+                    .insert("Name".into(), "union-data-plane-prod".into());
+            })
+            .build();
+        let good: Snapshot = serde_json::from_str(&rename(good.to_json_pretty())).unwrap();
+        let mut region = good.regions.into_iter().next().unwrap();
+
+        // A staging VPC that drifted: two AZs, small private subnets, a NAT in the wrong AZ,
+        // no ecr.dkr endpoint, Private DNS off on logs, DNS hostnames off.
+        let broken = compliant_vpc()
+            .with(|r| {
+                r.vpcs[0]
+                    .tags
+                    .insert("Name".into(), "union-data-plane-staging".into());
+                r.vpcs[0].cidr_block = Some("10.1.0.0/16".into());
+                r.vpcs[0].cidr_blocks = vec!["10.1.0.0/16".into()];
+                r.vpcs[0].enable_dns_hostnames = Some(false);
+                r.subnets.retain(|s| !s.availability_zone.ends_with('c'));
+                for s in &mut r.subnets {
+                    let cidr = s.cidr_block.take().unwrap().replacen("10.0.", "10.1.", 1);
+                    let cidr = if s.id.contains("priv") {
+                        cidr.replace("/18", "/24")
+                    } else {
+                        cidr
+                    };
+                    if s.id.contains("priv") {
+                        s.available_ip_address_count = Some(37);
+                    }
+                    s.cidr_block = Some(cidr);
+                }
+                r.nat_gateways.retain(|n| n.id != "nat-c");
+                r.route_tables.retain(|t| t.id != "rtb-private-c");
+                let b = r
+                    .route_tables
+                    .iter_mut()
+                    .find(|t| t.id == "rtb-private-b")
+                    .unwrap();
+                b.routes[1].target = Some("nat-a".into());
+                r.nat_gateways.retain(|n| n.id != "nat-b");
+                r.vpc_endpoints.retain(|e| e.id != "vpce-ecr");
+                for e in &mut r.vpc_endpoints {
+                    e.subnet_ids.retain(|s| !s.ends_with('c'));
+                    e.route_table_ids.retain(|t| !t.ends_with('c'));
+                    if e.id == "vpce-logs" {
+                        e.private_dns_enabled = Some(false);
+                    }
+                }
+                r.security_groups[0].ingress[0].ipv4_ranges = vec!["10.1.0.0/20".into()];
+            })
+            .build();
+        let broken_text = broken
+            .to_json_pretty()
+            .replace("111122223333", "123456789012")
+            .replace("vpc-good", "vpc-0b22deadbeef00002")
+            .replace("igw-good", "igw-0b22deadbeef00002")
+            .replace("\"subnet-", "\"subnet-stg-")
+            .replace("\"rtb-", "\"rtb-stg-")
+            .replace("\"nat-", "\"nat-stg-")
+            .replace("\"vpce-", "\"vpce-stg-")
+            .replace("\"sg-", "\"sg-stg-")
+            .replace("10.0.0.0/16", "10.1.0.0/16");
+        let broken: Snapshot = serde_json::from_str(&broken_text).unwrap();
+        let b = broken.regions.into_iter().next().unwrap();
+
+        // The region's default VPC, as every account has: public /20 subnets only.
+        let default = SnapshotBuilder::new()
+            .vpc("vpc-0c33defa0170000003", "172.31.0.0/16")
+            .igw("igw-0c33defa0170000003", "vpc-0c33defa0170000003")
+            .subnet(
+                "subnet-0c33d0000000000a",
+                "vpc-0c33defa0170000003",
+                "us-east-1a",
+                "172.31.0.0/20",
+            )
+            .subnet(
+                "subnet-0c33d0000000000b",
+                "vpc-0c33defa0170000003",
+                "us-east-1b",
+                "172.31.16.0/20",
+            )
+            .route_table(
+                "rtb-0c33d00000000000",
+                "vpc-0c33defa0170000003",
+                true,
+                Some("igw-0c33defa0170000003"),
+                &[],
+            )
+            .with(|r| {
+                r.vpcs[0].is_default = true;
+                r.route_tables[0].routes[0].destination_cidr = Some("172.31.0.0/16".into());
+            })
+            .build();
+        let d = default.regions.into_iter().next().unwrap();
+
+        region.vpcs.extend(b.vpcs.into_iter().chain(d.vpcs));
+        region
+            .subnets
+            .extend(b.subnets.into_iter().chain(d.subnets));
+        region
+            .route_tables
+            .extend(b.route_tables.into_iter().chain(d.route_tables));
+        region
+            .internet_gateways
+            .extend(b.internet_gateways.into_iter().chain(d.internet_gateways));
+        region.nat_gateways.extend(b.nat_gateways);
+        region.vpc_endpoints.extend(b.vpc_endpoints);
+        region.security_groups.extend(b.security_groups);
+        region.availability_zones = ["us-east-1a", "us-east-1b", "us-east-1c"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| AvailabilityZone {
+                name: name.to_string(),
+                zone_id: Some(format!("use1-az{}", i + 1)),
+                state: Some("available".into()),
+            })
+            .collect();
+        region.api_calls = BTreeMap::new();
+        Snapshot {
+            schema_version: SNAPSHOT_SCHEMA_VERSION,
+            collected_at: Some("2026-11-23T09:00:00Z".into()),
+            regions: vec![region],
+        }
+    }
+
+    #[test]
+    fn demo_snapshot_file_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo-snapshot.json");
+        let expected = demo_snapshot().to_json_pretty() + "\n";
+        if std::env::var_os("UPDATE_DEMO").is_some() {
+            std::fs::write(path, &expected).unwrap();
+        }
+        let actual = std::fs::read_to_string(path).unwrap();
+        assert_eq!(
+            actual, expected,
+            "run UPDATE_DEMO=1 cargo test demo to regenerate"
+        );
+    }
+}
