@@ -20,6 +20,10 @@ const EXIT_INCOMPLETE: i32 = 2;
 
 /// Runs the command line and returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
+    if cli.list_rules {
+        print!("{}", list_rules());
+        return 0;
+    }
     if !cli.once {
         eprintln!(
             "vpc-auditor: the daemon mode is not available in this build yet; run with --once"
@@ -92,6 +96,19 @@ async fn run_once(cli: &Cli) -> Result<i32, String> {
     Ok(report.exit_code(settings.fail_on))
 }
 
+/// The rule catalogue as a Markdown table, the same one the README carries.
+pub fn list_rules() -> String {
+    let mut out =
+        String::from("| id | severity | resource | checks | why |\n|---|---|---|---|---|\n");
+    for rule in crate::rules::catalogue::CATALOGUE {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            rule.id, rule.default_severity, rule.resource_type, rule.checks, rule.rationale
+        ));
+    }
+    out
+}
+
 fn write_file(path: &Path, contents: &str) -> Result<(), String> {
     std::fs::write(path, contents)
         .map_err(|e| format!("{}: cannot write: {e}", PathBuf::from(path).display()))
@@ -102,6 +119,15 @@ mod tests {
     use super::*;
     use crate::config::Scope;
     use crate::rules::pack::RulePack;
+
+    #[test]
+    fn readme_carries_the_current_rule_catalogue() {
+        let readme = include_str!("../README.md");
+        assert!(
+            readme.contains(&list_rules()),
+            "README's rule table is stale: paste the output of `vpc-auditor --list-rules`"
+        );
+    }
 
     #[test]
     fn demo_snapshot_parses_and_shows_clean_and_failing_vpcs() {

@@ -67,6 +67,10 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub snapshot_out: Option<PathBuf>,
 
+    /// Print the rule catalogue (id, severity, resource, what it checks and why) and exit.
+    #[arg(long)]
+    pub list_rules: bool,
+
     /// Log line format (logs go to stderr).
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,

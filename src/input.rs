@@ -61,12 +61,14 @@ pub fn parse_yaml<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Inp
         let field = err.path().to_string();
         let inner = err.into_inner();
         let location = inner.location();
+        let message = strip_location_suffix(&inner.to_string());
+        let message = strip_path_prefix(&message, &field).to_string();
         InputError {
             file: file.to_path_buf(),
             line: location.as_ref().map(|l| l.line()),
             column: location.as_ref().map(|l| l.column()),
             field,
-            message: strip_location_suffix(&inner.to_string()),
+            message,
         }
     })
 }
@@ -96,6 +98,15 @@ fn strip_location_suffix(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),
+    }
+}
+
+/// The YAML parser starts nested errors with its own, coarser path (`scope: unknown field`);
+/// the field is already named in front, more precisely.
+fn strip_path_prefix<'m>(message: &'m str, field: &str) -> &'m str {
+    match message.split_once(": ") {
+        Some((prefix, rest)) if !prefix.contains(' ') && field.starts_with(prefix) => rest,
+        _ => message,
     }
 }
 

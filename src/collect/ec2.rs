@@ -384,3 +384,183 @@ pub fn summary(region: &crate::snapshot::RegionSnapshot) -> BTreeMap<&'static st
         ("security_groups", region.security_groups.len()),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    //! Page-following and error shapes, with the SDK's own mock client (moto ignores
+    //! MaxResults on several Describe calls, so it cannot exercise pagination).
+
+    use super::*;
+    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
+    use aws_sdk_ec2::operation::describe_subnets::{DescribeSubnetsError, DescribeSubnetsOutput};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    fn subnet(id: &str) -> ec2::Subnet {
+        ec2::Subnet::builder()
+            .subnet_id(id)
+            .vpc_id("vpc-1")
+            .availability_zone("us-east-1a")
+            .cidr_block("10.0.0.0/24")
+            .available_ip_address_count(200)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn subnets_follow_every_page() {
+        let first = mock!(Client::describe_subnets)
+            .match_requests(|req| req.next_token().is_none())
+            .then_output(|| {
+                DescribeSubnetsOutput::builder()
+                    .subnets(subnet("subnet-1"))
+                    .subnets(subnet("subnet-2"))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(Client::describe_subnets)
+            .match_requests(|req| req.next_token() == Some("page-2"))
+            .then_output(|| {
+                DescribeSubnetsOutput::builder()
+                    .subnets(subnet("subnet-3"))
+                    .next_token("page-3")
+                    .build()
+            });
+        let third = mock!(Client::describe_subnets)
+            .match_requests(|req| req.next_token() == Some("page-3"))
+            .then_output(|| {
+                DescribeSubnetsOutput::builder()
+                    .subnets(subnet("subnet-4"))
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&first, &second, &third]);
+        let subnets = subnets(&client).await.expect("all pages");
+        let ids: Vec<&str> = subnets.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["subnet-1", "subnet-2", "subnet-3", "subnet-4"]);
+        assert_eq!(subnets[3].available_ip_address_count, Some(200));
+        assert_eq!(
+            (first.num_calls(), second.num_calls(), third.num_calls()),
+            (1, 1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn security_group_rules_survive_paging_and_conversion() {
+        let page = |token: Option<&'static str>, id: &'static str, next: Option<&'static str>| {
+            mock!(Client::describe_security_groups)
+                .match_requests(move |req| req.next_token() == token)
+                .then_output(move || {
+                    DescribeSecurityGroupsOutput::builder()
+                        .security_groups(
+                            ec2::SecurityGroup::builder()
+                                .group_id(id)
+                                .vpc_id("vpc-1")
+                                .ip_permissions(
+                                    ec2::IpPermission::builder()
+                                        .ip_protocol("tcp")
+                                        .from_port(443)
+                                        .to_port(443)
+                                        .ip_ranges(
+                                            ec2::IpRange::builder().cidr_ip("10.0.0.0/16").build(),
+                                        )
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .set_next_token(next.map(str::to_string))
+                        .build()
+                })
+        };
+        let (a, b) = (page(None, "sg-a", Some("t")), page(Some("t"), "sg-b", None));
+        let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&a, &b]);
+        let groups = security_groups(&client).await.expect("all pages");
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[1].id, "sg-b");
+        assert_eq!(groups[1].ingress[0].ipv4_ranges, ["10.0.0.0/16"]);
+        assert_eq!(groups[1].ingress[0].from_port, Some(443));
+    }
+
+    #[tokio::test]
+    async fn access_denied_on_a_later_page_fails_the_collection_with_its_operation_and_code() {
+        let first = mock!(Client::describe_subnets)
+            .match_requests(|req| req.next_token().is_none())
+            .then_output(|| {
+                DescribeSubnetsOutput::builder()
+                    .subnets(subnet("subnet-1"))
+                    .next_token("2")
+                    .build()
+            });
+        let denied = mock!(Client::describe_subnets)
+            .match_requests(|req| req.next_token() == Some("2"))
+            .then_error(|| {
+                DescribeSubnetsError::generic(
+                    aws_sdk_ec2::error::ErrorMetadata::builder()
+                        .code("UnauthorizedOperation")
+                        .message("You are not authorized to perform this operation.")
+                        .build(),
+                )
+            });
+        let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&first, &denied]);
+        let err = subnets(&client)
+            .await
+            .expect_err("a failed page fails the whole call");
+        match &err {
+            CollectError::Aws {
+                operation, code, ..
+            } => {
+                assert_eq!(*operation, "ec2:DescribeSubnets");
+                assert_eq!(code.as_deref(), Some("UnauthorizedOperation"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(err.to_string().contains("not authorized"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn item_without_its_id_is_a_malformed_response_not_a_panic() {
+        let rule = mock!(Client::describe_subnets).then_output(|| {
+            DescribeSubnetsOutput::builder()
+                .subnets(ec2::Subnet::builder().vpc_id("vpc-1").build())
+                .build()
+        });
+        let client = mock_client!(aws_sdk_ec2, [&rule]);
+        let err = subnets(&client).await.expect_err("malformed");
+        assert_eq!(
+            err.to_string(),
+            "ec2:DescribeSubnets: unexpected response: a response item has no SubnetId"
+        );
+    }
+
+    #[tokio::test]
+    async fn route_targets_are_read_from_whichever_field_holds_them() {
+        use aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput;
+        let rule = mock!(Client::describe_route_tables).then_output(|| {
+            DescribeRouteTablesOutput::builder()
+                .route_tables(
+                    ec2::RouteTable::builder()
+                        .route_table_id("rtb-1")
+                        .vpc_id("vpc-1")
+                        .associations(ec2::RouteTableAssociation::builder().main(true).build())
+                        .routes(
+                            ec2::Route::builder()
+                                .destination_cidr_block("0.0.0.0/0")
+                                .nat_gateway_id("nat-1")
+                                .state(ec2::RouteState::Blackhole)
+                                .build(),
+                        )
+                        .routes(
+                            ec2::Route::builder()
+                                .destination_prefix_list_id("pl-63a5400a")
+                                .gateway_id("vpce-s3")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+        let client = mock_client!(aws_sdk_ec2, [&rule]);
+        let tables = route_tables(&client).await.unwrap();
+        assert!(tables[0].associations[0].main);
+        assert_eq!(tables[0].routes[0].target.as_deref(), Some("nat-1"));
+        assert_eq!(tables[0].routes[0].state.as_deref(), Some("blackhole"));
+        assert_eq!(tables[0].routes[1].target.as_deref(), Some("vpce-s3"));
+    }
+}

@@ -20,6 +20,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::config::{AwsSettings, Scope};
@@ -78,7 +79,9 @@ impl From<&CollectError> for CollectionError {
 }
 
 /// Counts API calls per `service:Operation`, one per operation invocation (a page is one
-/// call; retries of it are not counted again).
+/// call; retries of it are not counted again). It hooks serialisation, which runs once per
+/// operation, because client-level interceptors see `read_before_execution` before the
+/// operation has stored its name.
 #[derive(Debug, Clone, Default)]
 pub struct ApiCallCounter {
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
@@ -95,9 +98,10 @@ impl Intercept for ApiCallCounter {
         "ApiCallCounter"
     }
 
-    fn read_before_execution(
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(meta) = cfg.load::<Metadata>() {

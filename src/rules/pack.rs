@@ -194,6 +194,7 @@ macro_rules! vpc_rule_table {
             }
 
             /// Every rule id this table can hold.
+            #[cfg(test)]
             pub const IDS: &'static [&'static str] = &[$($id),*];
         }
     };
