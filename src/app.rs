@@ -7,13 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, ReportFormat};
 use crate::config::{Overrides, Settings};
-use crate::export::{table, Report};
-use crate::rules::evaluate;
-use crate::snapshot::Snapshot;
-use crate::{collect, input};
-
-/// The demo snapshot built into the binary: a compliant VPC, a broken one and a default VPC.
-pub const DEMO_SNAPSHOT: &str = include_str!("../examples/demo-snapshot.json");
+use crate::export::table;
+use crate::scan::{scan, ScanOutput, SnapshotSource};
 
 /// Exit code for an incomplete scan or bad input.
 const EXIT_INCOMPLETE: i32 = 2;
@@ -49,24 +44,26 @@ async fn run_once(cli: &Cli) -> Result<i32, String> {
     })
     .map_err(|e| e.to_string())?;
 
-    let snapshot = if cli.demo {
-        Snapshot::from_json(DEMO_SNAPSHOT).map_err(|e| format!("<embedded demo snapshot>:{e}"))?
+    let source = if cli.demo {
+        SnapshotSource::Demo
     } else if let Some(path) = &cli.from_snapshot {
-        let text = input::read_text(path).map_err(|e| e.to_string())?;
-        Snapshot::from_json(&text).map_err(|e| format!("{}:{e}", path.display()))?
+        SnapshotSource::File(path.clone())
     } else {
-        collect::collect(&settings.regions, &settings.aws, &settings.scope)
-            .await
-            .map_err(|e| e.to_string())?
+        SnapshotSource::Aws
     };
-
+    let ScanOutput {
+        snapshot,
+        report,
+        duration,
+    } = scan(&settings, &source).await?;
+    tracing::info!(
+        duration_seconds = duration.as_secs_f64(),
+        findings = report.findings.len(),
+        "scan finished"
+    );
     if let Some(path) = &cli.snapshot_out {
         write_file(path, &snapshot.to_json_pretty())?;
     }
-
-    let evaluation = evaluate(&snapshot, &settings.packs, &settings.scope);
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let report = Report::build(&snapshot, evaluation, now);
     let rendered = match cli.format {
         ReportFormat::Json => report.to_json() + "\n",
         ReportFormat::Table => {
@@ -118,7 +115,10 @@ fn write_file(path: &Path, contents: &str) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::config::Scope;
+    use crate::rules::evaluate;
     use crate::rules::pack::RulePack;
+    use crate::scan::DEMO_SNAPSHOT;
+    use crate::snapshot::Snapshot;
 
     #[test]
     fn readme_carries_the_current_rule_catalogue() {

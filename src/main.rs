@@ -10,6 +10,7 @@ mod export;
 mod finding;
 mod input;
 mod rules;
+mod scan;
 mod snapshot;
 mod telemetry;
 
