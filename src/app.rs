@@ -134,7 +134,7 @@ mod tests {
         let snapshot = Snapshot::from_json(DEMO_SNAPSHOT).expect("demo snapshot parses");
         let eval = evaluate(
             &snapshot,
-            &[RulePack::embedded_default()],
+            &[RulePack::embedded(&|_| None).unwrap()],
             &Scope::default(),
         );
         let with_findings: std::collections::BTreeSet<_> = eval

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::finding::Severity;
 use crate::input::{self, InputError};
-use crate::rules::pack::{self, RulePack, VpcRules};
+use crate::rules::pack::{self, IamRules, RuleOverrides, RulePack, VpcRules};
 use crate::snapshot::Vpc;
 
 /// An AWS region name such as `us-east-1`.
@@ -160,7 +160,7 @@ pub struct ConfigFile {
     pub rule_packs: Vec<PathBuf>,
     /// Parameter, severity or `enabled` overrides applied to every pack's rules.
     #[serde(default)]
-    pub rule_overrides: VpcRules,
+    pub rule_overrides: RuleOverrides,
     #[serde(default)]
     pub scope: Scope,
     #[serde(default)]
@@ -211,6 +211,11 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Whether any pack expects IAM roles, so IAM must be collected.
+    pub fn needs_iam(&self) -> bool {
+        self.packs.iter().any(|p| !p.roles.is_empty())
+    }
+
     /// Reads the config (if any), applies the flags, and loads the rule packs.
     pub fn resolve(overrides: &Overrides) -> Result<Settings, InputError> {
         let (file, base_dir) = match &overrides.config {
@@ -243,7 +248,7 @@ impl Settings {
         if pack_paths.is_empty() {
             loaded.push((
                 PathBuf::from("<embedded>/rules/union-byoc.yaml"),
-                RulePack::embedded_default(),
+                RulePack::embedded(&pack::read_from_env)?,
             ));
         }
         for path in &pack_paths {
@@ -255,7 +260,12 @@ impl Settings {
         let packs = loaded
             .into_iter()
             .map(|(_, mut pack)| {
-                pack.vpc_rules = pack.vpc_rules.merged_with(&file.rule_overrides);
+                pack.vpc_rules = pack
+                    .vpc_rules
+                    .merged_with(&VpcRules::from(&file.rule_overrides));
+                pack.iam_rules = pack
+                    .iam_rules
+                    .merged_with(&IamRules::from(&file.rule_overrides));
                 pack
             })
             .collect();

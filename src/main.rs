@@ -8,6 +8,7 @@ mod collect;
 mod config;
 mod export;
 mod finding;
+mod iam;
 mod input;
 mod rules;
 mod scan;

@@ -46,9 +46,14 @@ pub async fn scan(settings: &Settings, source: &SnapshotSource) -> Result<ScanOu
             let text = input::read_text(path).map_err(|e| e.to_string())?;
             Snapshot::from_json(&text).map_err(|e| format!("{}:{e}", path.display()))?
         }
-        SnapshotSource::Aws => collect::collect(&settings.regions, &settings.aws, &settings.scope)
-            .await
-            .map_err(|e| e.to_string())?,
+        SnapshotSource::Aws => collect::collect(
+            &settings.regions,
+            &settings.aws,
+            &settings.scope,
+            settings.needs_iam(),
+        )
+        .await
+        .map_err(|e| e.to_string())?,
     };
     let evaluation = evaluate(&snapshot, &settings.packs, &settings.scope);
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

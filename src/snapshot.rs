@@ -21,6 +21,56 @@ pub struct Snapshot {
     #[serde(default)]
     pub collected_at: Option<String>,
     pub regions: Vec<RegionSnapshot>,
+    /// IAM, per account: collected only when a rule pack expects roles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub iam: Vec<IamSnapshot>,
+}
+
+/// What IAM collection produced for one account. IAM is global, not regional.
+///
+/// When `error` is set the roles must not be read as the account's roles: evaluation
+/// reports the account's IAM scan as failed instead.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamSnapshot {
+    pub account_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<CollectionError>,
+    #[serde(default)]
+    pub api_calls: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub roles: Vec<IamRole>,
+}
+
+/// A role with every policy document that applies to it, decoded to JSON text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamRole {
+    pub name: String,
+    pub arn: String,
+    /// The trust policy (`AssumeRolePolicyDocument`) as JSON text.
+    #[serde(default)]
+    pub trust_policy: Option<String>,
+    /// Inline policies, by policy name.
+    #[serde(default)]
+    pub inline_policies: Vec<IamPolicy>,
+    /// Attached managed policies (their default version), by policy ARN.
+    #[serde(default)]
+    pub attached_policies: Vec<IamPolicy>,
+    /// Attached managed policies whose document AWS did not return: the role's grants are
+    /// then unknown, and the IAM rules fail closed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unresolved_policies: Vec<String>,
+}
+
+/// One policy document of a role.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamPolicy {
+    /// The inline policy's name, or the managed policy's ARN.
+    pub name: String,
+    /// The document as JSON text (already URL-decoded).
+    pub document: String,
 }
 
 /// What one (account, region) collection produced.
@@ -472,6 +522,7 @@ pub mod builder {
                 schema_version: SNAPSHOT_SCHEMA_VERSION,
                 collected_at: None,
                 regions: vec![self.region],
+                iam: Vec::new(),
             }
         }
     }
@@ -672,6 +723,54 @@ mod demo {
             schema_version: SNAPSHOT_SCHEMA_VERSION,
             collected_at: Some("2026-11-23T09:00:00Z".into()),
             regions: vec![region],
+            iam: vec![demo_iam()],
+        }
+    }
+
+    /// The account's `union-ai-admin` role as it drifted: still on the v0.11 template (no
+    /// ExternalId condition, permissions added since missing), and someone added `iam:*`.
+    fn demo_iam() -> IamSnapshot {
+        use crate::iam::render::to_iam_json;
+        use crate::iam::{read_template, TemplateContext};
+        let path = crate::iam::tests_support::reference_dir()
+            .join("union-ai-admin/union-ai-admin-role.v0.11.template.yaml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let template =
+            read_template(&text, &TemplateContext::new("us-east-1", "123456789012")).unwrap();
+        let role = &template.roles[0];
+        let mut policies: Vec<IamPolicy> = role
+            .policies
+            .iter()
+            .map(|p| IamPolicy {
+                name: p.name.clone(),
+                document: to_iam_json(&p.document).to_string(),
+            })
+            .collect();
+        policies.push(IamPolicy {
+            name: "break-glass".into(),
+            document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"}]}"#.into(),
+        });
+        IamSnapshot {
+            account_id: "123456789012".into(),
+            error: None,
+            api_calls: BTreeMap::new(),
+            roles: vec![
+                IamRole {
+                    name: "union-ai-admin".into(),
+                    arn: "arn:aws:iam::123456789012:role/union-ai-admin".into(),
+                    trust_policy: Some(to_iam_json(&role.trust_policy).to_string()),
+                    inline_policies: policies,
+                    ..Default::default()
+                },
+                IamRole {
+                    name: "platform-ci".into(),
+                    arn: "arn:aws:iam::123456789012:role/platform-ci".into(),
+                    trust_policy: Some(
+                        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codebuild.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#.into(),
+                    ),
+                    ..Default::default()
+                },
+            ],
         }
     }
 

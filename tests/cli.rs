@@ -23,38 +23,40 @@ fn demo_prints_a_table_with_clean_and_failing_vpcs_and_exits_one() {
         text.contains("HIGH     endpoint.interface_required"),
         "{text}"
     );
+    assert!(text.contains("CRITICAL iam.trust_policy_drift"), "{text}");
     assert!(
         !text.contains('\x1b'),
         "no colour when stdout is not a terminal"
     );
     let last = text.lines().last().unwrap();
     assert!(
-        last.contains("finding(s) (0 critical,") && last.contains("in 3 VPC(s)"),
+        last.contains("finding(s) (1 critical,") && last.contains("in 3 VPC(s)"),
         "{last}"
     );
 }
 
 #[test]
 fn fail_on_threshold_decides_the_exit_code() {
-    // The demo's worst finding is high.
+    // The demo's worst finding is the critical trust drift of union-ai-admin.
+    let code = |args: &[&str]| run(auditor().args(args)).status.code();
     assert_eq!(
-        run(auditor().args(["--once", "--demo", "--fail-on", "critical"]))
-            .status
-            .code(),
-        Some(0)
-    );
-    assert_eq!(
-        run(auditor().args(["--once", "--demo", "--fail-on", "high"]))
-            .status
-            .code(),
+        code(&["--once", "--demo", "--fail-on", "critical"]),
         Some(1)
     );
-    let (_d, config) = temp_file("c.yaml", "fail_on: critical\n");
+    let (_d, config) = temp_file(
+        "c.yaml",
+        "fail_on: critical\nrule_overrides:\n  iam.trust_policy_drift: {severity: high}\n",
+    );
     let out = run(auditor()
         .args(["--once", "--demo"])
         .arg("--config")
         .arg(&config));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(auditor()
+        .args(["--once", "--demo", "--fail-on", "high"])
+        .arg("--config")
+        .arg(&config));
+    assert_eq!(out.status.code(), Some(1), "--fail-on beats the config");
 }
 
 #[test]

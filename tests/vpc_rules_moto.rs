@@ -348,30 +348,44 @@ async fn compliant_vpc_alone_exits_zero_and_default_vpc_is_audited_unless_exclud
     let moto = Moto::start();
     let ec2 = moto.ec2().await;
     let good = scenario::build(&ec2, "compliant", &Layout::compliant()).await;
-    let (_dir, config) = temp_file("config.yaml", CONFIG_WITHOUT_DEFAULT_VPC);
-    let out = run(auditor()
-        .args([
+    // The shipped pack also expects Union's role: create it as the current template says.
+    let external_id = "compliant-test-external-id";
+    let params = BTreeMap::from([
+        ("CrossAccountRoleName", "union-ai-admin"),
+        ("ExternalId", external_id),
+    ]);
+    let role = common::cfn::union_role("v0.13", "123456789012", common::REGION, &params);
+    common::create_role(
+        &moto.iam().await,
+        "union-ai-admin",
+        &role.trust,
+        &role.policies,
+    )
+    .await;
+    let audit = |config: Option<&std::path::Path>| {
+        let mut cmd = auditor();
+        cmd.args([
             "--once",
             "--format",
             "json",
             "--endpoint-url",
             &moto.endpoint(),
         ])
-        .arg("--config")
-        .arg(&config));
-    let report = json_report(&out);
-    assert_eq!(report["findings"], serde_json::json!([]));
-    assert_eq!(out.status.code(), Some(0));
+        .env("UNION_EXTERNAL_ID", external_id);
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        let out = run(&mut cmd);
+        (json_report(&out), out.status.code())
+    };
+
+    let (_dir, config) = temp_file("config.yaml", CONFIG_WITHOUT_DEFAULT_VPC);
+    let (report, code) = audit(Some(&config));
+    assert_eq!(report["findings"], serde_json::json!([]), "{report:#}");
+    assert_eq!(code, Some(0));
 
     // Without the config, moto's default VPC is audited too, and marked as the default.
-    let out = run(auditor().args([
-        "--once",
-        "--format",
-        "json",
-        "--endpoint-url",
-        &moto.endpoint(),
-    ]));
-    let report = json_report(&out);
+    let (report, code) = audit(None);
     let vpcs = report["vpcs"].as_array().unwrap();
     assert_eq!(vpcs.len(), 2);
     let default = vpcs
@@ -379,23 +393,13 @@ async fn compliant_vpc_alone_exits_zero_and_default_vpc_is_audited_unless_exclud
         .find(|v| v["is_default"] == true)
         .expect("default VPC audited");
     assert_ne!(default["vpc_id"], good.vpc_id.as_str());
-    assert_eq!(out.status.code(), Some(1), "the default VPC has findings");
+    assert_eq!(code, Some(1), "the default VPC has findings");
 
     // Selecting by tag keeps only the tagged VPC.
     let (_dir, by_tag) = temp_file("config.yaml", "scope:\n  vpc_tags:\n    Name: compliant\n");
-    let out = run(auditor()
-        .args([
-            "--once",
-            "--format",
-            "json",
-            "--endpoint-url",
-            &moto.endpoint(),
-        ])
-        .arg("--config")
-        .arg(&by_tag));
-    let report = json_report(&out);
+    let (report, code) = audit(Some(&by_tag));
     assert_eq!(report["vpcs"].as_array().unwrap().len(), 1);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(code, Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread")]

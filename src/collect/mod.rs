@@ -7,6 +7,7 @@
 //! is counted per operation by an interceptor, and the counts go into the snapshot.
 
 pub mod ec2;
+pub mod iam;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,9 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::config::{AwsSettings, Scope};
-use crate::snapshot::{CollectionError, RegionSnapshot, Snapshot, SNAPSHOT_SCHEMA_VERSION};
+use crate::snapshot::{
+    CollectionError, IamSnapshot, RegionSnapshot, Snapshot, SNAPSHOT_SCHEMA_VERSION,
+};
 
 /// Why collecting a region failed. Each variant knows the AWS operation it failed in.
 #[derive(Debug, thiserror::Error)]
@@ -134,12 +137,14 @@ pub async fn sdk_config(aws: &AwsSettings, region: Option<&str>) -> SdkConfig {
     loader.load().await
 }
 
-/// Collects every configured region, concurrently, into one snapshot. Regions come from
-/// `regions`, or the SDK's own region when that is empty.
+/// Collects every configured region, concurrently, into one snapshot, plus the account's
+/// IAM roles when `with_iam` (some rule pack expects roles). Regions come from `regions`,
+/// or the SDK's own region when that is empty.
 pub async fn collect(
     regions: &[String],
     aws: &AwsSettings,
     scope: &Scope,
+    with_iam: bool,
 ) -> Result<Snapshot, CollectError> {
     let regions: Vec<String> = if regions.is_empty() {
         let base = sdk_config(aws, None).await;
@@ -147,15 +152,75 @@ pub async fn collect(
     } else {
         regions.to_vec()
     };
-    let tasks = regions
-        .iter()
-        .map(|region| collect_region(region, aws, scope));
-    let results = futures::future::join_all(tasks).await;
+    let region_tasks = futures::future::join_all(
+        regions
+            .iter()
+            .map(|region| collect_region(region, aws, scope)),
+    );
+    let iam_task = async {
+        match with_iam {
+            // IAM is global: any region's endpoint serves it; use the first configured.
+            true => vec![collect_iam(&regions[0], aws).await],
+            false => Vec::new(),
+        }
+    };
+    let (results, iam) = tokio::join!(region_tasks, iam_task);
     Ok(Snapshot {
         schema_version: SNAPSHOT_SCHEMA_VERSION,
         collected_at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         regions: results,
+        iam,
     })
+}
+
+/// Collects the account's IAM roles. Never fails: a failure is recorded in `error`.
+pub async fn collect_iam(region: &str, aws: &AwsSettings) -> IamSnapshot {
+    let config = sdk_config(aws, Some(region)).await;
+    let counter = ApiCallCounter::default();
+    let mut snapshot = IamSnapshot::default();
+    let result = async {
+        snapshot.account_id = account_id(&config, &counter).await?;
+        let client = aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&config)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        iam::roles(&client).await
+    }
+    .await;
+    match result {
+        Ok(roles) => {
+            tracing::info!(account = %snapshot.account_id, roles = roles.len(), "collected IAM");
+            snapshot.roles = roles;
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "IAM collection failed");
+            snapshot.error = Some((&err).into());
+        }
+    }
+    snapshot.api_calls = counter.counts();
+    snapshot
+}
+
+/// The account the credentials belong to.
+async fn account_id(config: &SdkConfig, counter: &ApiCallCounter) -> Result<String, CollectError> {
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(config)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    let identity = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| CollectError::aws("sts:GetCallerIdentity", e))?;
+    match identity.account() {
+        Some(account) if !account.is_empty() => Ok(account.to_string()),
+        _ => Err(CollectError::Malformed {
+            operation: "sts:GetCallerIdentity",
+            message: "no Account in the response".into(),
+        }),
+    }
 }
 
 /// Collects one region. Never fails: a failure is recorded in the result's `error`.
@@ -192,24 +257,7 @@ async fn collect_region_inner(
     scope: &Scope,
     out: &mut RegionSnapshot,
 ) -> Result<(), CollectError> {
-    let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::config::Builder::from(config)
-            .interceptor(counter.clone())
-            .build(),
-    );
-    let identity = sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| CollectError::aws("sts:GetCallerIdentity", e))?;
-    out.account_id = identity.account().unwrap_or_default().to_string();
-    if out.account_id.is_empty() {
-        return Err(CollectError::Malformed {
-            operation: "sts:GetCallerIdentity",
-            message: "no Account in the response".into(),
-        });
-    }
-
+    out.account_id = account_id(config, counter).await?;
     let client = aws_sdk_ec2::Client::from_conf(
         aws_sdk_ec2::config::Builder::from(config)
             .interceptor(counter.clone())

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::finding::{Finding, Severity};
+use crate::rules::iam::GLOBAL_REGION;
 use crate::rules::{AuditedVpc, Evaluation};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{CollectionError, Snapshot};
 
 /// The version of the report's JSON schema; bumped on any incompatible change.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
@@ -25,6 +26,9 @@ pub struct Report {
     /// Every VPC audited, clean ones included.
     pub vpcs: Vec<AuditedVpc>,
     pub findings: Vec<Finding>,
+    /// Things a person should know that are not findings.
+    #[serde(default)]
+    pub notes: Vec<String>,
     pub summary: Summary,
 }
 
@@ -70,22 +74,41 @@ pub struct Summary {
 
 impl Report {
     pub fn build(snapshot: &Snapshot, evaluation: Evaluation, generated_at: String) -> Report {
-        let scans: Vec<ScanStatus> = snapshot
+        let status = |account: &str,
+                      region: &str,
+                      error: Option<&CollectionError>,
+                      calls: &BTreeMap<String, u64>| ScanStatus {
+            account_id: account.to_string(),
+            region: region.to_string(),
+            status: if error.is_some() {
+                ScanOutcome::Error
+            } else {
+                ScanOutcome::Ok
+            },
+            error: error.map(|e| e.message.clone()),
+            error_operation: error.and_then(|e| e.operation.clone()),
+            api_calls: calls.clone(),
+        };
+        let mut scans: Vec<ScanStatus> = snapshot
             .regions
             .iter()
-            .map(|r| ScanStatus {
-                account_id: r.account_id.clone(),
-                region: r.region.clone(),
-                status: if r.error.is_some() {
-                    ScanOutcome::Error
-                } else {
-                    ScanOutcome::Ok
-                },
-                error: r.error.as_ref().map(|e| e.message.clone()),
-                error_operation: r.error.as_ref().and_then(|e| e.operation.clone()),
-                api_calls: r.api_calls.clone(),
-            })
+            .map(|r| status(&r.account_id, &r.region, r.error.as_ref(), &r.api_calls))
             .collect();
+        // IAM is global: one scan per account, under the region `global`.
+        scans.extend(
+            snapshot
+                .iam
+                .iter()
+                .map(|i| status(&i.account_id, GLOBAL_REGION, i.error.as_ref(), &i.api_calls)),
+        );
+        scans.extend(evaluation.incomplete.iter().map(|gap| ScanStatus {
+            account_id: gap.account_id.clone(),
+            region: gap.region.clone(),
+            status: ScanOutcome::Error,
+            error: Some(gap.message.clone()),
+            error_operation: None,
+            api_calls: BTreeMap::new(),
+        }));
         let mut by_severity: BTreeMap<Severity, usize> =
             Severity::ALL.iter().map(|s| (*s, 0)).collect();
         let mut by_rule: BTreeMap<String, usize> = BTreeMap::new();
@@ -114,6 +137,7 @@ impl Report {
             scans,
             vpcs: evaluation.vpcs,
             findings: evaluation.findings,
+            notes: evaluation.notes,
             summary,
         }
     }
@@ -146,12 +170,15 @@ mod tests {
     use super::*;
     use crate::config::Scope;
     use crate::rules::evaluate;
-    use crate::rules::pack::RulePack;
     use crate::snapshot::builder::compliant_vpc;
     use crate::snapshot::CollectionError;
 
     fn report_of(snapshot: &Snapshot) -> Report {
-        let eval = evaluate(snapshot, &[RulePack::embedded_default()], &Scope::default());
+        let eval = evaluate(
+            snapshot,
+            &[crate::rules::test_support::vpc_pack()],
+            &Scope::default(),
+        );
         Report::build(snapshot, eval, "2026-01-01T00:00:00Z".into())
     }
 

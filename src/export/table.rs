@@ -106,6 +106,13 @@ pub fn render(report: &Report, color: bool) -> String {
         write_findings(&mut out, &findings, &paint);
     }
 
+    if !report.notes.is_empty() {
+        out.push_str("\nNotes:\n");
+        for note in &report.notes {
+            let _ = writeln!(out, "  - {note}");
+        }
+    }
+
     let s = &report.summary;
     let counts: Vec<String> = Severity::ALL
         .iter()
@@ -160,7 +167,6 @@ mod tests {
     use super::*;
     use crate::config::Scope;
     use crate::rules::evaluate;
-    use crate::rules::pack::RulePack;
     use crate::snapshot::builder::compliant_vpc;
 
     #[test]
@@ -170,7 +176,7 @@ mod tests {
             .build();
         let eval = evaluate(
             &snapshot,
-            &[RulePack::embedded_default()],
+            &[crate::rules::test_support::vpc_pack()],
             &Scope::default(),
         );
         let report = Report::build(&snapshot, eval, "t".into());

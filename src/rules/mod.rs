@@ -10,6 +10,7 @@
 
 pub mod catalogue;
 pub mod endpoint;
+pub mod iam;
 pub mod nat;
 pub mod pack;
 pub mod subnet;
@@ -37,6 +38,21 @@ pub struct Evaluation {
     pub evaluated: BTreeMap<String, u64>,
     /// Every VPC that was audited, so a clean VPC is visible as clean.
     pub vpcs: Vec<AuditedVpc>,
+    /// Things a person should know that are not findings, e.g. a value not compared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Parts of the account that rules needed but the snapshot lacks: the audit is
+    /// incomplete, and the report shows each as a failed scan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incomplete: Vec<IncompleteScope>,
+}
+
+/// Something the rules needed that the snapshot does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncompleteScope {
+    pub account_id: String,
+    pub region: String,
+    pub message: String,
 }
 
 /// A VPC in scope of the audit.
@@ -72,8 +88,32 @@ pub fn evaluate(snapshot: &Snapshot, packs: &[RulePack], scope: &Scope) -> Evalu
             }
         }
     }
+    if packs.iter().any(|p| !p.roles.is_empty()) {
+        let accounts: std::collections::BTreeSet<&str> = snapshot
+            .regions
+            .iter()
+            .map(|r| r.account_id.as_str())
+            .filter(|a| !a.is_empty())
+            .collect();
+        for account in accounts {
+            if !snapshot.iam.iter().any(|i| i.account_id == account) {
+                eval.incomplete.push(IncompleteScope {
+                    account_id: account.to_string(),
+                    region: iam::GLOBAL_REGION.to_string(),
+                    message:
+                        "a rule pack expects IAM roles, but IAM was not collected for this account"
+                            .to_string(),
+                });
+            }
+        }
+        for pack in packs {
+            iam::evaluate_pack(&mut eval, snapshot, pack);
+        }
+    }
     eval.findings
         .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    eval.notes.sort();
+    eval.notes.dedup();
     eval
 }
 
@@ -82,7 +122,12 @@ fn evaluate_vpc(eval: &mut Evaluation, topo: &RegionTopology, view: &VpcView, pa
     macro_rules! run {
         ($field:ident, $check:expr) => {
             if let Some(settings) = &rules.$field {
-                let mut sink = Sink::new(eval, topo, view, pack, $check.0);
+                let scope = FindingScope {
+                    account_id: topo.region.account_id.clone(),
+                    region: topo.region.region.clone(),
+                    vpc_id: Some(view.vpc.id.clone()),
+                };
+                let mut sink = Sink::new(eval, pack, $check.0, scope);
                 if let Some(sink) = sink.as_mut() {
                     ($check.1)(view, topo, settings, sink);
                 }
@@ -111,25 +156,30 @@ fn evaluate_vpc(eval: &mut Evaluation, topo: &RegionTopology, view: &VpcView, pa
 /// A rule: its id, and the function that checks one VPC with the rule's settings.
 pub type Rule<S> = (&'static str, fn(&VpcView, &RegionTopology, &S, &mut Sink));
 
+/// Where a finding belongs: account, region and VPC (if any).
+#[derive(Debug, Clone)]
+pub struct FindingScope {
+    pub account_id: String,
+    pub region: String,
+    pub vpc_id: Option<String>,
+}
+
 /// Where a rule reports: stamps findings with everything but the rule's own evidence.
 pub struct Sink<'e> {
     eval: &'e mut Evaluation,
     info: &'static RuleInfo,
     severity: Severity,
     pack: String,
-    account_id: String,
-    region: String,
-    vpc_id: String,
+    scope: FindingScope,
 }
 
 impl<'e> Sink<'e> {
     /// `None` when the pack switched the rule off.
-    fn new(
+    pub fn new(
         eval: &'e mut Evaluation,
-        topo: &RegionTopology,
-        view: &VpcView,
         pack: &RulePack,
         rule_id: &'static str,
+        scope: FindingScope,
     ) -> Option<Sink<'e>> {
         if !pack.is_enabled(rule_id) {
             return None;
@@ -140,10 +190,13 @@ impl<'e> Sink<'e> {
             info,
             severity: pack.severity(rule_id),
             pack: pack.name.clone(),
-            account_id: topo.region.account_id.clone(),
-            region: topo.region.region.clone(),
-            vpc_id: view.vpc.id.clone(),
+            scope,
         })
+    }
+
+    /// Records something a person should know that is not a finding.
+    pub fn note(&mut self, text: String) {
+        self.eval.notes.push(text);
     }
 
     /// Counts one resource the rule looked at, whether or not it passed.
@@ -156,7 +209,7 @@ impl<'e> Sink<'e> {
     }
 
     pub fn region(&self) -> &str {
-        &self.region
+        &self.scope.region
     }
 
     /// Records a finding on `resource_id` (of the rule's resource type).
@@ -171,11 +224,11 @@ impl<'e> Sink<'e> {
             rule_id: self.info.id.to_string(),
             severity: self.severity,
             pack: self.pack.clone(),
-            account_id: self.account_id.clone(),
-            region: self.region.clone(),
+            account_id: self.scope.account_id.clone(),
+            region: self.scope.region.clone(),
             resource_type: self.info.resource_type,
             resource_id: resource_id.to_string(),
-            vpc_id: Some(self.vpc_id.clone()),
+            vpc_id: self.scope.vpc_id.clone(),
             message,
             remediation,
             details,
@@ -190,8 +243,17 @@ pub(crate) mod test_support {
     use super::*;
     use crate::snapshot::Snapshot;
 
+    /// The shipped union-byoc pack without its role expectations: the VPC rules alone,
+    /// for snapshots that hold no IAM.
+    pub fn vpc_pack() -> RulePack {
+        RulePack {
+            roles: Vec::new(),
+            ..RulePack::embedded(&|_| None).expect("the embedded pack loads")
+        }
+    }
+
     pub fn run(snapshot: &Snapshot) -> Evaluation {
-        evaluate(snapshot, &[RulePack::embedded_default()], &Scope::default())
+        evaluate(snapshot, &[vpc_pack()], &Scope::default())
     }
 
     /// The findings of one rule.
@@ -250,7 +312,7 @@ mod tests {
             exclude_default_vpc: true,
             ..Default::default()
         };
-        let eval = evaluate(&snapshot, &[RulePack::embedded_default()], &scope);
+        let eval = evaluate(&snapshot, &[vpc_pack()], &scope);
         assert!(eval.vpcs.is_empty());
     }
 
@@ -259,7 +321,7 @@ mod tests {
         let snapshot = compliant_vpc()
             .with(|r| r.vpcs[0].enable_dns_support = Some(false))
             .build();
-        let mut pack = RulePack::embedded_default();
+        let mut pack = vpc_pack();
         pack.vpc_rules.dns_attributes.as_mut().unwrap().severity = Some(Severity::Low);
         let eval = evaluate(&snapshot, std::slice::from_ref(&pack), &Scope::default());
         assert_eq!(eval.findings.len(), 1);

@@ -7,7 +7,8 @@
 //! checked when the file is read, so a typo is an error with a line number, never a
 //! silently ignored setting.
 
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,27 @@ use super::catalogue::{self, rule_info};
 
 /// The rule pack compiled into the binary, used when no `--rules` or config names one.
 pub const EMBEDDED_UNION_BYOC: &str = include_str!("../../rules/union-byoc.yaml");
+
+/// Files the embedded pack refers to, compiled in beside it.
+const EMBEDDED_FILES: &[(&str, &str)] = &[(
+    "rules/union-ai-admin-role.v0.13.template.yaml",
+    include_str!("../../rules/union-ai-admin-role.v0.13.template.yaml"),
+)];
+
+/// Reads a file a pack refers to.
+pub type ReadFile<'a> = &'a dyn Fn(&Path) -> Result<String, InputError>;
+/// Looks an environment variable up.
+pub type ReadEnv<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Reads from the file system.
+pub fn read_from_disk(path: &Path) -> Result<String, InputError> {
+    input::read_text(path)
+}
+
+/// Reads from the process environment; an empty value counts as unset.
+pub fn read_from_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
 
 /// An IPv4 prefix length, 0 to 32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -162,26 +184,28 @@ rule_settings!(EndpointSecurityGroup {
 
 /// Declares the `vpc_rules:` section: one optional settings struct per rule id, plus the
 /// plumbing to merge overrides and ask about any rule by id.
-macro_rules! vpc_rule_table {
-    ($($field:ident : $ty:ty = $id:literal;)*) => {
-        /// The VPC rules a pack enables, keyed by rule id.
+macro_rules! rule_table {
+    ($(#[doc = $doc:literal])* $table:ident (overrides_enable: $enable:literal) { $($field:ident : $ty:ty = $id:literal;)* }) => {
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]
-        pub struct VpcRules {
+        pub struct $table {
             $(
                 #[serde(rename = $id, default, skip_serializing_if = "Option::is_none")]
                 pub $field: Option<$ty>,
             )*
         }
 
-        impl VpcRules {
-            /// Applies `over` on top of the pack. An override for a rule the pack does not
-            /// list does not enable it: packs decide what a vendor requires.
-            pub fn merged_with(&self, over: &VpcRules) -> VpcRules {
-                VpcRules {
+        impl $table {
+            /// Applies `over` on top of the pack. For VPC rules, an override for a rule the
+            /// pack does not list does not enable it: packs decide what a vendor requires. IAM
+            /// rules run whenever a pack expects roles, so their overrides always apply.
+            pub fn merged_with(&self, over: &$table) -> $table {
+                $table {
                     $(
                         $field: match (&self.$field, &over.$field) {
                             (Some(base), Some(o)) => Some(base.merged_with(o)),
+                            (None, Some(o)) if $enable => Some(o.clone()),
                             (base, _) => base.clone(),
                         },
                     )*
@@ -200,7 +224,35 @@ macro_rules! vpc_rule_table {
     };
 }
 
-vpc_rule_table! {
+/// Declares the per-area tables and `RuleOverrides`, the config's single table of every
+/// rule, which splits into the area tables.
+macro_rules! rule_tables {
+    ($($(#[doc = $doc:literal])* $table:ident (overrides_enable: $enable:literal) { $($field:ident : $ty:ty = $id:literal;)* })*) => {
+        $( rule_table!($(#[doc = $doc])* $table (overrides_enable: $enable) { $($field : $ty = $id;)* }); )*
+
+        /// Overrides for any rule, keyed by rule id: the config's `rule_overrides`.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct RuleOverrides {
+            $($(
+                #[serde(rename = $id, default, skip_serializing_if = "Option::is_none")]
+                pub $field: Option<$ty>,
+            )*)*
+        }
+
+        $(
+            impl From<&RuleOverrides> for $table {
+                fn from(all: &RuleOverrides) -> $table {
+                    $table { $( $field: all.$field.clone(), )* }
+                }
+            }
+        )*
+    };
+}
+
+rule_tables! {
+    /// The VPC rules a pack enables, keyed by rule id.
+    VpcRules (overrides_enable: false) {
     az_count: AzCount = "vpc.az_count";
     cidr_size: MaxPrefix = "vpc.cidr_size";
     igw_attached: NoParams = "vpc.igw_attached";
@@ -218,6 +270,120 @@ vpc_rule_table! {
     interface_az_coverage: InterfaceEndpoints = "endpoint.interface_az_coverage";
     private_dns: InterfaceEndpoints = "endpoint.private_dns";
     endpoint_security_group: EndpointSecurityGroup = "endpoint.security_group";
+    }
+
+    /// Severity or `enabled` settings for the IAM rules. Every IAM rule runs for every role
+    /// a pack expects unless switched off here.
+    IamRules (overrides_enable: true) {
+    role_missing: NoParams = "iam.role_missing";
+    policy_missing_permissions: NoParams = "iam.policy_missing_permissions";
+    policy_excess_permissions: NoParams = "iam.policy_excess_permissions";
+    trust_policy_drift: NoParams = "iam.trust_policy_drift";
+    }
+}
+
+/// How strictly a role's policies are compared with the expected ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyMode {
+    /// Report missing and excess permissions.
+    #[default]
+    Exact,
+    /// Report only missing permissions.
+    AtLeast,
+}
+
+/// A role a vendor needs, and where its expected policies come from: a CloudFormation
+/// template (trust policy and policies read from the role's resource) or policy JSON files.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleExpectation {
+    /// The role's name, exact or a glob (`*`, `?`). With a template it defaults to the
+    /// template role's `RoleName`.
+    #[serde(default)]
+    pub role_name: Option<String>,
+    /// A CloudFormation template, relative to the pack file.
+    #[serde(default)]
+    pub template: Option<PathBuf>,
+    /// The role's logical id in the template; needed only when it has several roles.
+    #[serde(default)]
+    pub template_role: Option<String>,
+    /// Policy JSON files, relative to the pack file (instead of a template).
+    #[serde(default)]
+    pub policies: Vec<PathBuf>,
+    /// A trust policy JSON file (with `policies`); without it the trust is not checked.
+    #[serde(default)]
+    pub trust_policy: Option<PathBuf>,
+    /// The vendor's version of the expectation, shown in messages: `v0.13`.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Template parameters, and `${Name}` values in policy files.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+    /// Parameters read from environment variables, so that secrets are not committed.
+    /// An unset variable leaves the value unknown: conditions on it must exist, with any
+    /// value, and the report says the value was not compared.
+    #[serde(default)]
+    pub parameters_from_env: BTreeMap<String, String>,
+    /// The region for `${AWS::Region}`; default: the first region scanned.
+    #[serde(default)]
+    pub region: Option<crate::config::RegionName>,
+    #[serde(default)]
+    pub mode: PolicyMode,
+    /// The files and parameter values, read when the pack is loaded.
+    #[serde(skip)]
+    pub sources: ExpectationSources,
+}
+
+/// A file an expectation refers to, read at load time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceFile {
+    /// The path as shown in messages.
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Everything an expectation needs from outside the pack file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpectationSources {
+    pub template: Option<SourceFile>,
+    pub policies: Vec<SourceFile>,
+    pub trust_policy: Option<SourceFile>,
+    /// `parameters` plus the environment's values.
+    pub parameters: BTreeMap<String, String>,
+    /// Parameters whose environment variable was unset.
+    pub unknown_parameters: BTreeSet<String>,
+}
+
+impl RoleExpectation {
+    /// How the role is named in messages.
+    pub fn label(&self) -> String {
+        match (&self.role_name, &self.sources.template) {
+            (Some(name), _) => name.clone(),
+            (None, Some(t)) => format!("the role of {}", t.path.display()),
+            (None, None) => "<unnamed role>".into(),
+        }
+    }
+
+    /// Where the expectation comes from, for messages: `union-ai-admin-role.v0.13.template.yaml (v0.13)`.
+    pub fn source_label(&self) -> String {
+        let file = self
+            .sources
+            .template
+            .as_ref()
+            .or(self.sources.policies.first())
+            .map(|f| {
+                f.path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        match &self.version {
+            Some(v) => format!("{file} ({v})"),
+            None => file,
+        }
+    }
 }
 
 /// One rule pack file.
@@ -233,11 +399,24 @@ pub struct RulePack {
     pub source: Option<String>,
     #[serde(default)]
     pub vpc_rules: VpcRules,
+    #[serde(default)]
+    pub iam_rules: IamRules,
+    /// Roles the vendor needs, with their expected policies.
+    #[serde(default)]
+    pub roles: Vec<RoleExpectation>,
 }
 
 impl RulePack {
     /// Whether `rule_id` is listed and not switched off.
     pub fn is_enabled(&self, rule_id: &str) -> bool {
+        if rule_id.starts_with("iam.") {
+            return !self.roles.is_empty()
+                && self
+                    .iam_rules
+                    .common(rule_id)
+                    .and_then(|c| c.enabled)
+                    .unwrap_or(true);
+        }
         self.vpc_rules
             .common(rule_id)
             .is_some_and(|c| c.enabled.unwrap_or(true))
@@ -250,6 +429,7 @@ impl RulePack {
             .unwrap_or(Severity::High);
         self.vpc_rules
             .common(rule_id)
+            .or_else(|| self.iam_rules.common(rule_id))
             .and_then(|c| c.severity)
             .unwrap_or(default)
     }
@@ -304,10 +484,89 @@ impl RulePack {
         Ok(pack)
     }
 
-    /// The pack shipped inside the binary.
-    pub fn embedded_default() -> RulePack {
-        // The embedded file is tested to parse, so this cannot fail at run time.
-        RulePack::parse(Path::new("rules/union-byoc.yaml"), EMBEDDED_UNION_BYOC).unwrap_or_default()
+    /// The pack shipped inside the binary, with its files and the environment's parameters.
+    pub fn embedded(env: ReadEnv) -> Result<RulePack, InputError> {
+        let file = Path::new("rules/union-byoc.yaml");
+        let mut pack = RulePack::parse(file, EMBEDDED_UNION_BYOC)?;
+        let read_embedded = |path: &Path| -> Result<String, InputError> {
+            EMBEDDED_FILES
+                .iter()
+                .find(|(name, _)| Path::new(name) == path)
+                .map(|(_, text)| text.to_string())
+                .ok_or_else(|| InputError::file(path, "not among the files built into the binary"))
+        };
+        pack.load_sources(file, &read_embedded, env)?;
+        Ok(pack)
+    }
+
+    /// Reads the files the pack's role expectations name (relative to the pack file) and
+    /// their parameters from the environment, and checks that each expectation resolves.
+    pub fn load_sources(
+        &mut self,
+        pack_file: &Path,
+        read: ReadFile,
+        env: ReadEnv,
+    ) -> Result<(), InputError> {
+        let base = pack_file.parent().unwrap_or(Path::new(""));
+        for (index, role) in self.roles.iter_mut().enumerate() {
+            let field = |name: &str| format!("roles[{index}].{name}");
+            let err = |name: &str, message: String| InputError {
+                field: field(name),
+                ..InputError::file(pack_file, message)
+            };
+            match (&role.template, role.policies.is_empty()) {
+                (Some(_), false) => {
+                    return Err(err(
+                        "template",
+                        "give either `template` or `policies`, not both".into(),
+                    ))
+                }
+                (None, true) => {
+                    return Err(err(
+                        "template",
+                        "give a `template` or a list of `policies`".into(),
+                    ))
+                }
+                _ => {}
+            }
+            if role.template.is_some() && role.trust_policy.is_some() {
+                return Err(err(
+                    "trust_policy",
+                    "a template already holds the trust policy".into(),
+                ));
+            }
+            if role.template.is_none() && role.role_name.as_deref().is_none_or(str::is_empty) {
+                return Err(err("role_name", "required with `policies`".into()));
+            }
+            let mut sources = ExpectationSources {
+                parameters: role.parameters.clone(),
+                ..Default::default()
+            };
+            for (parameter, variable) in &role.parameters_from_env {
+                match env(variable) {
+                    Some(value) => {
+                        sources.parameters.insert(parameter.clone(), value);
+                    }
+                    None => {
+                        sources.unknown_parameters.insert(parameter.clone());
+                    }
+                }
+            }
+            let load = |relative: &PathBuf| -> Result<SourceFile, InputError> {
+                let path = base.join(relative);
+                Ok(SourceFile {
+                    text: read(&path)?,
+                    path,
+                })
+            };
+            sources.template = role.template.as_ref().map(load).transpose()?;
+            sources.policies = role.policies.iter().map(load).collect::<Result<_, _>>()?;
+            sources.trust_policy = role.trust_policy.as_ref().map(load).transpose()?;
+            role.sources = sources;
+            // Resolve once with placeholder ids, so a broken template fails at load time.
+            super::iam::resolve_expected(role, "000000000000", "us-east-1")?;
+        }
+        Ok(())
     }
 
     /// Loads a pack file, or every `*.yaml`/`*.yml` file in a folder (sorted by name).
@@ -329,13 +588,17 @@ impl RulePack {
                     "the folder holds no .yaml rule pack",
                 ));
             }
-            files
-                .iter()
-                .map(|f| RulePack::parse(f, &input::read_text(f)?))
-                .collect()
+            files.iter().map(|f| RulePack::load_file(f)).collect()
         } else {
-            Ok(vec![RulePack::parse(path, &input::read_text(path)?)?])
+            Ok(vec![RulePack::load_file(path)?])
         }
+    }
+
+    /// Loads one pack file with the files it refers to.
+    pub fn load_file(path: &Path) -> Result<RulePack, InputError> {
+        let mut pack = RulePack::parse(path, &input::read_text(path)?)?;
+        pack.load_sources(path, &read_from_disk, &read_from_env)?;
+        Ok(pack)
     }
 }
 
@@ -383,6 +646,25 @@ mod tests {
                 .max_prefix_length(),
             PrefixLength(18)
         );
+    }
+
+    #[test]
+    fn every_table_id_is_in_the_catalogue_and_iam_rules_need_roles() {
+        for id in VpcRules::IDS.iter().chain(IamRules::IDS) {
+            assert!(rule_info(id).is_some(), "{id}");
+        }
+        let mut pack = RulePack::parse(Path::new("p.yaml"), "name: p\n").unwrap();
+        assert!(
+            !pack.is_enabled("iam.role_missing"),
+            "no roles, no IAM rules"
+        );
+        pack.roles.push(RoleExpectation::default());
+        assert!(pack.is_enabled("iam.role_missing"));
+        pack.iam_rules.role_missing = Some(NoParams {
+            enabled: Some(false),
+            ..Default::default()
+        });
+        assert!(!pack.is_enabled("iam.role_missing"));
     }
 
     #[test]

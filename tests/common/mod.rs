@@ -2,6 +2,7 @@
 //! clients pointed at it, and a runner for the real `vpc-auditor` binary.
 #![allow(dead_code)]
 
+pub mod cfn;
 pub mod scenario;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -160,4 +161,41 @@ pub fn temp_file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
     let path = dir.path().join(name);
     std::fs::write(&path, text).expect("write temp file");
     (dir, path)
+}
+
+impl Moto {
+    /// An IAM client (IAM is global; moto serves it on the same port).
+    pub async fn iam(&self) -> aws_sdk_iam::Client {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .load()
+            .await;
+        aws_sdk_iam::Client::new(&config)
+    }
+}
+
+/// Creates `name` in moto with `trust` and each of `policies` as an inline policy.
+pub async fn create_role(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    trust: &serde_json::Value,
+    policies: &[serde_json::Value],
+) {
+    iam.create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("create role");
+    for (i, policy) in policies.iter().enumerate() {
+        iam.put_role_policy()
+            .role_name(name)
+            .policy_name(format!("policy-{i}"))
+            .policy_document(policy.to_string())
+            .send()
+            .await
+            .expect("put role policy");
+    }
 }

@@ -1,0 +1,226 @@
+//! IAM collector: every role of the account with its trust policy, inline policies and
+//! attached managed policies, from `GetAccountAuthorizationDetails` (paginated). The number
+//! of calls does not grow with the number of roles.
+//!
+//! IAM returns policy documents URL-encoded; they are decoded here, so the snapshot holds
+//! plain JSON text. Parsing them is left to evaluation, which can report a bad document
+//! against the role it belongs to.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_iam::types::{EntityType, ManagedPolicyDetail, RoleDetail};
+use aws_sdk_iam::Client;
+
+use crate::iam::decode_url_encoded;
+use crate::snapshot::{IamPolicy, IamRole};
+
+use super::CollectError;
+
+const OP: &str = "iam:GetAccountAuthorizationDetails";
+
+/// Decodes a document as IAM returns it: URL-encoded JSON (AWS), or plain JSON (some
+/// emulators). A URL-encoded document never starts with `{`, which encodes as `%7B`.
+pub fn decode_document(text: &str, what: &str) -> Result<String, CollectError> {
+    if text.trim_start().starts_with('{') {
+        return Ok(text.to_string());
+    }
+    decode_url_encoded(text).map_err(|e| CollectError::Malformed {
+        operation: OP,
+        message: format!("{what}: {e}"),
+    })
+}
+
+/// Collects every role with its policies.
+pub async fn roles(client: &Client) -> Result<Vec<IamRole>, CollectError> {
+    let pages: Vec<_> = client
+        .get_account_authorization_details()
+        .filter(EntityType::Role)
+        .filter(EntityType::LocalManagedPolicy)
+        .filter(EntityType::AwsManagedPolicy)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| CollectError::aws(OP, e))?;
+    let mut role_details: Vec<&RoleDetail> = Vec::new();
+    let mut managed: BTreeMap<&str, &ManagedPolicyDetail> = BTreeMap::new();
+    for page in &pages {
+        role_details.extend(page.role_detail_list());
+        for policy in page.policies() {
+            if let Some(arn) = policy.arn() {
+                managed.insert(arn, policy);
+            }
+        }
+    }
+    role_details
+        .into_iter()
+        .map(|detail| convert_role(detail, &managed))
+        .collect()
+}
+
+fn convert_role(
+    detail: &RoleDetail,
+    managed: &BTreeMap<&str, &ManagedPolicyDetail>,
+) -> Result<IamRole, CollectError> {
+    let name = detail.role_name().ok_or_else(|| CollectError::Malformed {
+        operation: OP,
+        message: "a role has no RoleName".into(),
+    })?;
+    let arn = detail.arn().unwrap_or_default().to_string();
+    let trust_policy = detail
+        .assume_role_policy_document()
+        .map(|d| decode_document(d, &format!("role {name}: AssumeRolePolicyDocument")))
+        .transpose()?;
+    let inline_policies = detail
+        .role_policy_list()
+        .iter()
+        .map(|p| {
+            let policy_name = p.policy_name().unwrap_or_default();
+            let document = p.policy_document().unwrap_or_default();
+            Ok(IamPolicy {
+                name: policy_name.to_string(),
+                document: decode_document(
+                    document,
+                    &format!("role {name}: inline policy {policy_name}"),
+                )?,
+            })
+        })
+        .collect::<Result<Vec<_>, CollectError>>()?;
+    let mut attached_policies = Vec::new();
+    let mut unresolved_policies = Vec::new();
+    for attached in detail.attached_managed_policies() {
+        let Some(policy_arn) = attached.policy_arn() else {
+            continue;
+        };
+        let document = managed.get(policy_arn).and_then(|m| default_document(m));
+        match document {
+            Some(document) => attached_policies.push(IamPolicy {
+                name: policy_arn.to_string(),
+                document: decode_document(
+                    document,
+                    &format!("role {name}: managed policy {policy_arn}"),
+                )?,
+            }),
+            None => unresolved_policies.push(policy_arn.to_string()),
+        }
+    }
+    Ok(IamRole {
+        name: name.to_string(),
+        arn,
+        trust_policy,
+        inline_policies,
+        attached_policies,
+        unresolved_policies,
+    })
+}
+
+/// The document of a managed policy's default version.
+fn default_document(policy: &ManagedPolicyDetail) -> Option<&str> {
+    let default_id = policy.default_version_id();
+    policy
+        .policy_version_list()
+        .iter()
+        .find(|v| v.is_default_version() || (default_id.is_some() && v.version_id() == default_id))
+        .and_then(|v| v.document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput;
+    use aws_sdk_iam::types::{AttachedPolicy, PolicyDetail, PolicyVersion};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    const TRUST: &str = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+
+    fn role(name: &str) -> RoleDetail {
+        RoleDetail::builder()
+            .role_name(name)
+            .arn(format!("arn:aws:iam::123456789012:role/{name}"))
+            .assume_role_policy_document(TRUST)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn roles_across_pages_get_their_managed_policies_from_any_page() {
+        let first = mock!(Client::get_account_authorization_details)
+            .match_requests(|req| req.marker().is_none())
+            .then_output(|| {
+                GetAccountAuthorizationDetailsOutput::builder()
+                    .role_detail_list(
+                        RoleDetail::builder()
+                            .role_name("a")
+                            .arn("arn:aws:iam::123456789012:role/a")
+                            .assume_role_policy_document(TRUST)
+                            .role_policy_list(
+                                PolicyDetail::builder()
+                                    .policy_name("inline")
+                                    .policy_document("%7B%22Statement%22%3A%5B%5D%7D")
+                                    .build(),
+                            )
+                            .attached_managed_policies(
+                                AttachedPolicy::builder()
+                                    .policy_arn("arn:aws:iam::123456789012:policy/p")
+                                    .build(),
+                            )
+                            .attached_managed_policies(
+                                AttachedPolicy::builder()
+                                    .policy_arn("arn:aws:iam::aws:policy/Gone")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .is_truncated(true)
+                    .marker("m2")
+                    .build()
+            });
+        let second = mock!(Client::get_account_authorization_details)
+            .match_requests(|req| req.marker() == Some("m2"))
+            .then_output(|| {
+                GetAccountAuthorizationDetailsOutput::builder()
+                    .role_detail_list(role("b"))
+                    .policies(
+                        ManagedPolicyDetail::builder()
+                            .arn("arn:aws:iam::123456789012:policy/p")
+                            .default_version_id("v2")
+                            .policy_version_list(
+                                PolicyVersion::builder()
+                                    .version_id("v1")
+                                    .document("%7B%22old%22%3A1%7D")
+                                    .build(),
+                            )
+                            .policy_version_list(
+                                PolicyVersion::builder()
+                                    .version_id("v2")
+                                    .is_default_version(true)
+                                    .document("%7B%22Statement%22%3A%5B%5D%7D")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .is_truncated(false)
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&first, &second]);
+        let roles = roles(&client).await.expect("roles");
+        assert_eq!(roles.len(), 2);
+        let a = &roles[0];
+        assert_eq!(
+            a.trust_policy.as_deref(),
+            Some(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        );
+        assert_eq!(a.inline_policies[0].document, r#"{"Statement":[]}"#);
+        assert_eq!(
+            a.attached_policies[0].document, r#"{"Statement":[]}"#,
+            "the default version"
+        );
+        assert_eq!(a.unresolved_policies, ["arn:aws:iam::aws:policy/Gone"]);
+    }
+
+    #[test]
+    fn plain_json_is_kept_and_bad_percent_encoding_is_an_error_naming_the_role() {
+        assert_eq!(decode_document(" {\"a\":1}", "x").unwrap(), " {\"a\":1}");
+        let err = decode_document("%7B%2", "role r: inline policy p").unwrap_err();
+        assert!(err.to_string().contains("role r: inline policy p"), "{err}");
+    }
+}

@@ -1,0 +1,53 @@
+//! IAM policy semantics: the pure model behind the `iam.*` rules.
+//!
+//! This module tree owns everything vpc-auditor knows about IAM documents,
+//! and does no I/O and reads no clock:
+//!
+//! - [`policy`]: parsing and validating policy JSON (and IAM's URL-encoded
+//!   form) into one normalised [`PolicyDocument`];
+//! - [`pattern`]: `*`/`?` wildcard matching, subsumption and overlap;
+//! - [`grants`]: what identity policies grant, compared as sets of grants, so
+//!   that reshaping a policy is not drift (`iam.policy_missing_permissions`,
+//!   `iam.policy_excess_permissions`);
+//! - [`trust`]: who a trust policy admits and under what conditions
+//!   (`iam.trust_policy_drift`), without ever echoing a secret ExternalId;
+//! - [`template`]: reading expected roles and their policies out of a
+//!   vendor's CloudFormation template.
+//!
+//! Typical use: read the expected role with [`read_template`] (or parse a
+//! policy file with [`PolicyDocument::parse`]), decode the actual documents
+//! from `GetAccountAuthorizationDetails` with
+//! [`PolicyDocument::parse_url_encoded`], then compare with [`missing`],
+//! [`excess`] and [`compare_trust`].
+
+pub mod grants;
+pub mod pattern;
+pub mod policy;
+#[cfg(test)]
+pub mod render;
+pub mod template;
+pub mod trust;
+
+pub use grants::{effective_grants, excess, group_by_resource, missing, Grant, GrantGroup};
+pub use policy::{decode_url_encoded, unknown_value, PolicyDocument, PolicyError};
+pub use template::{read_template, TemplateContext};
+pub use trust::{compare_trust, TrustOptions};
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    //! Finding the shared reference files from either the main crate or a
+    //! scratch crate that includes this module tree.
+
+    use std::path::PathBuf;
+
+    /// `$CARGO_MANIFEST_DIR/../shared/reference` when it exists (the main
+    /// crate's layout), else `/work/shared/reference`.
+    pub(crate) fn reference_dir() -> PathBuf {
+        let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference");
+        if beside.is_dir() {
+            beside
+        } else {
+            PathBuf::from("/work/shared/reference")
+        }
+    }
+}

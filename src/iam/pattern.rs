@@ -1,0 +1,398 @@
+//! IAM wildcard patterns: matching, subsumption and overlap.
+//!
+//! IAM action names and resource ARNs may contain `*` (any run of characters,
+//! including none) and `?` (exactly one character). There is no escape
+//! character. This module owns the three questions the rest of `iam` asks of
+//! such patterns:
+//!
+//! - [`matches`]: does a pattern match a concrete string?
+//! - [`covers`]: does every string one pattern matches also match another?
+//!   This is how "the role grants `ec2:Describe*`" answers "is
+//!   `ec2:DescribeVpcs` granted?".
+//! - [`overlaps`]: is there any string both patterns match? This is how an
+//!   explicit Deny is found to touch a grant.
+//!
+//! Action names compare case-insensitively and ARNs case-sensitively; callers
+//! say which with `case_insensitive`. IAM policy variables such as
+//! `${aws:username}` are treated as literal text.
+//!
+//! Unknown values: a template placeholder for a value the caller could not
+//! supply (see [`crate::iam::policy::unknown_value`]) is one token standing
+//! for "some fixed string we do not know". [`covers`] treats it
+//! existentially: `arn:aws:s3:::${unknown}/*` is covered by
+//! `arn:aws:s3:::my-bucket/*` (the unknown may be `my-bucket`) and covers it
+//! too. [`overlaps`] treats it like `*`. Two placeholders are not required to
+//! stand for the same string.
+//!
+//! Every function is a dynamic programme over the two token strings, so its
+//! cost is the product of the two lengths and it never recurses: hostile
+//! input cannot blow the stack.
+
+use super::policy::UNKNOWN_VALUE_PREFIX;
+
+/// One element of a tokenised pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    Literal(char),
+    /// `?`: exactly one character.
+    One,
+    /// `*`: any run of characters, including none.
+    Any,
+    /// A placeholder for one unknown, fixed, wildcard-free string.
+    Unknown,
+}
+
+/// Splits a pattern into tokens.
+///
+/// A run of wildcards is put into a canonical order, `?`s first and at most
+/// one `*` after them, because `*?`, `?*` and `**?` all mean "at least one
+/// character". Canonical runs let [`covers`] recognise more equal patterns.
+fn tokenize(pattern: &str, case_insensitive: bool) -> Vec<Token> {
+    let mut tokens = Vec::with_capacity(pattern.len());
+    let mut ones = 0usize;
+    let mut any = false;
+    let flush = |tokens: &mut Vec<Token>, ones: &mut usize, any: &mut bool| {
+        tokens.extend(std::iter::repeat_n(Token::One, *ones));
+        if *any {
+            tokens.push(Token::Any);
+        }
+        *ones = 0;
+        *any = false;
+    };
+    let mut rest = pattern;
+    while let Some(c) = rest.chars().next() {
+        if let Some(length) = placeholder_length(rest) {
+            flush(&mut tokens, &mut ones, &mut any);
+            tokens.push(Token::Unknown);
+            rest = &rest[length..];
+            continue;
+        }
+        rest = &rest[c.len_utf8()..];
+        match c {
+            '*' => any = true,
+            '?' => ones += 1,
+            _ => {
+                flush(&mut tokens, &mut ones, &mut any);
+                if case_insensitive {
+                    tokens.extend(c.to_lowercase().map(Token::Literal));
+                } else {
+                    tokens.push(Token::Literal(c));
+                }
+            }
+        }
+    }
+    flush(&mut tokens, &mut ones, &mut any);
+    tokens
+}
+
+/// The length in bytes of the placeholder `text` starts with, if it does.
+fn placeholder_length(text: &str) -> Option<usize> {
+    let after = text.strip_prefix(UNKNOWN_VALUE_PREFIX)?;
+    let end = after.find('}')?;
+    Some(UNKNOWN_VALUE_PREFIX.len() + end + 1)
+}
+
+/// Tokenises a concrete string: every character is a literal, wildcards too.
+fn literal_tokens(text: &str, case_insensitive: bool) -> Vec<Token> {
+    if case_insensitive {
+        text.chars()
+            .flat_map(char::to_lowercase)
+            .map(Token::Literal)
+            .collect()
+    } else {
+        text.chars().map(Token::Literal).collect()
+    }
+}
+
+/// A pattern split into tokens once, for callers that compare the same
+/// pattern many times (grant sets compare every pair).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    tokens: Vec<Token>,
+}
+
+impl Pattern {
+    /// Compiles `pattern`; with `case_insensitive`, literals are lower-cased,
+    /// so only compare patterns compiled with the same setting.
+    pub fn new(pattern: &str, case_insensitive: bool) -> Pattern {
+        Pattern {
+            tokens: tokenize(pattern, case_insensitive),
+        }
+    }
+
+    /// True when every string matched by `specific` is also matched by
+    /// `self` (see [`covers`]).
+    pub fn covers(&self, specific: &Pattern) -> bool {
+        literal_prefix_compatible(&self.tokens, &specific.tokens)
+            && covers_tokens(&self.tokens, &specific.tokens)
+    }
+
+    /// True when some string is matched by both patterns (see [`overlaps`]).
+    pub fn overlaps(&self, other: &Pattern) -> bool {
+        overlaps_tokens(&self.tokens, &other.tokens)
+    }
+
+    /// True when the pattern matches every string, i.e. it is `*` (or `**`).
+    pub fn matches_everything(&self) -> bool {
+        self.tokens == [Token::Any]
+    }
+}
+
+/// True when `pattern` matches the concrete string `text`.
+///
+/// `*` and `?` in `text` are ordinary characters here; to ask whether one
+/// pattern includes another, use [`covers`].
+pub fn matches(pattern: &str, text: &str, case_insensitive: bool) -> bool {
+    covers_tokens(
+        &tokenize(pattern, case_insensitive),
+        &literal_tokens(text, case_insensitive),
+    )
+}
+
+/// True when every string matched by `specific` is also matched by `general`.
+///
+/// The answer is sound: `true` is only ever returned when the inclusion
+/// holds. A `*` in `general` absorbs any run of `specific`'s tokens,
+/// wildcards included; a `?` in `general` absorbs one token of `specific`
+/// that is not a `*`; literals must equal literals. Wildcard runs are
+/// canonicalised first, so `?*` covers `*?`. A pathological pair can still be
+/// answered `false` when inclusion technically holds; every such case is a
+/// pattern no person writes, and `false` errs towards reporting a difference.
+#[cfg(test)]
+pub fn covers(general: &str, specific: &str, case_insensitive: bool) -> bool {
+    Pattern::new(general, case_insensitive).covers(&Pattern::new(specific, case_insensitive))
+}
+
+/// True when at least one string is matched by both patterns.
+///
+/// This is exact for `*`/`?` patterns. It is what decides whether an explicit
+/// Deny touches a grant: `ec2:Delete*` and `ec2:*Vpc` overlap (both match
+/// `ec2:DeleteVpc`), although neither covers the other.
+#[cfg(test)]
+pub fn overlaps(first: &str, second: &str, case_insensitive: bool) -> bool {
+    Pattern::new(first, case_insensitive).overlaps(&Pattern::new(second, case_insensitive))
+}
+
+/// True when `pattern` contains a wildcard.
+#[cfg(test)]
+pub fn has_wildcard(pattern: &str) -> bool {
+    pattern.contains(['*', '?'])
+}
+
+/// Cheap necessary condition for coverage: `general`'s leading literals must
+/// be a prefix of `specific`'s leading literals. Most pairs of unrelated ARNs
+/// or actions fail here, so the quadratic table is rarely built.
+fn literal_prefix_compatible(general: &[Token], specific: &[Token]) -> bool {
+    for (index, token) in general.iter().enumerate() {
+        match token {
+            Token::Literal(c) => {
+                match specific.get(index) {
+                    Some(Token::Literal(d)) if d == c => {}
+                    // The unknown may start with the general's literals.
+                    Some(Token::Unknown) => return true,
+                    _ => return false,
+                }
+            }
+            Token::One | Token::Any | Token::Unknown => return true,
+        }
+    }
+    true
+}
+
+/// The subsumption table, computed bottom-up with two rows.
+///
+/// `row[j]` for general position `i` holds "general[i..] covers
+/// specific[j..]".
+fn covers_tokens(general: &[Token], specific: &[Token]) -> bool {
+    let n = specific.len();
+    // Row for i == general.len(): only an empty suffix is covered (a
+    // specific unknown may be the empty string).
+    let mut next = vec![false; n + 1];
+    next[n] = true;
+    for j in (0..n).rev() {
+        next[j] = specific[j] == Token::Unknown && next[j + 1];
+    }
+    let mut current = vec![false; n + 1];
+    for token in general.iter().rev() {
+        for j in (0..=n).rev() {
+            let here = specific.get(j).copied();
+            current[j] = match (token, here) {
+                // `*` matches nothing more, or absorbs the specific token.
+                (Token::Any, _) => next[j] || (j < n && current[j + 1]),
+                // The general unknown may be the run of literals ahead
+                // (including none), or the specific unknown itself.
+                (Token::Unknown, Some(Token::Literal(_))) => next[j] || current[j + 1],
+                (Token::Unknown, Some(Token::Unknown)) => next[j] || current[j + 1] || next[j + 1],
+                (Token::Unknown, _) => next[j],
+                // A specific unknown may end here, or go on with a character
+                // the general `?` or literal matches.
+                (Token::One | Token::Literal(_), Some(Token::Unknown)) => current[j + 1] || next[j],
+                (Token::One, Some(Token::Literal(_) | Token::One)) => next[j + 1],
+                (Token::Literal(c), Some(Token::Literal(d))) => *c == d && next[j + 1],
+                _ => false,
+            };
+        }
+        std::mem::swap(&mut next, &mut current);
+    }
+    next[0]
+}
+
+/// The intersection table: `row[j]` for position `i` of `a` holds "some
+/// string is matched by both `a[i..]` and `b[j..]`".
+fn overlaps_tokens(a: &[Token], b: &[Token]) -> bool {
+    let m = b.len();
+    // Row for i == a.len(): a is exhausted, so b's rest must all be `*`.
+    let mut next = vec![false; m + 1];
+    next[m] = true;
+    for j in (0..m).rev() {
+        next[j] = matches!(b[j], Token::Any | Token::Unknown) && next[j + 1];
+    }
+    let mut current = vec![false; m + 1];
+    for token in a.iter().rev() {
+        // Column j == m: b is exhausted, so a's rest must all be `*`.
+        current[m] = matches!(token, Token::Any | Token::Unknown) && next[m];
+        for j in (0..m).rev() {
+            let other = b[j];
+            current[j] = if matches!(token, Token::Any | Token::Unknown) {
+                // a's `*` matches nothing, or eats whatever b[j] produces
+                // (for b's `*`, that also covers "b's `*` matches nothing").
+                next[j] || current[j + 1]
+            } else if matches!(other, Token::Any | Token::Unknown) {
+                current[j + 1] || next[j]
+            } else {
+                let compatible = match (token, other) {
+                    (Token::Literal(x), Token::Literal(y)) => *x == y,
+                    _ => true,
+                };
+                compatible && next[j + 1]
+            };
+        }
+        std::mem::swap(&mut next, &mut current);
+    }
+    next[0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn star_matches_any_run_including_empty() {
+        assert!(matches("ec2:Describe*", "ec2:DescribeVpcs", false));
+        assert!(matches("ec2:Describe*", "ec2:Describe", false));
+        assert!(matches("*", "", false));
+        assert!(!matches("ec2:Describe*", "ec2:CreateVpc", false));
+    }
+
+    #[test]
+    fn question_mark_matches_exactly_one_character() {
+        assert!(matches("s3:Get?bject", "s3:GetObject", false));
+        assert!(!matches("s3:Get?bject", "s3:Getbject", false));
+        assert!(!matches("a?", "a", false));
+    }
+
+    #[test]
+    fn case_insensitive_matching_folds_both_sides() {
+        assert!(matches("EC2:describe*", "ec2:DescribeVpcs", true));
+        assert!(!matches("EC2:describe*", "ec2:DescribeVpcs", false));
+    }
+
+    #[test]
+    fn wildcards_in_text_are_literal_for_matches() {
+        assert!(matches("a*", "a*", false));
+        assert!(!matches("a?", "a*b", false));
+        assert!(matches("a\\*", "a\\*", false));
+    }
+
+    #[test]
+    fn broader_pattern_covers_narrower_pattern() {
+        assert!(covers("ec2:*", "ec2:Describe*", true));
+        assert!(covers("ec2:Describe*", "ec2:DescribeVpcs", true));
+        assert!(covers("*", "anything*?", false));
+        assert!(covers(
+            "arn:aws:ec2:*:*:vpc/*",
+            "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-*",
+            false
+        ));
+    }
+
+    #[test]
+    fn narrower_pattern_does_not_cover_broader_pattern() {
+        assert!(!covers("ec2:Describe*", "ec2:*", true));
+        assert!(!covers("ec2:DescribeVpcs", "ec2:Describe*", true));
+        assert!(!covers("arn:aws:s3:::opta-*", "arn:aws:s3:::*", false));
+    }
+
+    #[test]
+    fn question_mark_does_not_cover_star() {
+        assert!(!covers("a?", "a*", false));
+        assert!(covers("a?", "a?", false));
+        assert!(covers("a*", "a?", false));
+        assert!(covers("a?*", "a*?", false));
+    }
+
+    #[test]
+    fn a_pattern_covers_itself() {
+        for p in ["*", "a*b?c", "arn:aws:iam::1:role/*", "", "??*x*"] {
+            assert!(covers(p, p, false), "{p}");
+        }
+    }
+
+    #[test]
+    fn resource_coverage_is_case_sensitive() {
+        assert!(!covers("arn:aws:s3:::Opta-*", "arn:aws:s3:::opta-x", false));
+        assert!(covers("EC2:*", "ec2:describevpcs", true));
+    }
+
+    #[test]
+    fn overlap_finds_a_common_string() {
+        assert!(overlaps("ec2:Delete*", "ec2:*Vpc", false));
+        assert!(overlaps("*", "x", false));
+        assert!(overlaps("a?c", "*c", false));
+        assert!(!overlaps("ec2:Delete*", "ec2:Create*", false));
+        assert!(!overlaps("a?", "a", false));
+        assert!(overlaps("a*", "a", false));
+        assert!(!overlaps("ab", "a", false));
+        assert!(overlaps("", "*", false));
+        assert!(!overlaps("", "?", false));
+    }
+
+    #[test]
+    fn compiled_patterns_answer_like_the_functions() {
+        let star = Pattern::new("**", false);
+        assert!(star.matches_everything());
+        assert!(!Pattern::new("*?", false).matches_everything());
+        let general = Pattern::new("EC2:*", true);
+        assert!(general.covers(&Pattern::new("ec2:DescribeVpcs", true)));
+        assert!(general.overlaps(&Pattern::new("*:Describe*", true)));
+        assert!(has_wildcard("a?") && !has_wildcard("abc"));
+    }
+
+    #[test]
+    fn unknown_placeholder_is_some_fixed_string() {
+        let unknown = crate::iam::policy::unknown_value("Bucket");
+        let expected = format!("arn:aws:s3:::{unknown}/*");
+        // The role names a bucket: it may be the unknown one, both ways.
+        assert!(covers("arn:aws:s3:::my-bucket/*", &expected, false));
+        assert!(covers(&expected, "arn:aws:s3:::my-bucket/*", false));
+        // No choice of the unknown turns "bucket/*" into one object.
+        assert!(!covers("arn:aws:s3:::my-bucket/key", &expected, false));
+        // The unknown is wildcard-free: it does not cover a wildcard.
+        assert!(!covers(&expected, "arn:aws:s3:::*/*", false));
+        assert!(covers("arn:aws:s3:::*/*", &expected, false));
+        assert!(covers(&expected, &expected, false));
+        assert!(!covers(&expected, "arn:aws:sqs:::x/*", false));
+        assert!(overlaps(&expected, "arn:aws:s3:::b/k", false));
+        assert!(matches(&expected, "arn:aws:s3:::any/key", false));
+        assert!(!Pattern::new(&unknown, false).matches_everything());
+    }
+
+    #[test]
+    fn long_hostile_patterns_finish_without_recursion() {
+        let general = "*a".repeat(2000);
+        let specific = "a".repeat(3999) + "b";
+        assert!(!covers(&general, &specific, false));
+        assert!(!matches(&general, &specific, false));
+        assert!(overlaps(&general, &"*".repeat(10), false));
+    }
+}

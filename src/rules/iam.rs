@@ -1,0 +1,729 @@
+//! IAM rules: the roles a pack expects exist, grant exactly the vendor's current policy, and
+//! trust only the vendor. Pure: expectations arrive with their files already read, and the
+//! roles come from the snapshot.
+//!
+//! What is compared is what the policies *grant*, never their text (see [`crate::iam`]): a
+//! role whose statements are split, merged, reordered or re-cased has not drifted. A role's
+//! grant is the union of its inline and attached policies, minus its explicit denies.
+//!
+//! Fail closed: a role document that cannot be parsed, or an attached policy whose document
+//! AWS did not return, makes the affected rules report that the role could not be verified.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::iam::{
+    compare_trust, effective_grants, excess, group_by_resource, missing, pattern, read_template,
+    unknown_value, Grant, GrantGroup, PolicyDocument, TemplateContext, TrustOptions,
+};
+use crate::input::InputError;
+use crate::snapshot::{IamRole, IamSnapshot, Snapshot};
+
+use super::catalogue;
+use super::pack::{PolicyMode, RoleExpectation, RulePack};
+use super::{Evaluation, FindingScope, Sink};
+
+/// The region label of IAM findings and scans: IAM is global.
+pub const GLOBAL_REGION: &str = "global";
+
+/// An expectation resolved for one account and region.
+#[derive(Debug, Clone)]
+pub struct ExpectedRole {
+    /// The role name from the template, when the pack does not give one.
+    pub template_role_name: Option<String>,
+    pub trust_policy: Option<PolicyDocument>,
+    pub policies: Vec<PolicyDocument>,
+    /// Parameters left unknown (an unset environment variable).
+    pub unknown_parameters: BTreeSet<String>,
+}
+
+/// Builds the expected role for `account_id` and `region` from the expectation's files.
+/// Errors name the file, and the line and field where known.
+pub fn resolve_expected(
+    role: &RoleExpectation,
+    account_id: &str,
+    region: &str,
+) -> Result<ExpectedRole, InputError> {
+    let sources = &role.sources;
+    if let Some(template) = &sources.template {
+        let mut context = TemplateContext::new(region, account_id);
+        context.parameters = sources.parameters.clone();
+        context.unknown_parameters = sources.unknown_parameters.clone();
+        let parsed = read_template(&template.text, &context).map_err(|e| InputError {
+            file: template.path.clone(),
+            line: e.line,
+            column: e.column,
+            field: e.path.clone(),
+            message: e.message.clone(),
+        })?;
+        let chosen = match &role.template_role {
+            Some(logical_id) => parsed.roles.iter().find(|r| &r.logical_id == logical_id),
+            None if parsed.roles.len() == 1 => parsed.roles.first(),
+            None => None,
+        };
+        let Some(chosen) = chosen else {
+            let ids: Vec<&str> = parsed.roles.iter().map(|r| r.logical_id.as_str()).collect();
+            return Err(InputError::file(
+                &template.path,
+                match &role.template_role {
+                    Some(id) => {
+                        format!("no AWS::IAM::Role with logical id {id:?} (roles: {ids:?})")
+                    }
+                    None => format!(
+                        "the template has {} roles ({ids:?}): set template_role",
+                        ids.len()
+                    ),
+                },
+            ));
+        };
+        if !chosen.external_managed_policy_arns.is_empty() {
+            return Err(InputError::file(
+                &template.path,
+                format!(
+                    "role {} attaches managed policies the template does not define ({}), so its grants cannot be known",
+                    chosen.logical_id,
+                    chosen.external_managed_policy_arns.join(", ")
+                ),
+            ));
+        }
+        return Ok(ExpectedRole {
+            template_role_name: Some(chosen.role_name.clone()),
+            trust_policy: Some(chosen.trust_policy.clone()),
+            policies: chosen.policies.iter().map(|p| p.document.clone()).collect(),
+            unknown_parameters: sources.unknown_parameters.clone(),
+        });
+    }
+    let parse = |file: &super::pack::SourceFile| -> Result<PolicyDocument, InputError> {
+        let text = substitute(&file.text, role, account_id, region);
+        PolicyDocument::parse(&text).map_err(|e| policy_input_error(&file.path, &e))
+    };
+    Ok(ExpectedRole {
+        template_role_name: None,
+        trust_policy: sources.trust_policy.as_ref().map(parse).transpose()?,
+        policies: sources
+            .policies
+            .iter()
+            .map(parse)
+            .collect::<Result<_, _>>()?,
+        unknown_parameters: sources.unknown_parameters.clone(),
+    })
+}
+
+fn policy_input_error(file: &Path, e: &crate::iam::PolicyError) -> InputError {
+    let (line, column) = match e {
+        crate::iam::PolicyError::Syntax { line, column, .. } => (Some(*line), Some(*column)),
+        _ => (None, None),
+    };
+    InputError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        field: e.field_path(),
+        message: e.problem(),
+    }
+}
+
+/// Fills `${AWS::Region}`, `${AWS::AccountId}` (or `AccountID`), `${AWS::Partition}` and
+/// `${Parameter}` in a policy file, as the vendors' guides ask people to by hand.
+fn substitute(text: &str, role: &RoleExpectation, account_id: &str, region: &str) -> String {
+    let mut out = text
+        .replace("${AWS::Region}", region)
+        .replace("${AWS::AccountId}", account_id)
+        .replace("${AWS::AccountID}", account_id)
+        .replace("${AWS::Partition}", "aws");
+    for (name, value) in &role.sources.parameters {
+        out = out.replace(&format!("${{{name}}}"), value);
+    }
+    for name in &role.sources.unknown_parameters {
+        out = out.replace(&format!("${{{name}}}"), &unknown_value(name));
+    }
+    out
+}
+
+/// Evaluates every role expectation of `pack` on every account whose IAM was collected.
+pub fn evaluate_pack(eval: &mut Evaluation, snapshot: &Snapshot, pack: &RulePack) {
+    for account in snapshot.iam.iter().filter(|a| a.error.is_none()) {
+        let default_region = snapshot
+            .regions
+            .iter()
+            .filter(|r| r.account_id == account.account_id)
+            .map(|r| r.region.as_str())
+            .min()
+            .unwrap_or("us-east-1");
+        for expectation in &pack.roles {
+            let region = expectation
+                .region
+                .as_ref()
+                .map(|r| r.0.as_str())
+                .unwrap_or(default_region);
+            evaluate_expectation(eval, account, pack, expectation, region);
+        }
+    }
+}
+
+fn evaluate_expectation(
+    eval: &mut Evaluation,
+    account: &IamSnapshot,
+    pack: &RulePack,
+    expectation: &RoleExpectation,
+    region: &str,
+) {
+    let scope = || FindingScope {
+        account_id: account.account_id.clone(),
+        region: GLOBAL_REGION.to_string(),
+        vpc_id: None,
+    };
+    let expected = match resolve_expected(expectation, &account.account_id, region) {
+        Ok(expected) => expected,
+        Err(err) => {
+            // Validated when the pack was loaded; reaching here means the account's values
+            // broke it. The role cannot be verified, so say so rather than pass it.
+            if let Some(mut sink) = Sink::new(
+                eval,
+                pack,
+                catalogue::IAM_POLICY_MISSING_PERMISSIONS,
+                scope(),
+            ) {
+                sink.evaluated();
+                sink.report(
+                    &expectation.label(),
+                    format!(
+                        "The expected policy for {} could not be built: {err}",
+                        expectation.label()
+                    ),
+                    "Fix the rule pack's role expectation".into(),
+                    json!({ "source": expectation.source_label() }),
+                );
+            }
+            return;
+        }
+    };
+    let name_pattern = expectation
+        .role_name
+        .clone()
+        .or_else(|| expected.template_role_name.clone())
+        .unwrap_or_default();
+    let matched: Vec<&IamRole> = account
+        .roles
+        .iter()
+        .filter(|r| pattern::matches(&name_pattern, &r.name, true))
+        .collect();
+
+    if let Some(mut sink) = Sink::new(eval, pack, catalogue::IAM_ROLE_MISSING, scope()) {
+        sink.evaluated();
+        if matched.is_empty() {
+            let resource = if pattern::matches(&name_pattern, &name_pattern, false)
+                && !name_pattern.contains(['*', '?'])
+            {
+                format!("arn:aws:iam::{}:role/{name_pattern}", account.account_id)
+            } else {
+                name_pattern.clone()
+            };
+            sink.report(
+                &resource,
+                format!(
+                    "Role {name_pattern} does not exist in account {}; {} expects it",
+                    account.account_id,
+                    expectation.source_label()
+                ),
+                format!(
+                    "Create the role from {} (for a CloudFormation template: aws cloudformation create-stack \
+                     --template-body file://<template> --capabilities CAPABILITY_NAMED_IAM)",
+                    expectation.source_label()
+                ),
+                json!({ "role_name": name_pattern, "source": expectation.source_label() }),
+            );
+        }
+    }
+    for role in matched {
+        check_role(eval, pack, expectation, &expected, role, scope());
+    }
+}
+
+/// The role's own documents, parsed; `Err` names what could not be read.
+fn actual_policies(role: &IamRole) -> Result<Vec<PolicyDocument>, String> {
+    if !role.unresolved_policies.is_empty() {
+        return Err(format!(
+            "the documents of attached policies {} were not returned by AWS",
+            role.unresolved_policies.join(", ")
+        ));
+    }
+    role.inline_policies
+        .iter()
+        .map(|p| (format!("inline policy {}", p.name), &p.document))
+        .chain(
+            role.attached_policies
+                .iter()
+                .map(|p| (format!("managed policy {}", p.name), &p.document)),
+        )
+        .map(|(what, text)| PolicyDocument::parse(text).map_err(|e| format!("{what}: {e}")))
+        .collect()
+}
+
+fn check_role(
+    eval: &mut Evaluation,
+    pack: &RulePack,
+    expectation: &RoleExpectation,
+    expected: &ExpectedRole,
+    role: &IamRole,
+    scope: FindingScope,
+) {
+    let source = expectation.source_label();
+    let arn = role.arn.clone();
+    let name = &role.name;
+    let want = effective_grants(&expected.policies);
+    let actual = actual_policies(role);
+
+    if let Some(mut sink) = Sink::new(
+        eval,
+        pack,
+        catalogue::IAM_POLICY_MISSING_PERMISSIONS,
+        scope.clone(),
+    ) {
+        sink.evaluated();
+        match &actual {
+            Err(why) => sink.report(
+                &arn,
+                format!("Role {name} cannot be verified against {source}: {why}"),
+                format!("Inspect the role: aws iam get-account-authorization-details --filter Role (role {name})"),
+                json!({ "source": source, "error": why }),
+            ),
+            Ok(policies) => {
+                let have = effective_grants(policies);
+                let gaps = missing(&want, &have);
+                if !gaps.is_empty() {
+                    let groups = group_by_resource(&gaps);
+                    let actions: BTreeSet<String> = gaps.iter().map(|g| g.action.to_string()).collect();
+                    sink.report(
+                        &arn,
+                        format!(
+                            "Role {name} lacks {} permission(s) ({} action(s) on {} resource pattern(s)) of {source}",
+                            gaps.len(),
+                            actions.len(),
+                            groups.len()
+                        ),
+                        format!(
+                            "If the role comes from the vendor's CloudFormation stack, update the stack to {source}. \
+                             Otherwise add the missing grants:\naws iam put-role-policy --role-name {name} \
+                             --policy-name vpc-auditor-missing-grants --policy-document '{}'",
+                            policy_json(&groups)
+                        ),
+                        json!({ "source": source, "missing": groups, "missing_actions": actions }),
+                    );
+                }
+            }
+        }
+    }
+
+    if expectation.mode == PolicyMode::Exact {
+        if let Some(mut sink) = Sink::new(
+            eval,
+            pack,
+            catalogue::IAM_POLICY_EXCESS_PERMISSIONS,
+            scope.clone(),
+        ) {
+            sink.evaluated();
+            match &actual {
+                Err(why) => sink.report(
+                    &arn,
+                    format!("Role {name} cannot be verified against {source}: {why}"),
+                    format!("Inspect the role's policies (role {name})"),
+                    json!({ "source": source, "error": why }),
+                ),
+                Ok(policies) => {
+                    let extra = excess(&want, &effective_grants(policies));
+                    if !extra.is_empty() {
+                        let groups = group_by_resource(&extra);
+                        let actions: BTreeSet<String> =
+                            extra.iter().map(|g| g.action.to_string()).collect();
+                        sink.report(
+                            &arn,
+                            format!(
+                                "Role {name} grants {} permission(s) beyond {source}, e.g. {}",
+                                extra.len(),
+                                describe(&extra[0])
+                            ),
+                            format!(
+                                "Remove the extra grants from the role's policies (aws iam list-role-policies --role-name {name}; \
+                                 aws iam list-attached-role-policies --role-name {name}), or restore {source}"
+                            ),
+                            json!({ "source": source, "excess": groups, "excess_actions": actions }),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    if let Some(expected_trust) = &expected.trust_policy {
+        let Some(mut sink) = Sink::new(eval, pack, catalogue::IAM_TRUST_POLICY_DRIFT, scope) else {
+            return;
+        };
+        sink.evaluated();
+        let parsed = role
+            .trust_policy
+            .as_deref()
+            .ok_or_else(|| "the role has no trust policy".to_string())
+            .and_then(|t| PolicyDocument::parse(t).map_err(|e| e.to_string()));
+        let actual_trust = match parsed {
+            Ok(doc) => doc,
+            Err(why) => {
+                sink.report(
+                    &arn,
+                    format!("Role {name}'s trust policy cannot be verified: {why}"),
+                    format!("aws iam get-role --role-name {name}"),
+                    json!({ "source": source, "error": why }),
+                );
+                return;
+            }
+        };
+        let mut options = TrustOptions::default();
+        if expected
+            .unknown_parameters
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case("ExternalId"))
+        {
+            options = options.with_unknown_external_id();
+        }
+        let drifts = compare_trust(expected_trust, &actual_trust, &options);
+        let (notes, drifts): (Vec<_>, Vec<_>) =
+            drifts.into_iter().partition(|d| d.is_informational());
+        for note in &notes {
+            sink.note(format!(
+                "Role {name}: {} (the expected value is not configured)",
+                note.message()
+            ));
+        }
+        if !drifts.is_empty() {
+            let messages: Vec<String> = drifts.iter().map(|d| d.message()).collect();
+            sink.report(
+                &arn,
+                format!("Role {name}'s trust policy differs from {source}: {}", messages.join("; ")),
+                format!(
+                    "Restore the trust policy of {source}: aws iam update-assume-role-policy --role-name {name} \
+                     --policy-document file://<the template's AssumeRolePolicyDocument>"
+                ),
+                json!({ "source": source, "drift": drifts }),
+            );
+        }
+    }
+}
+
+fn describe(grant: &Grant) -> String {
+    format!("{} on {}", grant.action, grant.resource)
+}
+
+/// A compact IAM policy granting `groups`, for a `put-role-policy` command line.
+fn policy_json(groups: &[GrantGroup]) -> String {
+    let statements: Vec<Value> = groups
+        .iter()
+        .filter(|g| !g.resource.starts_with("all except"))
+        .map(|g| {
+            let mut statement =
+                json!({ "Effect": "Allow", "Action": g.actions, "Resource": g.resource });
+            let mut condition: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+            for clause in g.conditions.clauses() {
+                condition
+                    .entry(clause.operator.clone())
+                    .or_default()
+                    .insert(
+                        clause.key.as_str().to_string(),
+                        clause.values.iter().cloned().collect(),
+                    );
+            }
+            if !condition.is_empty() {
+                statement["Condition"] = json!(condition);
+            }
+            statement
+        })
+        .collect();
+    json!({ "Version": "2012-10-17", "Statement": statements }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::pack::{ExpectationSources, SourceFile};
+    use crate::snapshot::IamPolicy;
+
+    const ACCOUNT: &str = "111122223333";
+
+    fn expectation(policy: &str, trust: Option<&str>) -> RoleExpectation {
+        RoleExpectation {
+            role_name: Some("vendor-role".into()),
+            version: Some("v2".into()),
+            sources: ExpectationSources {
+                policies: vec![SourceFile {
+                    path: "policy.json".into(),
+                    text: policy.into(),
+                }],
+                trust_policy: trust.map(|t| SourceFile {
+                    path: "trust.json".into(),
+                    text: t.into(),
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn pack(expectations: Vec<RoleExpectation>) -> RulePack {
+        RulePack {
+            name: "vendor".into(),
+            roles: expectations,
+            ..Default::default()
+        }
+    }
+
+    fn account(roles: Vec<IamRole>) -> Snapshot {
+        Snapshot {
+            schema_version: 1,
+            iam: vec![IamSnapshot {
+                account_id: ACCOUNT.into(),
+                roles,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn role(name: &str, policies: &[&str], trust: &str) -> IamRole {
+        IamRole {
+            name: name.into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:role/{name}"),
+            trust_policy: Some(trust.into()),
+            inline_policies: policies
+                .iter()
+                .enumerate()
+                .map(|(i, p)| IamPolicy {
+                    name: format!("p{i}"),
+                    document: p.to_string(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":["ec2:DescribeVpcs","ec2:CreateTags"],"Resource":"*"},
+        {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::vendor-${AWS::AccountId}/*"}]}"#;
+    const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+        "Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"sts:AssumeRole",
+        "Condition":{"StringEquals":{"sts:ExternalId":"${ExternalId}"}}}]}"#;
+    const ACTUAL_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+        "Principal":{"AWS":"999988887777"},"Action":"sts:AssumeRole",
+        "Condition":{"StringEquals":{"sts:externalid":"s3cret-value"}}}]}"#;
+
+    fn run(pack: &RulePack, snapshot: &Snapshot) -> Evaluation {
+        let mut eval = Evaluation::default();
+        evaluate_pack(&mut eval, snapshot, pack);
+        eval
+    }
+
+    fn rules_fired(eval: &Evaluation) -> Vec<&str> {
+        eval.findings.iter().map(|f| f.rule_id.as_str()).collect()
+    }
+
+    fn with_secret(mut e: RoleExpectation, value: Option<&str>) -> RoleExpectation {
+        match value {
+            Some(v) => {
+                e.sources.parameters.insert("ExternalId".into(), v.into());
+            }
+            None => {
+                e.sources.unknown_parameters.insert("ExternalId".into());
+            }
+        }
+        e
+    }
+
+    #[test]
+    fn reshaped_but_equal_policy_and_trust_yield_no_finding() {
+        let reshaped = r#"{"Statement":[
+            {"Effect":"Allow","Action":"s3:getobject","Resource":["arn:aws:s3:::vendor-111122223333/*"]},
+            {"Effect":"Allow","Action":"EC2:CreateTags","Resource":"*"},
+            {"Effect":"Allow","Action":"ec2:describeVpcs","Resource":"*"}]}"#;
+        let pack = pack(vec![with_secret(
+            expectation(POLICY, Some(TRUST)),
+            Some("s3cret-value"),
+        )]);
+        let eval = run(
+            &pack,
+            &account(vec![role("vendor-role", &[reshaped], ACTUAL_TRUST)]),
+        );
+        assert!(eval.findings.is_empty(), "{:#?}", eval.findings);
+        assert_eq!(eval.evaluated.get("iam.trust_policy_drift"), Some(&1));
+        assert!(eval.notes.is_empty());
+    }
+
+    #[test]
+    fn missing_role_fires_role_missing_with_its_arn() {
+        let pack = pack(vec![expectation(POLICY, None)]);
+        let eval = run(&pack, &account(vec![role("other", &[POLICY], TRUST)]));
+        assert_eq!(rules_fired(&eval), ["iam.role_missing"]);
+        assert_eq!(
+            eval.findings[0].resource_id,
+            "arn:aws:iam::111122223333:role/vendor-role"
+        );
+        assert_eq!(eval.findings[0].region, "global");
+    }
+
+    #[test]
+    fn missing_action_is_listed_by_resource_and_the_fix_is_a_runnable_policy() {
+        let stale = r#"{"Statement":[{"Effect":"Allow","Action":"ec2:DescribeVpcs","Resource":"*"},
+            {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::vendor-111122223333/*"}]}"#;
+        let pack = pack(vec![expectation(POLICY, None)]);
+        let eval = run(&pack, &account(vec![role("vendor-role", &[stale], TRUST)]));
+        assert_eq!(rules_fired(&eval), ["iam.policy_missing_permissions"]);
+        let f = &eval.findings[0];
+        assert_eq!(f.details["missing"][0]["resource"], "*");
+        assert_eq!(
+            f.details["missing"][0]["actions"],
+            json!(["ec2:createtags"])
+        );
+        assert!(f.message.contains("policy.json (v2)"), "{}", f.message);
+        let line = f.remediation.lines().last().unwrap();
+        let json_start = line.find('\'').unwrap();
+        let doc: Value = serde_json::from_str(line[json_start + 1..line.len() - 1].trim()).unwrap();
+        assert_eq!(doc["Statement"][0]["Action"], json!(["ec2:createtags"]));
+    }
+
+    #[test]
+    fn added_iam_star_is_excess_and_at_least_mode_ignores_it() {
+        let widened =
+            r#"{"Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"}]}"#.to_string();
+        let pack_exact = pack(vec![expectation(POLICY, None)]);
+        let snapshot = account(vec![role(
+            "vendor-role",
+            &[&POLICY.replace("${AWS::AccountId}", ACCOUNT), &widened],
+            TRUST,
+        )]);
+        let eval = run(&pack_exact, &snapshot);
+        assert_eq!(rules_fired(&eval), ["iam.policy_excess_permissions"]);
+        assert_eq!(eval.findings[0].details["excess_actions"], json!(["iam:*"]));
+        let mut lenient = expectation(POLICY, None);
+        lenient.mode = PolicyMode::AtLeast;
+        assert!(run(&pack(vec![lenient]), &snapshot).findings.is_empty());
+    }
+
+    #[test]
+    fn explicit_deny_makes_a_granted_action_missing() {
+        let deny = r#"{"Statement":[{"Effect":"Deny","Action":"ec2:CreateTags","Resource":"*"}]}"#;
+        let pack = pack(vec![expectation(POLICY, None)]);
+        let eval = run(
+            &pack,
+            &account(vec![role(
+                "vendor-role",
+                &[&POLICY.replace("${AWS::AccountId}", ACCOUNT), deny],
+                TRUST,
+            )]),
+        );
+        assert_eq!(rules_fired(&eval), ["iam.policy_missing_permissions"]);
+    }
+
+    #[test]
+    fn trust_opened_to_another_account_is_drift_and_the_secret_never_appears() {
+        let opened = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":["999988887777","arn:aws:iam::444455556666:root"]},
+            "Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"wrong-value"}}}]}"#;
+        let pack = pack(vec![with_secret(
+            expectation(POLICY, Some(TRUST)),
+            Some("s3cret-value"),
+        )]);
+        let eval = run(
+            &pack,
+            &account(vec![role(
+                "vendor-role",
+                &[&POLICY.replace("${AWS::AccountId}", ACCOUNT)],
+                opened,
+            )]),
+        );
+        assert_eq!(rules_fired(&eval), ["iam.trust_policy_drift"]);
+        let shown = serde_json::to_string(&eval).unwrap();
+        assert!(shown.contains("444455556666"), "{shown}");
+        assert!(
+            !shown.contains("s3cret-value") && !shown.contains("wrong-value"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn trust_without_external_id_is_drift_even_when_the_value_is_unknown() {
+        let no_condition = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"999988887777"},"Action":"sts:AssumeRole"}]}"#;
+        let pack = pack(vec![with_secret(expectation(POLICY, Some(TRUST)), None)]);
+        let fixed_policy = POLICY.replace("${AWS::AccountId}", ACCOUNT);
+        let eval = run(
+            &pack,
+            &account(vec![role("vendor-role", &[&fixed_policy], no_condition)]),
+        );
+        assert_eq!(rules_fired(&eval), ["iam.trust_policy_drift"]);
+        // With the condition present, the unknown value is a note, not a finding.
+        let eval = run(
+            &pack,
+            &account(vec![role("vendor-role", &[&fixed_policy], ACTUAL_TRUST)]),
+        );
+        assert!(eval.findings.is_empty(), "{:#?}", eval.findings);
+        assert_eq!(eval.notes.len(), 1);
+        assert!(
+            eval.notes[0].contains("not compared") || eval.notes[0].contains("not configured"),
+            "{}",
+            eval.notes[0]
+        );
+    }
+
+    #[test]
+    fn unparseable_or_unresolved_role_documents_fail_closed() {
+        let pack = pack(vec![expectation(POLICY, None)]);
+        let mut broken = role("vendor-role", &["{not json"], TRUST);
+        let eval = run(&pack, &account(vec![broken.clone()]));
+        assert_eq!(
+            rules_fired(&eval),
+            [
+                "iam.policy_missing_permissions",
+                "iam.policy_excess_permissions"
+            ]
+        );
+        broken.inline_policies.clear();
+        broken
+            .unresolved_policies
+            .push("arn:aws:iam::aws:policy/Gone".into());
+        let eval = run(&pack, &account(vec![broken]));
+        assert!(eval
+            .findings
+            .iter()
+            .all(|f| f.message.contains("cannot be verified")));
+        assert_eq!(eval.findings.len(), 2);
+    }
+
+    #[test]
+    fn glob_role_name_checks_every_matching_role() {
+        let mut e = expectation(POLICY, None);
+        e.role_name = Some("flyte-*-role".into());
+        let fixed = POLICY.replace("${AWS::AccountId}", ACCOUNT);
+        let eval = run(
+            &pack(vec![e]),
+            &account(vec![
+                role("flyte-dev-role", &[&fixed], TRUST),
+                role("flyte-prod-role", &[r#"{"Statement":[]}"#], TRUST),
+                role("unrelated", &[], TRUST),
+            ]),
+        );
+        assert_eq!(eval.findings.len(), 1);
+        assert!(eval.findings[0].resource_id.ends_with("flyte-prod-role"));
+        assert_eq!(
+            eval.evaluated.get("iam.policy_missing_permissions"),
+            Some(&2)
+        );
+    }
+
+    #[test]
+    fn failed_iam_collection_is_not_evaluated() {
+        let pack = pack(vec![expectation(POLICY, None)]);
+        let mut snapshot = account(vec![]);
+        snapshot.iam[0].error = Some(crate::snapshot::CollectionError {
+            operation: None,
+            message: "denied".into(),
+        });
+        assert!(run(&pack, &snapshot).findings.is_empty());
+    }
+}
