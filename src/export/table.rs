@@ -98,11 +98,12 @@ pub fn render(report: &Report, color: bool) -> String {
     }
     // Findings not tied to an audited VPC (IAM roles, for instance).
     for ((account, region, vpc), findings) in by_vpc {
-        let _ = writeln!(
-            out,
-            "\n{vpc} {account}/{region}: {} finding(s)",
-            findings.len()
-        );
+        let scope = if vpc == "-" {
+            format!("IAM roles {account}/{region}")
+        } else {
+            format!("{vpc} {account}/{region}")
+        };
+        let _ = writeln!(out, "\n{scope}: {} finding(s)", findings.len());
         write_findings(&mut out, &findings, &paint);
     }
 

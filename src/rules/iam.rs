@@ -96,7 +96,8 @@ pub fn resolve_expected(
         });
     }
     let parse = |file: &super::pack::SourceFile| -> Result<PolicyDocument, InputError> {
-        let text = substitute(&file.text, role, account_id, region);
+        let text = substitute(&file.text, role, account_id, region)
+            .map_err(|message| InputError::file(&file.path, message))?;
         PolicyDocument::parse(&text).map_err(|e| policy_input_error(&file.path, &e))
     };
     Ok(ExpectedRole {
@@ -125,21 +126,74 @@ fn policy_input_error(file: &Path, e: &crate::iam::PolicyError) -> InputError {
     }
 }
 
-/// Fills `${AWS::Region}`, `${AWS::AccountId}` (or `AccountID`), `${AWS::Partition}` and
-/// `${Parameter}` in a policy file, as the vendors' guides ask people to by hand.
-fn substitute(text: &str, role: &RoleExpectation, account_id: &str, region: &str) -> String {
-    let mut out = text
-        .replace("${AWS::Region}", region)
-        .replace("${AWS::AccountId}", account_id)
-        .replace("${AWS::AccountID}", account_id)
-        .replace("${AWS::Partition}", "aws");
+/// Fills the placeholders vendors' policy files use, as their guides ask people to by hand:
+/// `${AWS::Region}`, `<REGION>` or `<Region>`; `${AWS::AccountId}`, `${AWS::AccountID}`,
+/// `<ACCOUNT_ID>` or `<AccountId>`; `${AWS::Partition}`; and each parameter as `${Name}`
+/// or `<Name>`. A placeholder left without a value is an error naming it.
+fn substitute(
+    text: &str,
+    role: &RoleExpectation,
+    account_id: &str,
+    region: &str,
+) -> Result<String, String> {
+    let mut out = text.to_string();
+    for (placeholders, value) in [
+        (&["${AWS::Region}", "<REGION>", "<Region>"][..], region),
+        (
+            &[
+                "${AWS::AccountId}",
+                "${AWS::AccountID}",
+                "<ACCOUNT_ID>",
+                "<AccountId>",
+            ][..],
+            account_id,
+        ),
+        (&["${AWS::Partition}"][..], "aws"),
+    ] {
+        for placeholder in placeholders {
+            out = out.replace(placeholder, value);
+        }
+    }
     for (name, value) in &role.sources.parameters {
-        out = out.replace(&format!("${{{name}}}"), value);
+        out = out
+            .replace(&format!("${{{name}}}"), value)
+            .replace(&format!("<{name}>"), value);
     }
     for name in &role.sources.unknown_parameters {
-        out = out.replace(&format!("${{{name}}}"), &unknown_value(name));
+        let unknown = unknown_value(name);
+        out = out
+            .replace(&format!("${{{name}}}"), &unknown)
+            .replace(&format!("<{name}>"), &unknown);
     }
-    out
+    match leftover_placeholder(&out) {
+        Some(name) => Err(format!(
+            "placeholder {name} has no value: set it under `parameters`"
+        )),
+        None => Ok(out),
+    }
+}
+
+/// The first `<Word>`, `${Word}` or `${AWS::Word}` placeholder in `text`, if any. IAM's own
+/// policy variables (`${aws:username}`, `${s3:prefix}`) are not placeholders.
+fn leftover_placeholder(text: &str) -> Option<String> {
+    let is_word =
+        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    for (open, close) in [("<", ">"), ("${", "}")] {
+        let mut rest = text;
+        while let Some(start) = rest.find(open) {
+            let after = &rest[start + open.len()..];
+            if let Some(end) = after.find(close) {
+                let name = &after[..end];
+                if is_word(name)
+                    || (open == "${" && name.strip_prefix("AWS::").is_some_and(is_word))
+                {
+                    return Some(format!("{open}{name}{close}"));
+                }
+            }
+            rest = after;
+        }
+    }
+    None
 }
 
 /// Evaluates every role expectation of `pack` on every account whose IAM was collected.
@@ -693,6 +747,63 @@ mod tests {
             .iter()
             .all(|f| f.message.contains("cannot be verified")));
         assert_eq!(eval.findings.len(), 2);
+    }
+
+    #[test]
+    fn vendor_placeholders_are_filled_and_a_missing_one_is_named() {
+        let mut e = expectation(
+            r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":
+                ["arn:aws:s3:::<BucketName>/${aws:username}/*","arn:aws:secretsmanager:<REGION>:<ACCOUNT_ID>:secret:x"]}]}"#,
+            None,
+        );
+        let err = resolve_expected(&e, ACCOUNT, "eu-west-1").unwrap_err();
+        assert!(err.message.contains("<BucketName>"), "{err}");
+        e.sources
+            .parameters
+            .insert("BucketName".into(), "data".into());
+        let expected = resolve_expected(&e, ACCOUNT, "eu-west-1").unwrap();
+        let text = serde_json::to_string(&expected.policies).unwrap();
+        assert!(
+            text.contains("arn:aws:s3:::data/${aws:username}/*"),
+            "{text}"
+        );
+        assert!(
+            text.contains("arn:aws:secretsmanager:eu-west-1:111122223333:secret:x"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn oidc_trust_with_another_project_domain_is_drift() {
+        let trust = r#"{"Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"},
+            "Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{
+            "oidc.eks.us-east-1.amazonaws.com/id/ABC:sub":"system:serviceaccount:<Project>-<Domain>:default"}}}]}"#;
+        let mut e = expectation(POLICY, Some(trust));
+        e.sources
+            .parameters
+            .insert("Project".into(), "flytesnacks".into());
+        e.sources
+            .parameters
+            .insert("Domain".into(), "development".into());
+        let fixed = POLICY.replace("${AWS::AccountId}", ACCOUNT);
+        let good = trust.replace("<Project>-<Domain>", "flytesnacks-development");
+        let other = trust.replace("<Project>-<Domain>", "flytesnacks-production");
+        let pack = pack(vec![e]);
+        assert!(
+            run(&pack, &account(vec![role("vendor-role", &[&fixed], &good)]))
+                .findings
+                .is_empty()
+        );
+        let eval = run(
+            &pack,
+            &account(vec![role("vendor-role", &[&fixed], &other)]),
+        );
+        assert_eq!(rules_fired(&eval), ["iam.trust_policy_drift"]);
+        assert!(
+            eval.findings[0].message.contains("flytesnacks-production"),
+            "{}",
+            eval.findings[0].message
+        );
     }
 
     #[test]

@@ -22,8 +22,8 @@ pub const EMBEDDED_UNION_BYOC: &str = include_str!("../../rules/union-byoc.yaml"
 
 /// Files the embedded pack refers to, compiled in beside it.
 const EMBEDDED_FILES: &[(&str, &str)] = &[(
-    "rules/union-ai-admin-role.v0.13.template.yaml",
-    include_str!("../../rules/union-ai-admin-role.v0.13.template.yaml"),
+    "rules/vendor/union-ai-admin-role.v0.13.template.yaml",
+    include_str!("../../rules/vendor/union-ai-admin-role.v0.13.template.yaml"),
 )];
 
 /// Reads a file a pack refers to.
@@ -749,5 +749,64 @@ mod tests {
             err.to_string().starts_with("b.yaml: name: duplicate"),
             "{err}"
         );
+    }
+}
+
+#[cfg(test)]
+mod shipped_packs {
+    //! Every pack in `rules/` and `rules/examples/` loads with its files.
+
+    use super::*;
+
+    fn packs_in(folder: &str) -> Vec<RulePack> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+        RulePack::load_path(&path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn shipped_packs_load_and_have_unique_names() {
+        let packs = packs_in("rules");
+        let names: BTreeSet<&str> = packs.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            BTreeSet::from(["postgresml", "teradata-ai-unlimited", "union-byoc"])
+        );
+        let teradata = packs
+            .iter()
+            .find(|p| p.name == "teradata-ai-unlimited")
+            .unwrap();
+        assert_eq!(teradata.roles[0].mode, PolicyMode::AtLeast);
+        let postgres = packs.iter().find(|p| p.name == "postgresml").unwrap();
+        let expected =
+            crate::rules::iam::resolve_expected(&postgres.roles[0], "111122223333", "us-east-1")
+                .unwrap();
+        let trust = serde_json::to_string(&expected.trust_policy).unwrap();
+        assert!(trust.contains("arn:aws:iam::111122223333:root"), "{trust}");
+    }
+
+    #[test]
+    fn example_packs_load() {
+        let packs = packs_in("rules/examples");
+        assert_eq!(packs.len(), 2);
+        for pack in &packs {
+            for role in &pack.roles {
+                crate::rules::iam::resolve_expected(role, "111122223333", "us-east-1").unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn union_byoc_file_on_disk_matches_the_embedded_pack() {
+        let on_disk = packs_in("rules/union-byoc.yaml");
+        let embedded = RulePack::embedded(&|_| None).unwrap();
+        assert_eq!(
+            on_disk[0].roles[0]
+                .sources
+                .template
+                .as_ref()
+                .map(|t| &t.text),
+            embedded.roles[0].sources.template.as_ref().map(|t| &t.text)
+        );
+        assert_eq!(on_disk[0].vpc_rules, embedded.vpc_rules);
     }
 }
