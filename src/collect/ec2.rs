@@ -23,6 +23,20 @@ fn tags(tags: &[ec2::Tag]) -> Tags {
         .collect()
 }
 
+/// Follows every page of a paginated Describe call and gathers its items; a failed page
+/// fails the whole call, naming the operation.
+macro_rules! all_items {
+    ($request:expr, $operation:expr) => {
+        $request
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| CollectError::aws($operation, e))
+    };
+}
+
 /// A required field AWS left out: the response is not what the API promises.
 fn required<T>(value: Option<T>, operation: &'static str, field: &str) -> Result<T, CollectError> {
     value.ok_or_else(|| CollectError::Malformed {
@@ -52,14 +66,7 @@ pub async fn availability_zones(client: &Client) -> Result<Vec<AvailabilityZone>
 
 pub async fn vpcs(client: &Client) -> Result<Vec<Vpc>, CollectError> {
     const OP: &str = "ec2:DescribeVpcs";
-    let items: Vec<ec2::Vpc> = client
-        .describe_vpcs()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CollectError::aws(OP, e))?;
+    let items: Vec<ec2::Vpc> = all_items!(client.describe_vpcs(), OP)?;
     items
         .iter()
         .map(|v| {
@@ -138,14 +145,7 @@ pub async fn vpc_dns_attributes(
 
 pub async fn subnets(client: &Client) -> Result<Vec<Subnet>, CollectError> {
     const OP: &str = "ec2:DescribeSubnets";
-    let items: Vec<ec2::Subnet> = client
-        .describe_subnets()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CollectError::aws(OP, e))?;
+    let items: Vec<ec2::Subnet> = all_items!(client.describe_subnets(), OP)?;
     items
         .iter()
         .map(|s| {
@@ -191,14 +191,7 @@ fn route_target(r: &ec2::Route) -> Option<String> {
 
 pub async fn route_tables(client: &Client) -> Result<Vec<RouteTable>, CollectError> {
     const OP: &str = "ec2:DescribeRouteTables";
-    let items: Vec<ec2::RouteTable> = client
-        .describe_route_tables()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CollectError::aws(OP, e))?;
+    let items: Vec<ec2::RouteTable> = all_items!(client.describe_route_tables(), OP)?;
     items
         .iter()
         .map(|t| {
@@ -238,14 +231,7 @@ pub async fn route_tables(client: &Client) -> Result<Vec<RouteTable>, CollectErr
 
 pub async fn internet_gateways(client: &Client) -> Result<Vec<InternetGateway>, CollectError> {
     const OP: &str = "ec2:DescribeInternetGateways";
-    let items: Vec<ec2::InternetGateway> = client
-        .describe_internet_gateways()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CollectError::aws(OP, e))?;
+    let items: Vec<ec2::InternetGateway> = all_items!(client.describe_internet_gateways(), OP)?;
     items
         .iter()
         .map(|g| {
@@ -268,14 +254,7 @@ pub async fn internet_gateways(client: &Client) -> Result<Vec<InternetGateway>, 
 
 pub async fn nat_gateways(client: &Client) -> Result<Vec<NatGateway>, CollectError> {
     const OP: &str = "ec2:DescribeNatGateways";
-    let items: Vec<ec2::NatGateway> = client
-        .describe_nat_gateways()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CollectError::aws(OP, e))?;
+    let items: Vec<ec2::NatGateway> = all_items!(client.describe_nat_gateways(), OP)?;
     items
         .iter()
         .map(|n| {
@@ -292,14 +271,7 @@ pub async fn nat_gateways(client: &Client) -> Result<Vec<NatGateway>, CollectErr
 
 pub async fn vpc_endpoints(client: &Client) -> Result<Vec<VpcEndpoint>, CollectError> {
     const OP: &str = "ec2:DescribeVpcEndpoints";
-    let items: Vec<ec2::VpcEndpoint> = client
-        .describe_vpc_endpoints()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CollectError::aws(OP, e))?;
+    let items: Vec<ec2::VpcEndpoint> = all_items!(client.describe_vpc_endpoints(), OP)?;
     items
         .iter()
         .map(|e| {
@@ -324,14 +296,7 @@ pub async fn vpc_endpoints(client: &Client) -> Result<Vec<VpcEndpoint>, CollectE
 
 pub async fn security_groups(client: &Client) -> Result<Vec<SecurityGroup>, CollectError> {
     const OP: &str = "ec2:DescribeSecurityGroups";
-    let items: Vec<ec2::SecurityGroup> = client
-        .describe_security_groups()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CollectError::aws(OP, e))?;
+    let items: Vec<ec2::SecurityGroup> = all_items!(client.describe_security_groups(), OP)?;
     items
         .iter()
         .map(|g| {

@@ -328,7 +328,16 @@ fn check_role(
     let arn = role.arn.clone();
     let name = &role.name;
     let want = effective_grants(&expected.policies);
-    let actual = actual_policies(role);
+    // The role's grants, computed once for both comparisons.
+    let have = actual_policies(role).map(|policies| effective_grants(&policies));
+    let unverifiable = |sink: &mut Sink, why: &String| {
+        sink.report(
+            &arn,
+            format!("Role {name} cannot be verified against {source}: {why}"),
+            format!("Inspect the role: aws iam get-account-authorization-details --filter Role (role {name})"),
+            json!({ "source": source, "error": why }),
+        )
+    };
 
     if let Some(mut sink) = Sink::new(
         eval,
@@ -337,19 +346,14 @@ fn check_role(
         scope.clone(),
     ) {
         sink.evaluated();
-        match &actual {
-            Err(why) => sink.report(
-                &arn,
-                format!("Role {name} cannot be verified against {source}: {why}"),
-                format!("Inspect the role: aws iam get-account-authorization-details --filter Role (role {name})"),
-                json!({ "source": source, "error": why }),
-            ),
-            Ok(policies) => {
-                let have = effective_grants(policies);
-                let gaps = missing(&want, &have);
+        match &have {
+            Err(why) => unverifiable(&mut sink, why),
+            Ok(have) => {
+                let gaps = missing(&want, have);
                 if !gaps.is_empty() {
                     let groups = group_by_resource(&gaps);
-                    let actions: BTreeSet<String> = gaps.iter().map(|g| g.action.to_string()).collect();
+                    let actions: BTreeSet<String> =
+                        gaps.iter().map(|g| g.action.to_string()).collect();
                     sink.report(
                         &arn,
                         format!(
@@ -371,41 +375,37 @@ fn check_role(
         }
     }
 
-    if expectation.mode == PolicyMode::Exact {
-        if let Some(mut sink) = Sink::new(
-            eval,
-            pack,
-            catalogue::IAM_POLICY_EXCESS_PERMISSIONS,
-            scope.clone(),
-        ) {
-            sink.evaluated();
-            match &actual {
-                Err(why) => sink.report(
-                    &arn,
-                    format!("Role {name} cannot be verified against {source}: {why}"),
-                    format!("Inspect the role's policies (role {name})"),
-                    json!({ "source": source, "error": why }),
-                ),
-                Ok(policies) => {
-                    let extra = excess(&want, &effective_grants(policies));
-                    if !extra.is_empty() {
-                        let groups = group_by_resource(&extra);
-                        let actions: BTreeSet<String> =
-                            extra.iter().map(|g| g.action.to_string()).collect();
-                        sink.report(
-                            &arn,
-                            format!(
-                                "Role {name} grants {} permission(s) beyond {source}, e.g. {}",
-                                extra.len(),
-                                describe(&extra[0])
-                            ),
-                            format!(
-                                "Remove the extra grants from the role's policies (aws iam list-role-policies --role-name {name}; \
-                                 aws iam list-attached-role-policies --role-name {name}), or restore {source}"
-                            ),
-                            json!({ "source": source, "excess": groups, "excess_actions": actions }),
-                        );
-                    }
+    let exact = expectation.mode == PolicyMode::Exact;
+    if let Some(mut sink) = Sink::new(
+        eval,
+        pack,
+        catalogue::IAM_POLICY_EXCESS_PERMISSIONS,
+        scope.clone(),
+    )
+    .filter(|_| exact)
+    {
+        sink.evaluated();
+        match &have {
+            Err(why) => unverifiable(&mut sink, why),
+            Ok(have) => {
+                let extra = excess(&want, have);
+                if !extra.is_empty() {
+                    let groups = group_by_resource(&extra);
+                    let actions: BTreeSet<String> =
+                        extra.iter().map(|g| g.action.to_string()).collect();
+                    sink.report(
+                        &arn,
+                        format!(
+                            "Role {name} grants {} permission(s) beyond {source}, e.g. {}",
+                            extra.len(),
+                            describe(&extra[0])
+                        ),
+                        format!(
+                            "Remove the extra grants from the role's policies (aws iam list-role-policies --role-name {name}; \
+                             aws iam list-attached-role-policies --role-name {name}), or restore {source}"
+                        ),
+                        json!({ "source": source, "excess": groups, "excess_actions": actions }),
+                    );
                 }
             }
         }

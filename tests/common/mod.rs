@@ -67,15 +67,18 @@ impl Moto {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// An EC2 client for `account` (moto's default is 123456789012).
-    pub async fn ec2(&self) -> aws_sdk_ec2::Client {
-        let config = aws_config::defaults(BehaviorVersion::latest())
+    /// SDK config for moto's default account (123456789012) with test credentials.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(self.endpoint())
             .region(Region::new(REGION))
             .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
             .load()
-            .await;
-        aws_sdk_ec2::Client::new(&config)
+            .await
+    }
+
+    pub async fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.sdk_config().await)
     }
 }
 
@@ -166,13 +169,7 @@ pub fn temp_file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
 impl Moto {
     /// An IAM client (IAM is global; moto serves it on the same port).
     pub async fn iam(&self) -> aws_sdk_iam::Client {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(self.endpoint())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .load()
-            .await;
-        aws_sdk_iam::Client::new(&config)
+        aws_sdk_iam::Client::new(&self.sdk_config().await)
     }
 }
 
