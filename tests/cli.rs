@@ -276,3 +276,36 @@ fn list_rules_prints_the_catalogue() {
     );
     assert_eq!(text.lines().count(), 2 + 21);
 }
+
+#[test]
+fn json_logs_go_to_stderr_one_object_per_line() {
+    let port = common::free_port();
+    let out = run(auditor()
+        .args([
+            "--once",
+            "--format",
+            "json",
+            "--log-format",
+            "json",
+            "--log-level",
+            "info",
+        ])
+        .args(["--endpoint-url", &format!("http://127.0.0.1:{port}")]));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "nothing listens there: the scan is incomplete"
+    );
+    let err = stderr(&out);
+    let logs: Vec<serde_json::Value> = err
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|l| l["level"] == "ERROR" && l["message"] == "collection failed"),
+        "{err}"
+    );
+    json_report(&out);
+}
