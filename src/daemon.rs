@@ -150,6 +150,7 @@ where
         Ok(Err(err)) => tracing::warn!(error = ?err, "the schedule did not stop cleanly"),
         Err(_) => tracing::warn!("the schedule did not stop in time"),
     }
+    tracing::debug!("schedule stopped");
     if tokio::time::timeout(DRAIN_TIMEOUT, scans).await.is_err() {
         tracing::warn!("the cancelled scan did not stop in time");
     }
@@ -161,6 +162,7 @@ where
         tracing::warn!("HTTP connections still open after the drain timeout; closing them");
         server.abort();
     }
+    tracing::info!("stopped");
     outcome
 }
 

@@ -74,7 +74,7 @@ fn write_page(out: &mut String, latest: &Latest) -> std::fmt::Result {
     };
     writeln!(
         out,
-        "<p>Last scan: {} ({:.1} s), {result}. Last complete scan: {}.</p>",
+        "<p>Last scan: {} ({:.3} s), {result}. Last complete scan: {}.</p>",
         escape(&rfc3339(last.at)),
         last.duration.as_secs_f64(),
         escape(
