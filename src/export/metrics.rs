@@ -654,4 +654,74 @@ mod tests {
         // No zero summaries yet: "0 findings" would claim a scan that has not happened.
         assert!(!text.contains("vpc_auditor_findings{"));
     }
+
+    #[test]
+    fn readme_documents_every_metric_with_its_type_and_labels() {
+        // A scrape with every kind of series: findings, subnets, errors and API calls.
+        let metrics = Metrics::new(true).unwrap();
+        let mut latest = Latest::default();
+        let out = output_of(snapshot(vec![
+            region("us-east-1", true),
+            failed(ACCOUNT, "eu-west-1", "ec2:DescribeVpcs"),
+        ]));
+        let record = latest.record(Ok(&out), t(0), Duration::from_secs(1));
+        metrics.record_scan(&latest, &record);
+        metrics.scan_skipped();
+        let text = metrics.text();
+
+        let mut exported: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                exported.insert(name.to_string(), (kind.to_string(), Vec::new()));
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                let labels: Vec<String> = line
+                    .split_once('{')
+                    .map(|(_, rest)| {
+                        rest.split("\",")
+                            .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let entry = exported.get_mut(name).unwrap();
+                if entry.1.is_empty() {
+                    entry.1 = labels;
+                }
+            }
+        }
+
+        let readme = include_str!("../../README.md");
+        let mut documented: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+        for row in readme.lines().filter(|l| l.starts_with("| `vpc_auditor_")) {
+            let cells: Vec<&str> = row.split('|').skip(1).map(str::trim).collect();
+            let name = cells[0].trim_matches('`');
+            let labels = if cells[2] == "as above" {
+                documented
+                    .values()
+                    .last()
+                    .map(|(_, l)| l.clone())
+                    .unwrap_or_default()
+            } else {
+                cells[2]
+                    .split(", ")
+                    .map(|l| l.trim().trim_matches('`').to_string())
+                    .filter(|l| !l.is_empty())
+                    .collect()
+            };
+            documented.insert(name.to_string(), (cells[1].to_string(), labels));
+        }
+        assert_eq!(
+            documented.keys().collect::<Vec<_>>(),
+            exported.keys().collect::<Vec<_>>(),
+            "README's metric table and /metrics disagree"
+        );
+        for (name, (kind, mut labels)) in documented {
+            let (exported_kind, mut exported_labels) = exported[&name].clone();
+            assert_eq!(kind, exported_kind, "{name}");
+            labels.sort();
+            exported_labels.sort();
+            assert_eq!(labels, exported_labels, "{name}");
+        }
+    }
 }
