@@ -141,7 +141,11 @@ fn write_page(out: &mut String, latest: &Latest) -> std::fmt::Result {
     }
     writeln!(out, "<th>total</th></tr><tr>")?;
     for severity in Severity::ALL.iter().rev() {
-        write!(out, "<td>{}</td>", by_severity[severity])?;
+        write!(
+            out,
+            "<td>{}</td>",
+            by_severity.get(severity).copied().unwrap_or(0)
+        )?;
     }
     writeln!(out, "<td>{}</td></tr></table>", findings.len())?;
 

@@ -210,7 +210,7 @@ impl Latest {
                     .regions
                     .iter()
                     .find(|r| r.account_id == scan.account_id && r.region == scan.region);
-                let state = good_region(report, snapshot, scan.api_calls.clone(), at);
+                let state = good_region(&key, report, snapshot, scan.api_calls.clone(), at);
                 seen.insert(key.clone());
                 self.regions.insert(key, state);
                 continue;
@@ -397,15 +397,12 @@ impl Latest {
 
 /// The state of a region collected successfully in the scan of `report`.
 fn good_region(
+    (account_id, region): &(String, String),
     report: &Report,
     snapshot: Option<&RegionSnapshot>,
     api_calls: BTreeMap<String, u64>,
     at: DateTime<Utc>,
 ) -> RegionState {
-    let (account_id, region) = match snapshot {
-        Some(s) => (s.account_id.clone(), s.region.clone()),
-        None => Default::default(),
-    };
     let here = |a: &str, r: &str| a == account_id && r == region;
     let vpcs: Vec<AuditedVpc> = report
         .vpcs
@@ -442,8 +439,8 @@ fn good_region(
             .collect(),
         vpcs,
         subnets,
-        account_id,
-        region,
+        account_id: account_id.clone(),
+        region: region.clone(),
         status: ScanOutcome::Ok,
         error: None,
         error_operation: None,
