@@ -13,3 +13,22 @@ if ! "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOT
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
+
+# Prometheus and promtool (Debian's package) for the daemon's end-to-end tests: a real
+# Prometheus server scrapes the daemon, and promtool lints a scrape. The package would start
+# a system-wide Prometheus on :9090; a policy-rc.d that answers 101 keeps it from starting
+# (Debian container images ship one; it is added only for the install when missing).
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  echo "setup: installing Debian's prometheus package" >&2
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: need root to apt-get install prometheus (or install prometheus and promtool yourself)" >&2
+    exit 1
+  fi
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi

@@ -1,12 +1,14 @@
 //! One run of the program: resolve settings, get a snapshot (AWS, a file or the demo),
-//! evaluate it, and write the report. Errors become one clean line on stderr and exit
-//! code 2; nothing here panics on bad input.
+//! evaluate it, and write the report; or, without `--once`, hand the same settings and
+//! source to the daemon. Errors become one clean line on stderr and exit code 2; nothing
+//! here panics on bad input.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, ReportFormat};
 use crate::config::{Overrides, Settings};
+use crate::daemon::{self, DaemonConfig};
 use crate::export::table;
 use crate::scan::{scan, ScanOutput, SnapshotSource};
 
@@ -19,13 +21,12 @@ pub async fn run(cli: Cli) -> i32 {
         print!("{}", list_rules());
         return 0;
     }
-    if !cli.once {
-        eprintln!(
-            "vpc-auditor: the daemon mode is not available in this build yet; run with --once"
-        );
-        return EXIT_INCOMPLETE;
-    }
-    match run_once(&cli).await {
+    let result = if cli.once {
+        run_once(&cli).await
+    } else {
+        run_daemon(&cli).await.map(|()| 0)
+    };
+    match result {
         Ok(code) => code,
         Err(message) => {
             eprintln!("vpc-auditor: {message}");
@@ -34,13 +35,16 @@ pub async fn run(cli: Cli) -> i32 {
     }
 }
 
-async fn run_once(cli: &Cli) -> Result<i32, String> {
+/// The validated settings and the snapshot source the flags ask for.
+fn settings_and_source(cli: &Cli) -> Result<(Settings, SnapshotSource), String> {
     let settings = Settings::resolve(&Overrides {
         config: cli.config.clone(),
         rules: cli.rules.clone(),
         regions: cli.regions.clone(),
         endpoint_url: cli.endpoint_url.clone(),
         fail_on: cli.fail_on,
+        schedule: cli.schedule.clone(),
+        listen: cli.listen.clone(),
     })
     .map_err(|e| e.to_string())?;
 
@@ -51,6 +55,22 @@ async fn run_once(cli: &Cli) -> Result<i32, String> {
     } else {
         SnapshotSource::Aws
     };
+    Ok((settings, source))
+}
+
+/// Runs the daemon until SIGTERM or SIGINT; `Ok` is a graceful stop (exit 0).
+async fn run_daemon(cli: &Cli) -> Result<(), String> {
+    let (settings, source) = settings_and_source(cli)?;
+    let shutdown = daemon::shutdown_signal();
+    let address = settings.daemon.listen.0;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    daemon::run(DaemonConfig { settings, source }, listener, shutdown).await
+}
+
+async fn run_once(cli: &Cli) -> Result<i32, String> {
+    let (settings, source) = settings_and_source(cli)?;
     let ScanOutput {
         snapshot,
         report,

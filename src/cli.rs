@@ -20,6 +20,8 @@ pub enum ReportFormat {
 ///
 /// With --once it scans, prints a report and exits: 0 when no finding is at or above
 /// --fail-on, 1 when some are, 2 when the scan could not complete or the input is bad.
+/// Without --once it runs as a daemon: it scans at start-up and on --schedule, and serves
+/// /metrics, /findings, /healthz, /readyz and a status page on --listen.
 #[derive(Debug, Parser)]
 #[command(name = "vpc-auditor", version, about, long_about = None)]
 pub struct Cli {
@@ -48,7 +50,7 @@ pub struct Cli {
     pub format: ReportFormat,
 
     /// Write the report to this file instead of stdout.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "once")]
     pub output: Option<PathBuf>,
 
     /// The lowest severity that makes --once exit 1 (default: low).
@@ -64,8 +66,17 @@ pub struct Cli {
     pub from_snapshot: Option<PathBuf>,
 
     /// Also write the collected snapshot to this file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "once")]
     pub snapshot_out: Option<PathBuf>,
+
+    /// Daemon: when to scan, as six-field cron with seconds first, in UTC
+    /// [config: schedule; default: "0 */5 * * * *", every 5 minutes].
+    #[arg(long, value_name = "CRON", conflicts_with = "once")]
+    pub schedule: Option<String>,
+
+    /// Daemon: the address of the HTTP listener [config: listen; default: 0.0.0.0:9917].
+    #[arg(long, value_name = "ADDR", conflicts_with = "once")]
+    pub listen: Option<String>,
 
     /// Print the rule catalogue (id, severity, resource, what it checks and why) and exit.
     #[arg(long)]

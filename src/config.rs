@@ -6,6 +6,7 @@
 //! loaded and merged with the config's overrides.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -80,6 +81,123 @@ impl TryFrom<String> for EndpointUrl {
             )),
         }
     }
+}
+
+/// A daemon scan schedule: a cron expression in tokio-cron-scheduler's six-field format,
+/// seconds first (`sec min hour day-of-month month day-of-week`), evaluated in UTC.
+///
+/// Validated with the same parser the scheduler uses, so a schedule that loads is one the
+/// daemon can run, and a bad one is reported with the config's file, line and field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CronSchedule(pub String);
+
+impl CronSchedule {
+    /// Every 5 minutes, at second 0.
+    pub const DEFAULT: &'static str = "0 */5 * * * *";
+}
+
+impl Default for CronSchedule {
+    fn default() -> Self {
+        CronSchedule(CronSchedule::DEFAULT.to_string())
+    }
+}
+
+impl TryFrom<String> for CronSchedule {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let expected = "expected a cron schedule of six fields, seconds first, \
+                        such as \"0 */5 * * * *\" (every 5 minutes)";
+        let cron = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(value.trim())
+            .map_err(|e| format!("{expected}, found {value:?}: {e}"))?;
+        // A pattern such as "0 0 0 30 2 *" parses but never fires.
+        cron.find_next_occurrence(&chrono::Utc::now(), false)
+            .map_err(|_| format!("{expected}, found {value:?}, which never fires"))?;
+        Ok(CronSchedule(value.trim().to_string()))
+    }
+}
+
+/// The address the daemon's HTTP listener binds, an IP address and a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ListenAddr(pub SocketAddr);
+
+impl Default for ListenAddr {
+    fn default() -> Self {
+        ListenAddr(SocketAddr::from(([0, 0, 0, 0], 9917)))
+    }
+}
+
+impl TryFrom<String> for ListenAddr {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.trim().parse().map(ListenAddr).map_err(|_| {
+            format!("expected an IP address and port such as 0.0.0.0:9917 or [::1]:9917, found {value:?}")
+        })
+    }
+}
+
+/// Deserializes a string through `T::try_from` inside the string's own visit. The YAML
+/// parser then marks an error with the value's own line and column; with
+/// `#[serde(try_from = "String")]` the check runs after the value is read, and a scalar
+/// field's error points at the start of its enclosing mapping instead.
+struct ValidatedStr<T>(std::marker::PhantomData<T>);
+
+impl<T: TryFrom<String, Error = String>> serde::de::Visitor<'_> for ValidatedStr<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<T, E> {
+        T::try_from(value.to_string()).map_err(E::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for CronSchedule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(ValidatedStr(std::marker::PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for ListenAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(ValidatedStr(std::marker::PhantomData))
+    }
+}
+
+/// What the daemon exports on `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Export one series per finding (`vpc_auditor_finding`) and per subnet
+    /// (`vpc_auditor_subnet_*`). Turn off for very large accounts: the per-rule summaries
+    /// stay, with a number of series that does not grow with the account.
+    #[serde(default = "default_true")]
+    pub per_resource_series: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            per_resource_series: true,
+        }
+    }
+}
+
+/// Settings that only the daemon (no `--once`) reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DaemonSettings {
+    pub schedule: CronSchedule,
+    pub listen: ListenAddr,
+    pub metrics: MetricsSettings,
 }
 
 /// Which VPCs are audited. By default every VPC, the default VPC included.
@@ -168,6 +286,15 @@ pub struct ConfigFile {
     /// The lowest severity that makes `--once` exit 1.
     #[serde(default)]
     pub fail_on: Option<Severity>,
+    /// Daemon: when to scan (six-field cron, seconds first); default every 5 minutes.
+    #[serde(default)]
+    pub schedule: Option<CronSchedule>,
+    /// Daemon: the HTTP listener's address; default `0.0.0.0:9917`.
+    #[serde(default)]
+    pub listen: Option<ListenAddr>,
+    /// Daemon: what `/metrics` exports.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
 }
 
 impl ConfigFile {
@@ -197,6 +324,8 @@ pub struct Overrides {
     pub regions: Vec<String>,
     pub endpoint_url: Option<String>,
     pub fail_on: Option<Severity>,
+    pub schedule: Option<String>,
+    pub listen: Option<String>,
 }
 
 /// Everything a run needs, validated.
@@ -208,6 +337,7 @@ pub struct Settings {
     pub scope: Scope,
     pub aws: AwsSettings,
     pub fail_on: Severity,
+    pub daemon: DaemonSettings,
 }
 
 impl Settings {
@@ -278,12 +408,27 @@ impl Settings {
             );
         }
 
+        let daemon = DaemonSettings {
+            schedule: match &overrides.schedule {
+                Some(flag) => CronSchedule::try_from(flag.clone())
+                    .map_err(|e| InputError::file(Path::new("--schedule"), e))?,
+                None => file.schedule.clone().unwrap_or_default(),
+            },
+            listen: match &overrides.listen {
+                Some(flag) => ListenAddr::try_from(flag.clone())
+                    .map_err(|e| InputError::file(Path::new("--listen"), e))?,
+                None => file.listen.unwrap_or_default(),
+            },
+            metrics: file.metrics.clone(),
+        };
+
         Ok(Settings {
             regions,
             packs,
             scope: file.scope.clone(),
             aws,
             fail_on: overrides.fail_on.or(file.fail_on).unwrap_or(Severity::Low),
+            daemon,
         })
     }
 }
@@ -336,6 +481,86 @@ mod tests {
     fn bad_endpoint_url_is_an_error() {
         let err = parse("aws:\n  endpoint_url: localhost:5000\n").unwrap_err();
         assert_eq!(err.field, "aws.endpoint_url");
+    }
+
+    #[test]
+    fn daemon_keys_parse_and_default_to_every_five_minutes_on_port_9917() {
+        let config = parse(
+            "schedule: \"*/2 * * * * *\"\nlisten: 127.0.0.1:9000\nmetrics: {per_resource_series: false}\n",
+        )
+        .unwrap();
+        assert_eq!(config.schedule.unwrap().0, "*/2 * * * * *");
+        assert_eq!(config.listen.unwrap().0, "127.0.0.1:9000".parse().unwrap());
+        assert!(!config.metrics.per_resource_series);
+        let defaults = DaemonSettings::default();
+        assert_eq!(defaults.schedule.0, "0 */5 * * * *");
+        assert_eq!(defaults.listen.0.to_string(), "0.0.0.0:9917");
+        assert!(defaults.metrics.per_resource_series);
+    }
+
+    #[test]
+    fn bad_cron_schedule_names_line_and_field() {
+        for (text, needle) in [
+            (
+                "regions: [us-east-1]\nschedule: \"*/5 * * * *\"\n",
+                "six fields",
+            ),
+            (
+                "regions: [us-east-1]\nschedule: \"0 61 * * * *\"\n",
+                "\"0 61 * * * *\"",
+            ),
+            (
+                "regions: [us-east-1]\nschedule: \"0 0 0 30 2 *\"\n",
+                "never fires",
+            ),
+            (
+                "regions: [us-east-1]\nschedule: every minute\n",
+                "six fields",
+            ),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert_eq!(err.field, "schedule", "{text}");
+            assert_eq!((err.line, err.column), (Some(2), Some(11)), "{text}");
+            assert!(err.message.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn bad_listen_address_and_unknown_metrics_key_are_errors() {
+        let err = parse("fail_on: low\nlisten: localhost\n").unwrap_err();
+        assert_eq!(err.field, "listen");
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.contains("0.0.0.0:9917"), "{err}");
+        let err = parse("metrics:\n  per_resource: false\n").unwrap_err();
+        assert_eq!(err.line, Some(2));
+    }
+
+    #[test]
+    fn schedule_and_listen_flags_beat_the_file_and_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "schedule: \"0 0 * * * *\"\nlisten: 127.0.0.1:1\n").unwrap();
+        let settings = Settings::resolve(&Overrides {
+            config: Some(path.clone()),
+            schedule: Some("*/2 * * * * *".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(settings.daemon.schedule.0, "*/2 * * * * *");
+        assert_eq!(settings.daemon.listen.0.to_string(), "127.0.0.1:1");
+        let err = Settings::resolve(&Overrides {
+            config: Some(path),
+            listen: Some("9917".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().starts_with("--listen: expected"), "{err}");
+        let err = Settings::resolve(&Overrides {
+            schedule: Some("* * * * *".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().starts_with("--schedule: expected"), "{err}");
     }
 
     #[test]

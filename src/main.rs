@@ -6,6 +6,7 @@ mod app;
 mod cli;
 mod collect;
 mod config;
+mod daemon;
 mod export;
 mod finding;
 mod iam;

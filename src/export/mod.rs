@@ -1,6 +1,10 @@
 //! Export: turning evaluation results into what people and machines read. Reports for
-//! `--once` (human table, JSON) live here; Prometheus metrics for the daemon will too.
+//! `--once` (human table, JSON), and for the daemon the merged last good result
+//! (`latest`), its Prometheus metrics (`metrics`) and its status page (`html`).
 
+pub mod html;
+pub mod latest;
+pub mod metrics;
 pub mod report;
 pub mod table;
 
