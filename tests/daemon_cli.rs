@@ -216,9 +216,15 @@ fn the_example_config_runs_as_a_daemon_against_moto() {
     daemon.wait_ready();
     let findings = daemon.findings();
     assert_eq!(findings["stale"], false, "{findings}");
-    assert_eq!(findings["scans"][0]["status"], "ok", "{findings}");
-    assert_eq!(findings["scans"][0]["region"], "us-east-1");
-    assert_eq!(findings["scans"][0]["account_id"], "123456789012");
+    let scans = findings["scans"].as_array().unwrap();
+    assert!(scans.iter().all(|s| s["status"] == "ok"), "{findings}");
+    let regions: Vec<&str> = scans.iter().filter_map(|s| s["region"].as_str()).collect();
+    assert_eq!(
+        regions,
+        ["global", "us-east-1"],
+        "IAM (global) and the configured region"
+    );
+    assert_eq!(scans[1]["account_id"], "123456789012");
     let metrics = daemon.get("/metrics").1;
     assert!(
         metrics.contains("vpc_auditor_last_scan_success 1"),

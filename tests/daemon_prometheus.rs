@@ -76,9 +76,24 @@ fn prometheus_sees_findings_appear_get_fixed_and_outlive_a_failed_scan() {
         ),
         [1.0]
     );
-    // Alerts compare plainly: critical is exported, and 0.
+    // Alerts compare plainly: the only critical finding is Union's role, absent from
+    // moto's account, and a rule with no finding at a severity is exported as 0.
     assert_eq!(
         values(&prometheus.query("sum(vpc_auditor_findings{severity=\"critical\"})")),
+        [1.0]
+    );
+    assert_eq!(
+        values(
+            &prometheus
+                .query("vpc_auditor_findings{rule_id=\"iam.role_missing\",severity=\"critical\"}")
+        ),
+        [1.0]
+    );
+    assert_eq!(
+        values(
+            &prometheus
+                .query("vpc_auditor_findings{rule_id=\"vpc.az_count\",severity=\"critical\"}")
+        ),
         [0.0]
     );
     assert_eq!(

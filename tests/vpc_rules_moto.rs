@@ -297,7 +297,12 @@ async fn each_rule_fires_on_its_broken_vpc_and_the_compliant_vpc_is_clean() {
     }
 
     // The scan metadata counts one call per resource type, plus the per-VPC attributes.
-    let scan = &report["scans"][0];
+    let scan = report["scans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["region"] == common::REGION)
+        .unwrap();
     assert_eq!(scan["status"], "ok");
     assert_eq!(scan["account_id"], "123456789012");
     let calls = scan["api_calls"].as_object().unwrap();

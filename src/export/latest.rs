@@ -149,6 +149,8 @@ pub struct LastScan {
     pub error: Option<String>,
     /// Resources evaluated per rule in this scan (a failed region contributes none).
     pub evaluated: BTreeMap<String, u64>,
+    /// The report's notes (things that are not findings, e.g. a value not compared).
+    pub notes: Vec<String>,
     /// The report's `generated_at`, or the scan time for a failed scan.
     pub generated_at: String,
 }
@@ -270,6 +272,7 @@ impl Latest {
             complete,
             error: None,
             evaluated: report.summary.evaluated.clone(),
+            notes: report.notes.clone(),
             generated_at: report.generated_at.clone(),
         });
         errors
@@ -289,6 +292,7 @@ impl Latest {
             complete: false,
             error: Some(error.message().to_string()),
             evaluated: BTreeMap::new(),
+            notes: Vec::new(),
             generated_at: rfc3339(at),
         });
     }
@@ -358,6 +362,12 @@ impl Latest {
                 .map(|s| s.evaluated.clone())
                 .unwrap_or_default(),
             vpcs: self.regions.values().flat_map(|r| r.vpcs.clone()).collect(),
+            notes: self
+                .last_scan
+                .as_ref()
+                .map(|s| s.notes.clone())
+                .unwrap_or_default(),
+            incomplete: Vec::new(),
         };
         let generated_at = self
             .last_scan
@@ -495,14 +505,13 @@ pub mod tests {
     use super::*;
     use crate::config::Scope;
     use crate::rules::evaluate;
-    use crate::rules::pack::RulePack;
     use crate::snapshot::builder::compliant_vpc;
 
     /// A scan output as `scan::scan` makes it, from a hand-built snapshot.
     pub fn output_of(snapshot: Snapshot) -> ScanOutput {
         let eval = evaluate(
             &snapshot,
-            &[RulePack::embedded_default()],
+            &[crate::rules::test_support::vpc_pack()],
             &Scope::default(),
         );
         let report = Report::build(&snapshot, eval, "2026-01-01T00:00:00Z".into());
@@ -546,6 +555,7 @@ pub mod tests {
             schema_version: 1,
             collected_at: None,
             regions,
+            iam: Vec::new(),
         }
     }
 

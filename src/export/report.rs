@@ -109,6 +109,7 @@ impl Report {
             error_operation: None,
             api_calls: BTreeMap::new(),
         }));
+        scans.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
         let mut by_severity: BTreeMap<Severity, usize> =
             Severity::ALL.iter().map(|s| (*s, 0)).collect();
         let mut by_rule: BTreeMap<String, usize> = BTreeMap::new();
