@@ -32,3 +32,6 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
+
+# The linters the deploy tests run on deploy/ (hadolint, cfn-lint, kubectl, ...).
+scripts/setup-deploy-tools.sh
