@@ -218,44 +218,19 @@ async fn start_schedule(
 }
 
 /// The real scan: `scan::scan` with the daemon's settings and source, abandoned (its AWS
-/// calls dropped mid-flight) when the token is cancelled.
-///
-/// It runs on a thread of its own, in a current-thread runtime, because its future need not
-/// be `Send`: the collectors may hold iterators and borrows across awaits (rustc cannot
-/// always prove those `Send`), and the daemon should not constrain how `collect/` is
-/// written. A scan every few minutes can afford the thread.
+/// calls dropped mid-flight) when the token is cancelled. A panic inside it ends its task
+/// and is counted by the scan loop as an error.
 fn aws_or_file_scan(config: DaemonConfig) -> ScanFn {
     let config = Arc::new(config);
     Arc::new(move |token: CancellationToken| {
         let config = config.clone();
         Box::pin(async move {
-            let task = tokio::task::spawn_blocking(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(err) => {
-                        return Some(Err(ScanError::Source {
-                            message: format!("cannot start the scan's runtime: {err}"),
-                        }))
-                    }
-                };
-                runtime.block_on(async {
-                    tokio::select! {
-                        biased;
-                        () = token.cancelled() => None,
-                        result = scan::scan(&config.settings, &config.source) => {
-                            Some(result.map_err(|message| ScanError::Source { message }))
-                        }
-                    }
-                })
-            });
-            match task.await {
-                Ok(result) => result,
-                Err(err) => Some(Err(ScanError::Panicked {
-                    message: err.to_string(),
-                })),
+            tokio::select! {
+                biased;
+                () = token.cancelled() => None,
+                result = scan::scan(&config.settings, &config.source) => {
+                    Some(result.map_err(|message| ScanError::Source { message }))
+                }
             }
         })
     })

@@ -104,14 +104,18 @@ pub async fn vpc_dns_attributes(
     concurrency: usize,
 ) -> Result<(), CollectError> {
     const OP: &str = "ec2:DescribeVpcAttribute";
-    let requests = vpcs.iter().enumerate().flat_map(|(i, vpc)| {
-        [
-            ec2::VpcAttributeName::EnableDnsSupport,
-            ec2::VpcAttributeName::EnableDnsHostnames,
-        ]
-        .into_iter()
-        .map(move |attr| (i, vpc.id.clone(), attr))
-    });
+    // Owned requests, so the stream borrows nothing from `vpcs` and the future stays `Send`.
+    let requests: Vec<(usize, String, ec2::VpcAttributeName)> = vpcs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, vpc)| {
+            [
+                ec2::VpcAttributeName::EnableDnsSupport,
+                ec2::VpcAttributeName::EnableDnsHostnames,
+            ]
+            .map(|attr| (i, vpc.id.clone(), attr))
+        })
+        .collect();
     let results: Vec<(usize, ec2::VpcAttributeName, Option<bool>)> =
         futures::stream::iter(requests)
             .map(|(i, id, attr)| async move {
