@@ -278,7 +278,7 @@ fn list_rules_prints_the_catalogue() {
 }
 
 #[test]
-fn json_logs_go_to_stderr_one_object_per_line() {
+fn unreachable_aws_is_an_incomplete_scan_with_exit_two_and_json_logs_on_stderr() {
     let port = common::free_port();
     let out = run(auditor()
         .args([
@@ -296,6 +296,21 @@ fn json_logs_go_to_stderr_one_object_per_line() {
         Some(2),
         "nothing listens there: the scan is incomplete"
     );
+    let report = json_report(&out);
+    let scans = report["scans"].as_array().unwrap();
+    assert!(
+        !scans.is_empty() && scans.iter().all(|s| s["status"] == "error"),
+        "{report:#}"
+    );
+    assert!(scans.iter().all(|s| s["error"]
+        .as_str()
+        .unwrap()
+        .contains("sts:GetCallerIdentity")));
+    assert_eq!(
+        report["findings"],
+        serde_json::json!([]),
+        "a failed scan is never clean"
+    );
     let err = stderr(&out);
     let logs: Vec<serde_json::Value> = err
         .lines()
@@ -307,5 +322,4 @@ fn json_logs_go_to_stderr_one_object_per_line() {
             .any(|l| l["level"] == "ERROR" && l["message"] == "collection failed"),
         "{err}"
     );
-    json_report(&out);
 }

@@ -445,29 +445,6 @@ async fn ip_capacity_reads_moto_free_ip_counts() {
     }
 }
 
-#[test]
-fn unreachable_aws_is_an_incomplete_scan_with_exit_two_never_clean() {
-    let port = common::free_port();
-    let out = run(auditor()
-        .args([
-            "--once",
-            "--format",
-            "json",
-            "--endpoint-url",
-            &format!("http://127.0.0.1:{port}"),
-        ])
-        .env("AWS_MAX_ATTEMPTS", "1"));
-    assert_eq!(out.status.code(), Some(2));
-    let report = json_report(&out);
-    assert_eq!(report["scans"][0]["status"], "error");
-    assert!(report["scans"][0]["error"]
-        .as_str()
-        .unwrap()
-        .contains("sts:GetCallerIdentity"));
-    assert_eq!(report["findings"], serde_json::json!([]));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("failed"));
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn snapshot_written_against_moto_audits_the_same_offline() {
     let moto = Moto::start();
