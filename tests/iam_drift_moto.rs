@@ -27,16 +27,7 @@ fn params(version: &str) -> BTreeMap<&'static str, &'static str> {
 /// Runs the auditor with the embedded union-byoc pack and the ExternalId configured.
 fn audit(moto: &Moto, external_id: Option<&str>) -> (Value, std::process::Output) {
     let (_dir, config) = temp_file("config.yaml", CONFIG);
-    let mut cmd = auditor();
-    cmd.args([
-        "--once",
-        "--format",
-        "json",
-        "--endpoint-url",
-        &moto.endpoint(),
-    ])
-    .arg("--config")
-    .arg(&config);
+    let mut cmd = moto.once_json(Some(&config));
     match external_id {
         Some(id) => cmd.env("UNION_EXTERNAL_ID", id),
         None => cmd.env_remove("UNION_EXTERNAL_ID"),

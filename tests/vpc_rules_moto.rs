@@ -226,16 +226,7 @@ async fn each_rule_fires_on_its_broken_vpc_and_the_compliant_vpc_is_clean() {
     let built = build_all(&moto).await;
     let (_dir, config) = temp_file("config.yaml", CONFIG_WITHOUT_DEFAULT_VPC);
 
-    let out = run(auditor()
-        .args([
-            "--once",
-            "--format",
-            "json",
-            "--endpoint-url",
-            &moto.endpoint(),
-        ])
-        .arg("--config")
-        .arg(&config));
+    let out = run(&mut moto.once_json(Some(&config)));
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -368,18 +359,8 @@ async fn compliant_vpc_alone_exits_zero_and_default_vpc_is_audited_unless_exclud
     )
     .await;
     let audit = |config: Option<&std::path::Path>| {
-        let mut cmd = auditor();
-        cmd.args([
-            "--once",
-            "--format",
-            "json",
-            "--endpoint-url",
-            &moto.endpoint(),
-        ])
-        .env("UNION_EXTERNAL_ID", external_id);
-        if let Some(config) = config {
-            cmd.arg("--config").arg(config);
-        }
+        let mut cmd = moto.once_json(config);
+        cmd.env("UNION_EXTERNAL_ID", external_id);
         let out = run(&mut cmd);
         (json_report(&out), out.status.code())
     };
@@ -418,16 +399,7 @@ async fn ip_capacity_reads_moto_free_ip_counts() {
         "config.yaml",
         "scope:\n  exclude_default_vpc: true\nrule_overrides:\n  subnet.ip_capacity:\n    min_free_ips: 16379\n",
     );
-    let out = run(auditor()
-        .args([
-            "--once",
-            "--format",
-            "json",
-            "--endpoint-url",
-            &moto.endpoint(),
-        ])
-        .arg("--config")
-        .arg(&config));
+    let out = run(&mut moto.once_json(Some(&config)));
     let report = json_report(&out);
     let found: Vec<&Value> = report["findings"]
         .as_array()
@@ -460,16 +432,7 @@ async fn snapshot_written_against_moto_audits_the_same_offline() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let snap = dir.path().join("snapshot.json");
-    let live = run(auditor()
-        .args([
-            "--once",
-            "--format",
-            "json",
-            "--endpoint-url",
-            &moto.endpoint(),
-        ])
-        .arg("--snapshot-out")
-        .arg(&snap));
+    let live = run(moto.once_json(None).arg("--snapshot-out").arg(&snap));
     drop(moto);
     let offline = run(auditor()
         .args(["--once", "--format", "json"])

@@ -196,3 +196,21 @@ pub async fn create_role(
             .expect("put role policy");
     }
 }
+
+impl Moto {
+    /// `vpc-auditor --once --format json` against this moto server, with `config` if given.
+    pub fn once_json(&self, config: Option<&Path>) -> Command {
+        let mut cmd = auditor();
+        cmd.args([
+            "--once",
+            "--format",
+            "json",
+            "--endpoint-url",
+            &self.endpoint(),
+        ]);
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        cmd
+    }
+}
