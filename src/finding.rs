@@ -103,6 +103,9 @@ pub struct Finding {
     /// Structured evidence: the AZs lacking coverage, the missing services, and so on.
     #[serde(default)]
     pub details: serde_json::Value,
+    /// `new` or `unchanged` against `--baseline`; absent when no baseline was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::export::baseline::BaselineStatus>,
 }
 
 impl Finding {

@@ -12,6 +12,8 @@ use crate::rules::iam::GLOBAL_REGION;
 use crate::rules::{AuditedVpc, Evaluation};
 use crate::snapshot::{CollectionError, Snapshot};
 
+use super::baseline::{BaselineCounts, BaselineFinding};
+
 /// The version of the report's JSON schema; bumped on any incompatible change.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
@@ -29,6 +31,9 @@ pub struct Report {
     /// Things a person should know that are not findings.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// With `--baseline`: the baseline's findings that are gone now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<Vec<BaselineFinding>>,
     pub summary: Summary,
 }
 
@@ -70,6 +75,9 @@ pub struct Summary {
     pub evaluated: BTreeMap<String, u64>,
     pub vpcs_audited: usize,
     pub scans_failed: usize,
+    /// With `--baseline`: how many findings are new, unchanged and resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineCounts>,
 }
 
 impl Report {
@@ -127,6 +135,7 @@ impl Report {
                 .iter()
                 .filter(|s| s.status == ScanOutcome::Error)
                 .count(),
+            baseline: None,
         };
         Report {
             schema_version: REPORT_SCHEMA_VERSION,
@@ -139,6 +148,7 @@ impl Report {
             vpcs: evaluation.vpcs,
             findings: evaluation.findings,
             notes: evaluation.notes,
+            resolved: None,
             summary,
         }
     }
@@ -154,6 +164,20 @@ impl Report {
         if !self.is_complete() {
             2
         } else if self.findings.iter().any(|f| f.severity >= fail_on) {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// The `--once --fail-on-new` exit code: like `exit_code`, but only findings the
+    /// baseline did not have can make it 1. An incomplete scan is still 2.
+    pub fn exit_code_new(&self, fail_on: Severity) -> i32 {
+        if !self.is_complete() {
+            2
+        } else if self.findings.iter().any(|f| {
+            f.severity >= fail_on && f.baseline == Some(super::baseline::BaselineStatus::New)
+        }) {
             1
         } else {
             0

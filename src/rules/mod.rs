@@ -232,6 +232,7 @@ impl<'e> Sink<'e> {
             message,
             remediation,
             details,
+            baseline: None,
         });
     }
 }
