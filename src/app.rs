@@ -46,6 +46,7 @@ fn settings_and_source(cli: &Cli) -> Result<(Settings, SnapshotSource), String> 
         fail_on: cli.fail_on,
         schedule: cli.schedule.clone(),
         listen: cli.listen.clone(),
+        suppressions: cli.suppressions.clone(),
     })
     .map_err(|e| e.to_string())?;
 

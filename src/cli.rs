@@ -78,6 +78,11 @@ pub struct Cli {
     #[arg(long, requires = "baseline")]
     pub fail_on_new: bool,
 
+    /// A suppressions file (`suppressions:` and a list of rule, resource, reason, expires)
+    /// [config: suppressions_file; adds to the config's `suppressions`].
+    #[arg(long, value_name = "FILE")]
+    pub suppressions: Option<PathBuf>,
+
     /// Daemon: when to scan, as six-field cron with seconds first, in UTC
     /// [config: schedule; default: "0 */5 * * * *", every 5 minutes].
     #[arg(long, value_name = "CRON", conflicts_with = "once")]

@@ -65,23 +65,41 @@ pub fn finding_key(f: &Finding) -> FindingKey {
     )
 }
 
-/// The report's schema version, checked while parsing so that a wrong version is reported
-/// with its line like any other bad field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "u32")]
+/// The report's schema version, checked inside the number's own visit so that a wrong
+/// version is reported with its own line, like any other bad field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SchemaVersion(pub u32);
 
-impl TryFrom<u32> for SchemaVersion {
-    type Error = String;
+impl<'de> Deserialize<'de> for SchemaVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SchemaVersion;
 
-    fn try_from(v: u32) -> Result<Self, Self::Error> {
-        if v == REPORT_SCHEMA_VERSION {
-            Ok(SchemaVersion(v))
-        } else {
-            Err(format!(
-                "expected report schema_version {REPORT_SCHEMA_VERSION}, found {v}"
-            ))
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "report schema_version {REPORT_SCHEMA_VERSION}")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SchemaVersion, E> {
+                if v == u64::from(REPORT_SCHEMA_VERSION) {
+                    Ok(SchemaVersion(REPORT_SCHEMA_VERSION))
+                } else {
+                    Err(E::custom(format!(
+                        "expected report schema_version {REPORT_SCHEMA_VERSION}, found {v}"
+                    )))
+                }
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SchemaVersion, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::custom(format!(
+                        "expected report schema_version {REPORT_SCHEMA_VERSION}, found {v}"
+                    ))),
+                }
+            }
         }
+        d.deserialize_u64(Visitor)
     }
 }
 
@@ -156,6 +174,7 @@ mod tests {
             remediation: String::new(),
             details: serde_json::Value::Null,
             baseline: None,
+            suppressed: None,
         }
     }
 
@@ -198,10 +217,7 @@ mod tests {
             finding("vpc.az_count", "vpc-2", "m"),
         ]);
         apply(&mut report, &baseline_of(&old));
-        assert_eq!(
-            report.findings[0].baseline,
-            Some(BaselineStatus::Unchanged)
-        );
+        assert_eq!(report.findings[0].baseline, Some(BaselineStatus::Unchanged));
         assert_eq!(report.findings[1].baseline, Some(BaselineStatus::New));
         let resolved = report.resolved.as_ref().unwrap();
         assert_eq!(resolved.len(), 1);
@@ -270,7 +286,11 @@ mod tests {
     fn wrong_schema_or_missing_field_names_file_line_and_field() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("base.json");
-        std::fs::write(&path, "{\n  \"schema_version\": 7,\n  \"findings\": []\n}\n").unwrap();
+        std::fs::write(
+            &path,
+            "{\n  \"schema_version\": 7,\n  \"findings\": []\n}\n",
+        )
+        .unwrap();
         let err = Baseline::read(&path).unwrap_err();
         assert_eq!(err.line, Some(2), "{err}");
         assert_eq!(err.field, "schema_version", "{err}");

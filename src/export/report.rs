@@ -75,6 +75,12 @@ pub struct Summary {
     pub evaluated: BTreeMap<String, u64>,
     pub vpcs_audited: usize,
     pub scans_failed: usize,
+    /// Findings a suppression covers: listed, but not in `by_severity` nor the exit code.
+    #[serde(default)]
+    pub suppressed: usize,
+    /// Suppressions that matched no finding (each also has a note).
+    #[serde(default)]
+    pub suppressions_stale: usize,
     /// With `--baseline`: how many findings are new, unchanged and resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineCounts>,
@@ -121,7 +127,12 @@ impl Report {
         let mut by_severity: BTreeMap<Severity, usize> =
             Severity::ALL.iter().map(|s| (*s, 0)).collect();
         let mut by_rule: BTreeMap<String, usize> = BTreeMap::new();
+        let mut suppressed = 0;
         for finding in &evaluation.findings {
+            if finding.suppressed.is_some() {
+                suppressed += 1;
+                continue;
+            }
             *by_severity.entry(finding.severity).or_default() += 1;
             *by_rule.entry(finding.rule_id.clone()).or_default() += 1;
         }
@@ -135,6 +146,8 @@ impl Report {
                 .iter()
                 .filter(|s| s.status == ScanOutcome::Error)
                 .count(),
+            suppressed,
+            suppressions_stale: evaluation.stale_suppressions,
             baseline: None,
         };
         Report {
@@ -163,7 +176,11 @@ impl Report {
     pub fn exit_code(&self, fail_on: Severity) -> i32 {
         if !self.is_complete() {
             2
-        } else if self.findings.iter().any(|f| f.severity >= fail_on) {
+        } else if self
+            .findings
+            .iter()
+            .any(|f| f.severity >= fail_on && f.suppressed.is_none())
+        {
             1
         } else {
             0
@@ -176,7 +193,9 @@ impl Report {
         if !self.is_complete() {
             2
         } else if self.findings.iter().any(|f| {
-            f.severity >= fail_on && f.baseline == Some(super::baseline::BaselineStatus::New)
+            f.severity >= fail_on
+                && f.suppressed.is_none()
+                && f.baseline == Some(super::baseline::BaselineStatus::New)
         }) {
             1
         } else {

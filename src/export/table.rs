@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, ResourceType, Severity};
 
 use super::baseline::BaselineStatus;
 use super::report::{Report, ScanOutcome};
@@ -99,7 +99,12 @@ pub fn render(report: &Report, color: bool) -> String {
     }
     // Findings not tied to an audited VPC (IAM roles, for instance).
     for ((account, region, vpc), findings) in by_vpc {
-        let scope = if vpc == "-" {
+        let scope = if findings
+            .iter()
+            .all(|f| f.resource_type == ResourceType::Suppression)
+        {
+            "Suppressions".to_string()
+        } else if vpc == "-" {
             format!("IAM roles {account}/{region}")
         } else {
             format!("{vpc} {account}/{region}")
@@ -146,6 +151,16 @@ pub fn render(report: &Report, color: bool) -> String {
         s.vpcs_audited,
         report.scans.len()
     );
+    if s.suppressed > 0 {
+        let _ = write!(out, "; {} suppressed (not counted)", s.suppressed);
+    }
+    if s.suppressions_stale > 0 {
+        let _ = write!(
+            out,
+            "; {} stale suppression(s), see the notes",
+            s.suppressions_stale
+        );
+    }
     if let Some(b) = &s.baseline {
         let _ = write!(
             out,
@@ -187,6 +202,13 @@ fn write_findings(
             "  {mark}{sev} {:<32} {:<26} {}",
             f.rule_id, f.resource_id, f.message
         );
+        if let Some(by) = &f.suppressed {
+            let _ = writeln!(
+                out,
+                "           SUPPRESSED until {}: {}",
+                by.expires, by.reason
+            );
+        }
         for (i, line) in f.remediation.lines().enumerate() {
             let lead = if i == 0 { "fix:" } else { "    " };
             let _ = writeln!(out, "           {lead} {line}");
