@@ -12,7 +12,9 @@ fn stderr(out: &std::process::Output) -> String {
 
 /// The demo's JSON report, as `--once --format json` prints it.
 fn demo_report() -> serde_json::Value {
-    json_report(&run(auditor().args(["--once", "--demo", "--format", "json"])))
+    json_report(&run(
+        auditor().args(["--once", "--demo", "--format", "json"])
+    ))
 }
 
 #[test]
@@ -21,16 +23,17 @@ fn demo_against_its_own_report_has_nothing_new_and_fail_on_new_exits_zero() {
     let out = run(auditor()
         .args(["--once", "--demo", "--format", "json", "--baseline"])
         .arg(&base));
-    assert_eq!(out.status.code(), Some(1), "plain --fail-on still counts all");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "plain --fail-on still counts all"
+    );
     let report = json_report(&out);
     let findings = report["findings"].as_array().unwrap();
     assert!(!findings.is_empty());
     assert!(findings.iter().all(|f| f["baseline"] == "unchanged"));
     assert_eq!(report["summary"]["baseline"]["new"], 0);
-    assert_eq!(
-        report["summary"]["baseline"]["unchanged"],
-        findings.len()
-    );
+    assert_eq!(report["summary"]["baseline"]["unchanged"], findings.len());
     assert_eq!(report["resolved"].as_array().unwrap().len(), 0);
 
     let out = run(auditor()
@@ -80,9 +83,14 @@ fn a_finding_missing_from_the_baseline_is_new_and_a_gone_one_is_resolved() {
     };
     assert_eq!(code("critical"), Some(1));
 
-    let out = run(auditor().args(["--once", "--demo", "--baseline"]).arg(&base));
+    let out = run(auditor()
+        .args(["--once", "--demo", "--baseline"])
+        .arg(&base));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("NEW CRITICAL iam.trust_policy_drift"), "{text}");
+    assert!(
+        text.contains("NEW CRITICAL iam.trust_policy_drift"),
+        "{text}"
+    );
     assert!(text.contains("Resolved since the baseline:"), "{text}");
     assert!(text.contains("vpc-gone"), "{text}");
 }
@@ -101,7 +109,9 @@ fn bad_baseline_files_exit_two_naming_file_line_and_field() {
         "base.json",
         "{\n  \"schema_version\": 2,\n  \"findings\": []\n}\n",
     );
-    let out = run(auditor().args(["--once", "--demo", "--baseline"]).arg(&base));
+    let out = run(auditor()
+        .args(["--once", "--demo", "--baseline"])
+        .arg(&base));
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -113,7 +123,9 @@ fn bad_baseline_files_exit_two_naming_file_line_and_field() {
         "base.json",
         "{\"schema_version\": 1,\n \"findings\": [\n  {\"rule_id\": \"x\", \"severity\": \"severe\"}\n ]\n}\n",
     );
-    let out = run(auditor().args(["--once", "--demo", "--baseline"]).arg(&base));
+    let out = run(auditor()
+        .args(["--once", "--demo", "--baseline"])
+        .arg(&base));
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
