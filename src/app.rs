@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::{Cli, ReportFormat};
 use crate::config::{Overrides, Settings};
 use crate::daemon::{self, DaemonConfig};
+use crate::export::baseline::Baseline;
 use crate::export::table;
 use crate::scan::{scan, ScanOutput, SnapshotSource};
 
@@ -45,6 +46,7 @@ fn settings_and_source(cli: &Cli) -> Result<(Settings, SnapshotSource), String> 
         fail_on: cli.fail_on,
         schedule: cli.schedule.clone(),
         listen: cli.listen.clone(),
+        suppressions: cli.suppressions.clone(),
     })
     .map_err(|e| e.to_string())?;
 
@@ -71,11 +73,19 @@ async fn run_daemon(cli: &Cli) -> Result<(), String> {
 
 async fn run_once(cli: &Cli) -> Result<i32, String> {
     let (settings, source) = settings_and_source(cli)?;
+    // Read the baseline before scanning, so a bad file fails fast.
+    let baseline = match &cli.baseline {
+        Some(path) => Some(Baseline::read(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let ScanOutput {
         snapshot,
-        report,
+        mut report,
         duration,
     } = scan(&settings, &source).await?;
+    if let Some(baseline) = &baseline {
+        crate::export::baseline::apply(&mut report, baseline);
+    }
     tracing::info!(
         duration_seconds = duration.as_secs_f64(),
         findings = report.findings.len(),
@@ -110,7 +120,11 @@ async fn run_once(cli: &Cli) -> Result<i32, String> {
             scan.error.as_deref().unwrap_or_default()
         );
     }
-    Ok(report.exit_code(settings.fail_on))
+    Ok(if cli.fail_on_new {
+        report.exit_code_new(settings.fail_on)
+    } else {
+        report.exit_code(settings.fail_on)
+    })
 }
 
 /// The rule catalogue as a Markdown table, the same one the README carries.

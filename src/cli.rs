@@ -69,6 +69,20 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", requires = "once")]
     pub snapshot_out: Option<PathBuf>,
 
+    /// A JSON report written earlier by `--once --format json`: mark findings new or
+    /// unchanged and list the resolved ones.
+    #[arg(long, value_name = "REPORT.json", requires = "once")]
+    pub baseline: Option<PathBuf>,
+
+    /// Exit 1 only when a finding the baseline did not have is at or above --fail-on.
+    #[arg(long, requires = "baseline")]
+    pub fail_on_new: bool,
+
+    /// A suppressions file (`suppressions:` and a list of rule, resource, reason, expires)
+    /// [config: suppressions_file; adds to the config's `suppressions`].
+    #[arg(long, value_name = "FILE")]
+    pub suppressions: Option<PathBuf>,
+
     /// Daemon: when to scan, as six-field cron with seconds first, in UTC
     /// [config: schedule; default: "0 */5 * * * *", every 5 minutes].
     #[arg(long, value_name = "CRON", conflicts_with = "once")]

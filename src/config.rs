@@ -15,6 +15,7 @@ use crate::finding::Severity;
 use crate::input::{self, InputError};
 use crate::rules::pack::{self, IamRules, RuleOverrides, RulePack, VpcRules};
 use crate::snapshot::Vpc;
+use crate::suppress::{Suppression, SuppressionsFile};
 
 /// An AWS region name such as `us-east-1`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -143,7 +144,7 @@ impl TryFrom<String> for ListenAddr {
 /// parser then marks an error with the value's own line and column; with
 /// `#[serde(try_from = "String")]` the check runs after the value is read, and a scalar
 /// field's error points at the start of its enclosing mapping instead.
-struct ValidatedStr<T>(std::marker::PhantomData<T>);
+pub(crate) struct ValidatedStr<T>(pub(crate) std::marker::PhantomData<T>);
 
 impl<T: TryFrom<String, Error = String>> serde::de::Visitor<'_> for ValidatedStr<T> {
     type Value = T;
@@ -295,6 +296,12 @@ pub struct ConfigFile {
     /// Daemon: what `/metrics` exports.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Accepted risks: findings reported as suppressed until each one's `expires` date.
+    #[serde(default)]
+    pub suppressions: Vec<Suppression>,
+    /// A file of more suppressions (`suppressions:` and a list), relative to the config.
+    #[serde(default)]
+    pub suppressions_file: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -326,6 +333,8 @@ pub struct Overrides {
     pub fail_on: Option<Severity>,
     pub schedule: Option<String>,
     pub listen: Option<String>,
+    /// A suppressions file; replaces the config's `suppressions_file`.
+    pub suppressions: Option<PathBuf>,
 }
 
 /// Everything a run needs, validated.
@@ -338,6 +347,8 @@ pub struct Settings {
     pub aws: AwsSettings,
     pub fail_on: Severity,
     pub daemon: DaemonSettings,
+    /// The config's suppressions, then the suppressions file's.
+    pub suppressions: Vec<Suppression>,
 }
 
 impl Settings {
@@ -422,6 +433,15 @@ impl Settings {
             metrics: file.metrics.clone(),
         };
 
+        let mut suppressions = file.suppressions.clone();
+        let suppressions_file = overrides
+            .suppressions
+            .clone()
+            .or_else(|| file.suppressions_file.as_ref().map(|p| base_dir.join(p)));
+        if let Some(path) = &suppressions_file {
+            suppressions.extend(SuppressionsFile::load(path)?);
+        }
+
         Ok(Settings {
             regions,
             packs,
@@ -429,6 +449,7 @@ impl Settings {
             aws,
             fail_on: overrides.fail_on.or(file.fail_on).unwrap_or(Severity::Low),
             daemon,
+            suppressions,
         })
     }
 }
@@ -533,6 +554,52 @@ mod tests {
         assert!(err.message.contains("0.0.0.0:9917"), "{err}");
         let err = parse("metrics:\n  per_resource: false\n").unwrap_err();
         assert_eq!(err.line, Some(2));
+    }
+
+    #[test]
+    fn suppressions_come_from_the_config_and_its_file_and_the_flag_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = |rule: &str| {
+            format!("  - {{rule: {rule}, resource: '*', reason: r, expires: 2026-01-01}}\n")
+        };
+        std::fs::write(
+            dir.path().join("s.yaml"),
+            format!("suppressions:\n{}", entry("nat.same_az")),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("other.yaml"),
+            format!("suppressions:\n{}", entry("vpc.cidr_size")),
+        )
+        .unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "suppressions_file: s.yaml\nsuppressions:\n{}",
+                entry("vpc.az_count")
+            ),
+        )
+        .unwrap();
+        let rules = |overrides: &Overrides| -> Vec<String> {
+            Settings::resolve(overrides)
+                .unwrap()
+                .suppressions
+                .iter()
+                .map(|s| s.rule.0.clone())
+                .collect()
+        };
+        let from_config = Overrides {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        assert_eq!(rules(&from_config), ["vpc.az_count", "nat.same_az"]);
+        let with_flag = Overrides {
+            config: Some(path),
+            suppressions: Some(dir.path().join("other.yaml")),
+            ..Default::default()
+        };
+        assert_eq!(rules(&with_flag), ["vpc.az_count", "vpc.cidr_size"]);
     }
 
     #[test]

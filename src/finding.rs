@@ -65,6 +65,8 @@ pub enum ResourceType {
     NatGateway,
     VpcEndpoint,
     IamRole,
+    /// A suppression in the config, for `suppression.expired`.
+    Suppression,
 }
 
 impl ResourceType {
@@ -75,6 +77,7 @@ impl ResourceType {
             ResourceType::NatGateway => "nat_gateway",
             ResourceType::VpcEndpoint => "vpc_endpoint",
             ResourceType::IamRole => "iam_role",
+            ResourceType::Suppression => "suppression",
         }
     }
 }
@@ -103,6 +106,12 @@ pub struct Finding {
     /// Structured evidence: the AZs lacking coverage, the missing services, and so on.
     #[serde(default)]
     pub details: serde_json::Value,
+    /// `new` or `unchanged` against `--baseline`; absent when no baseline was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::export::baseline::BaselineStatus>,
+    /// The suppression covering this finding: it is reported but does not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<crate::suppress::SuppressedBy>,
 }
 
 impl Finding {

@@ -14,6 +14,7 @@ mod input;
 mod rules;
 mod scan;
 mod snapshot;
+mod suppress;
 mod telemetry;
 
 use clap::Parser;

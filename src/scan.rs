@@ -11,6 +11,7 @@ use crate::export::Report;
 use crate::input;
 use crate::rules::evaluate;
 use crate::snapshot::Snapshot;
+use crate::suppress;
 
 /// The demo snapshot built into the binary: a compliant VPC, a broken one and a default VPC.
 pub const DEMO_SNAPSHOT: &str = include_str!("../examples/demo-snapshot.json");
@@ -55,8 +56,10 @@ pub async fn scan(settings: &Settings, source: &SnapshotSource) -> Result<ScanOu
         .await
         .map_err(|e| e.to_string())?,
     };
-    let evaluation = evaluate(&snapshot, &settings.packs, &settings.scope);
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut evaluation = evaluate(&snapshot, &settings.packs, &settings.scope);
+    let clock = chrono::Utc::now();
+    suppress::apply(&mut evaluation, &settings.suppressions, clock.date_naive());
+    let now = clock.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let report = Report::build(&snapshot, evaluation, now);
     Ok(ScanOutput {
         snapshot,

@@ -274,7 +274,7 @@ fn list_rules_prints_the_catalogue() {
         text.contains("| `endpoint.interface_required` | high | vpc |"),
         "{text}"
     );
-    assert_eq!(text.lines().count(), 2 + 21);
+    assert_eq!(text.lines().count(), 2 + 22);
 }
 
 #[test]

@@ -151,6 +151,8 @@ pub struct LastScan {
     pub evaluated: BTreeMap<String, u64>,
     /// The report's notes (things that are not findings, e.g. a value not compared).
     pub notes: Vec<String>,
+    /// Suppressions that matched no finding in this scan.
+    pub suppressions_stale: usize,
     /// The report's `generated_at`, or the scan time for a failed scan.
     pub generated_at: String,
 }
@@ -273,6 +275,7 @@ impl Latest {
             error: None,
             evaluated: report.summary.evaluated.clone(),
             notes: report.notes.clone(),
+            suppressions_stale: report.summary.suppressions_stale,
             generated_at: report.generated_at.clone(),
         });
         errors
@@ -293,6 +296,7 @@ impl Latest {
             error: Some(error.message().to_string()),
             evaluated: BTreeMap::new(),
             notes: Vec::new(),
+            suppressions_stale: 0,
             generated_at: rfc3339(at),
         });
     }
@@ -368,6 +372,11 @@ impl Latest {
                 .map(|s| s.notes.clone())
                 .unwrap_or_default(),
             incomplete: Vec::new(),
+            stale_suppressions: self
+                .last_scan
+                .as_ref()
+                .map(|s| s.suppressions_stale)
+                .unwrap_or_default(),
         };
         let generated_at = self
             .last_scan

@@ -46,6 +46,7 @@ pub struct Metrics {
     per_resource_series: bool,
     finding: IntGaugeVec,
     findings: IntGaugeVec,
+    suppressed_finding: IntGaugeVec,
     resources_evaluated: IntGaugeVec,
     subnet_available_ips: IntGaugeVec,
     subnet_pod_capacity: IntGaugeVec,
@@ -100,6 +101,13 @@ impl Metrics {
                 opts(
                     "finding",
                     "1 for each open finding: a rule that a resource fails, as of the last good scan of its region."
+                ),
+                &FINDING_LABELS,
+            )?),
+            suppressed_finding: register!(IntGaugeVec::new(
+                opts(
+                    "suppressed_finding",
+                    "1 for each finding a suppression covers; such a finding is left out of vpc_auditor_finding and vpc_auditor_findings."
                 ),
                 &FINDING_LABELS,
             )?),
@@ -239,6 +247,7 @@ impl Metrics {
 
     fn set_findings(&self, latest: &Latest) {
         self.finding.reset();
+        self.suppressed_finding.reset();
         self.findings.reset();
         for rule in CATALOGUE {
             for severity in Severity::ALL {
@@ -248,11 +257,17 @@ impl Metrics {
             }
         }
         for finding in latest.findings() {
-            self.findings
-                .with_label_values(&[finding.rule_id.as_str(), finding.severity.as_str()])
-                .inc();
+            // A suppressed finding leaves the counts and the open-finding series.
+            let series = if finding.suppressed.is_some() {
+                &self.suppressed_finding
+            } else {
+                self.findings
+                    .with_label_values(&[finding.rule_id.as_str(), finding.severity.as_str()])
+                    .inc();
+                &self.finding
+            };
             if self.per_resource_series {
-                self.finding
+                series
                     .with_label_values(&[
                         finding.rule_id.as_str(),
                         finding.severity.as_str(),
@@ -655,15 +670,51 @@ mod tests {
         assert!(!text.contains("vpc_auditor_findings{"));
     }
 
+    fn suppressed_by() -> crate::suppress::SuppressedBy {
+        crate::suppress::SuppressedBy {
+            reason: "accepted".into(),
+            expires: chrono::NaiveDate::from_ymd_opt(2026, 6, 30).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_suppressed_finding_leaves_the_open_series_and_counts_for_its_own_series() {
+        let metrics = Metrics::new(true).unwrap();
+        let mut latest = Latest::default();
+        let mut out = output_of(snapshot(vec![region("us-east-1", true)]));
+        for f in &mut out.report.findings {
+            f.suppressed = Some(suppressed_by());
+        }
+        let record = latest.record(Ok(&out), t(0), Duration::from_secs(1));
+        metrics.record_scan(&latest, &record);
+        let text = metrics.text();
+        let open = finding_series(ACCOUNT, "us-east-1");
+        assert_eq!(sample(&text, &open), None, "{text}");
+        let suppressed = open.replace("vpc_auditor_finding{", "vpc_auditor_suppressed_finding{");
+        assert_eq!(sample(&text, &suppressed), Some(1.0), "{text}");
+        assert_eq!(
+            sample(
+                &text,
+                "vpc_auditor_findings{rule_id=\"vpc.cidr_size\",severity=\"medium\"}"
+            ),
+            Some(0.0)
+        );
+    }
+
     #[test]
     fn readme_documents_every_metric_with_its_type_and_labels() {
         // A scrape with every kind of series: findings, subnets, errors and API calls.
         let metrics = Metrics::new(true).unwrap();
         let mut latest = Latest::default();
-        let out = output_of(snapshot(vec![
+        let mut out = output_of(snapshot(vec![
             region("us-east-1", true),
             failed(ACCOUNT, "eu-west-1", "ec2:DescribeVpcs"),
         ]));
+        // A suppressed copy of a finding, so its series shows up too.
+        let mut copy = out.report.findings[0].clone();
+        copy.resource_id = "vpc-suppressed".into();
+        copy.suppressed = Some(suppressed_by());
+        out.report.findings.push(copy);
         let record = latest.record(Ok(&out), t(0), Duration::from_secs(1));
         metrics.record_scan(&latest, &record);
         metrics.scan_skipped();

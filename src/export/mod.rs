@@ -2,6 +2,7 @@
 //! `--once` (human table, JSON), and for the daemon the merged last good result
 //! (`latest`), its Prometheus metrics (`metrics`) and its status page (`html`).
 
+pub mod baseline;
 pub mod html;
 pub mod latest;
 pub mod metrics;

@@ -12,6 +12,8 @@ use crate::rules::iam::GLOBAL_REGION;
 use crate::rules::{AuditedVpc, Evaluation};
 use crate::snapshot::{CollectionError, Snapshot};
 
+use super::baseline::{BaselineCounts, BaselineFinding};
+
 /// The version of the report's JSON schema; bumped on any incompatible change.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
@@ -29,6 +31,9 @@ pub struct Report {
     /// Things a person should know that are not findings.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// With `--baseline`: the baseline's findings that are gone now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<Vec<BaselineFinding>>,
     pub summary: Summary,
 }
 
@@ -70,6 +75,15 @@ pub struct Summary {
     pub evaluated: BTreeMap<String, u64>,
     pub vpcs_audited: usize,
     pub scans_failed: usize,
+    /// Findings a suppression covers: listed, but not in `by_severity` nor the exit code.
+    #[serde(default)]
+    pub suppressed: usize,
+    /// Suppressions that matched no finding (each also has a note).
+    #[serde(default)]
+    pub suppressions_stale: usize,
+    /// With `--baseline`: how many findings are new, unchanged and resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineCounts>,
 }
 
 impl Report {
@@ -113,7 +127,12 @@ impl Report {
         let mut by_severity: BTreeMap<Severity, usize> =
             Severity::ALL.iter().map(|s| (*s, 0)).collect();
         let mut by_rule: BTreeMap<String, usize> = BTreeMap::new();
+        let mut suppressed = 0;
         for finding in &evaluation.findings {
+            if finding.suppressed.is_some() {
+                suppressed += 1;
+                continue;
+            }
             *by_severity.entry(finding.severity).or_default() += 1;
             *by_rule.entry(finding.rule_id.clone()).or_default() += 1;
         }
@@ -127,6 +146,9 @@ impl Report {
                 .iter()
                 .filter(|s| s.status == ScanOutcome::Error)
                 .count(),
+            suppressed,
+            suppressions_stale: evaluation.stale_suppressions,
+            baseline: None,
         };
         Report {
             schema_version: REPORT_SCHEMA_VERSION,
@@ -139,6 +161,7 @@ impl Report {
             vpcs: evaluation.vpcs,
             findings: evaluation.findings,
             notes: evaluation.notes,
+            resolved: None,
             summary,
         }
     }
@@ -153,7 +176,27 @@ impl Report {
     pub fn exit_code(&self, fail_on: Severity) -> i32 {
         if !self.is_complete() {
             2
-        } else if self.findings.iter().any(|f| f.severity >= fail_on) {
+        } else if self
+            .findings
+            .iter()
+            .any(|f| f.severity >= fail_on && f.suppressed.is_none())
+        {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// The `--once --fail-on-new` exit code: like `exit_code`, but only findings the
+    /// baseline did not have can make it 1. An incomplete scan is still 2.
+    pub fn exit_code_new(&self, fail_on: Severity) -> i32 {
+        if !self.is_complete() {
+            2
+        } else if self.findings.iter().any(|f| {
+            f.severity >= fail_on
+                && f.suppressed.is_none()
+                && f.baseline == Some(super::baseline::BaselineStatus::New)
+        }) {
             1
         } else {
             0

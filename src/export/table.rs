@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, ResourceType, Severity};
 
+use super::baseline::BaselineStatus;
 use super::report::{Report, ScanOutcome};
 
 /// Renders the report as text; `color` adds ANSI colours for a terminal.
@@ -98,13 +99,35 @@ pub fn render(report: &Report, color: bool) -> String {
     }
     // Findings not tied to an audited VPC (IAM roles, for instance).
     for ((account, region, vpc), findings) in by_vpc {
-        let scope = if vpc == "-" {
+        let scope = if findings
+            .iter()
+            .all(|f| f.resource_type == ResourceType::Suppression)
+        {
+            "Suppressions".to_string()
+        } else if vpc == "-" {
             format!("IAM roles {account}/{region}")
         } else {
             format!("{vpc} {account}/{region}")
         };
         let _ = writeln!(out, "\n{scope}: {} finding(s)", findings.len());
         write_findings(&mut out, &findings, &paint);
+    }
+
+    if let Some(resolved) = &report.resolved {
+        if !resolved.is_empty() {
+            out.push_str("\nResolved since the baseline:\n");
+            for f in resolved {
+                let sev = paint(
+                    f.severity,
+                    &format!("{:<8}", f.severity.as_str().to_uppercase()),
+                );
+                let _ = writeln!(
+                    out,
+                    "  {sev} {:<32} {:<26} {}/{} {}",
+                    f.rule_id, f.resource_id, f.account_id, f.region, f.message
+                );
+            }
+        }
     }
 
     if !report.notes.is_empty() {
@@ -128,6 +151,23 @@ pub fn render(report: &Report, color: bool) -> String {
         s.vpcs_audited,
         report.scans.len()
     );
+    if s.suppressed > 0 {
+        let _ = write!(out, "; {} suppressed (not counted)", s.suppressed);
+    }
+    if s.suppressions_stale > 0 {
+        let _ = write!(
+            out,
+            "; {} stale suppression(s), see the notes",
+            s.suppressions_stale
+        );
+    }
+    if let Some(b) = &s.baseline {
+        let _ = write!(
+            out,
+            "; against the baseline: {} new, {} unchanged, {} resolved",
+            b.new, b.unchanged, b.resolved
+        );
+    }
     if s.scans_failed > 0 {
         let _ = write!(
             out,
@@ -151,11 +191,24 @@ fn write_findings(
             f.severity,
             &format!("{:<8}", f.severity.as_str().to_uppercase()),
         );
+        // With a baseline, a leading column marks what the baseline did not have.
+        let mark = match f.baseline {
+            Some(BaselineStatus::New) => "NEW ",
+            Some(BaselineStatus::Unchanged) => "    ",
+            None => "",
+        };
         let _ = writeln!(
             out,
-            "  {sev} {:<32} {:<26} {}",
+            "  {mark}{sev} {:<32} {:<26} {}",
             f.rule_id, f.resource_id, f.message
         );
+        if let Some(by) = &f.suppressed {
+            let _ = writeln!(
+                out,
+                "           SUPPRESSED until {}: {}",
+                by.expires, by.reason
+            );
+        }
         for (i, line) in f.remediation.lines().enumerate() {
             let lead = if i == 0 { "fix:" } else { "    " };
             let _ = writeln!(out, "           {lead} {line}");
@@ -194,5 +247,43 @@ mod tests {
         let last = text.lines().last().unwrap();
         assert!(last.starts_with("1"), "{last}");
         assert!(render(&report, true).contains("\x1b[1;31m"));
+    }
+
+    #[test]
+    fn table_marks_new_findings_and_lists_resolved_ones_against_a_baseline() {
+        use crate::export::baseline::{apply, Baseline, BaselineFinding, SchemaVersion};
+        let snapshot = compliant_vpc()
+            .with(|r| r.vpcs[0].enable_dns_hostnames = Some(false))
+            .build();
+        let eval = evaluate(
+            &snapshot,
+            &[crate::rules::test_support::vpc_pack()],
+            &Scope::default(),
+        );
+        let mut report = Report::build(&snapshot, eval, "t".into());
+        let gone = BaselineFinding {
+            rule_id: "vpc.cidr_size".into(),
+            pack: "p".into(),
+            account_id: "111122223333".into(),
+            region: "us-east-1".into(),
+            resource_id: "vpc-old".into(),
+            severity: Severity::Medium,
+            message: "was too small".into(),
+        };
+        apply(
+            &mut report,
+            &Baseline {
+                schema_version: SchemaVersion(1),
+                findings: vec![gone],
+            },
+        );
+        let text = render(&report, false);
+        assert!(text.contains("  NEW HIGH     vpc.dns_attributes"), "{text}");
+        assert!(text.contains("Resolved since the baseline:"), "{text}");
+        assert!(text.contains("MEDIUM   vpc.cidr_size"), "{text}");
+        assert!(
+            text.contains("against the baseline: 1 new, 0 unchanged, 1 resolved"),
+            "{text}"
+        );
     }
 }

@@ -39,6 +39,7 @@ pub const IAM_ROLE_MISSING: &str = "iam.role_missing";
 pub const IAM_POLICY_MISSING_PERMISSIONS: &str = "iam.policy_missing_permissions";
 pub const IAM_POLICY_EXCESS_PERMISSIONS: &str = "iam.policy_excess_permissions";
 pub const IAM_TRUST_POLICY_DRIFT: &str = "iam.trust_policy_drift";
+pub const SUPPRESSION_EXPIRED: &str = "suppression.expired";
 
 const fn rule(
     id: &'static str,
@@ -56,7 +57,7 @@ const fn rule(
     }
 }
 
-use ResourceType::{IamRole, NatGateway, Subnet, Vpc, VpcEndpoint};
+use ResourceType::{IamRole, NatGateway, Subnet, Suppression, Vpc, VpcEndpoint};
 use Severity::{Critical, High, Info, Low, Medium};
 
 /// Every rule vpc-auditor knows, in report order.
@@ -125,6 +126,9 @@ pub const CATALOGUE: &[RuleInfo] = &[
     rule(IAM_TRUST_POLICY_DRIFT, Critical, IamRole,
         "The trust policy admits exactly the expected principals under the expected conditions.",
         "A trust policy opened to another principal, or missing its ExternalId, hands the account to someone else."),
+    rule(SUPPRESSION_EXPIRED, Info, Suppression,
+        "A suppression in the config is past its `expires` date; it no longer suppresses.",
+        "An accepted risk should be reviewed when it lapses, not silently start failing the audit."),
 ];
 
 /// Looks a rule up by id.
@@ -153,6 +157,7 @@ mod tests {
             NAT_SAME_AZ,
             ENDPOINT_SECURITY_GROUP,
             IAM_TRUST_POLICY_DRIFT,
+            SUPPRESSION_EXPIRED,
         ] {
             assert!(rule_info(id).is_some(), "{id}");
         }

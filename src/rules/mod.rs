@@ -45,6 +45,13 @@ pub struct Evaluation {
     /// incomplete, and the report shows each as a failed scan.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub incomplete: Vec<IncompleteScope>,
+    /// Active suppressions that matched no finding.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stale_suppressions: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Something the rules needed that the snapshot does not hold.
@@ -232,6 +239,8 @@ impl<'e> Sink<'e> {
             message,
             remediation,
             details,
+            baseline: None,
+            suppressed: None,
         });
     }
 }
