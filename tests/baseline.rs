@@ -4,11 +4,7 @@
 
 mod common;
 
-use common::{auditor, json_report, run, temp_file};
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{auditor, json_report, run, stderr, temp_file};
 
 /// The demo's JSON report, as `--once --format json` prints it.
 fn demo_report() -> serde_json::Value {
@@ -105,31 +101,23 @@ fn without_a_baseline_the_report_has_no_baseline_fields() {
 
 #[test]
 fn bad_baseline_files_exit_two_naming_file_line_and_field() {
-    let (_d, base) = temp_file(
+    let (base, err) = common::rejected_input(
+        "--baseline",
         "base.json",
         "{\n  \"schema_version\": 2,\n  \"findings\": []\n}\n",
     );
-    let out = run(auditor()
-        .args(["--once", "--demo", "--baseline"])
-        .arg(&base));
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
     assert!(
-        err.contains(&format!("{}:2:", base.display())) && err.contains("schema_version"),
+        err.contains(&format!("{base}:2:")) && err.contains("schema_version"),
         "{err}"
     );
 
-    let (_d2, base) = temp_file(
+    let (base, err) = common::rejected_input(
+        "--baseline",
         "base.json",
         "{\"schema_version\": 1,\n \"findings\": [\n  {\"rule_id\": \"x\", \"severity\": \"severe\"}\n ]\n}\n",
     );
-    let out = run(auditor()
-        .args(["--once", "--demo", "--baseline"])
-        .arg(&base));
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
     assert!(
-        err.contains(&format!("{}:3:", base.display())) && err.contains("findings[0]"),
+        err.contains(&format!("{base}:3:")) && err.contains("findings[0]"),
         "{err}"
     );
 

@@ -3,11 +3,7 @@
 
 mod common;
 
-use common::{auditor, json_report, run, temp_file};
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{auditor, json_report, run, stderr, temp_file};
 
 #[test]
 fn demo_prints_a_table_with_clean_and_failing_vpcs_and_exits_one() {

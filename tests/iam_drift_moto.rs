@@ -311,51 +311,40 @@ async fn missing_role_is_critical_and_a_custom_pack_can_rename_it() {
 #[test]
 fn malformed_template_and_policy_files_exit_two_naming_file_and_place() {
     let dir = tempfile::tempdir().unwrap();
+    // Writes `file` and a pack naming it, runs the pack, and returns stderr of the exit-2 run.
+    let reject = |file: (&str, &str), pack: &str| {
+        std::fs::write(dir.path().join(file.0), file.1).unwrap();
+        std::fs::write(dir.path().join("pack.yaml"), pack).unwrap();
+        let out = run(auditor()
+            .args(["--once", "--demo", "--rules"])
+            .arg(dir.path().join("pack.yaml")));
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+
     let template = "Resources:\n  Role:\n    Type: AWS::IAM::Role\n    Properties:\n      RoleName: !Foo bar\n      AssumeRolePolicyDocument: {Statement: []}\n";
-    std::fs::write(dir.path().join("bad.template.yaml"), template).unwrap();
-    std::fs::write(
-        dir.path().join("pack.yaml"),
+    let err = reject(
+        ("bad.template.yaml", template),
         "name: bad\nroles:\n  - template: bad.template.yaml\n",
-    )
-    .unwrap();
-    let out = run(auditor()
-        .args(["--once", "--demo", "--rules"])
-        .arg(dir.path().join("pack.yaml")));
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    );
     assert!(
         err.contains("bad.template.yaml:5") && err.contains("!Foo"),
         "{err}"
     );
 
-    std::fs::write(
-        dir.path().join("policy.json"),
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},{"Sid":"two","Effect":"Allow","Action":7,"Resource":"*"}]}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("pack.yaml"),
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},{"Sid":"two","Effect":"Allow","Action":7,"Resource":"*"}]}"#;
+    let err = reject(
+        ("policy.json", policy),
         "name: bad\nroles:\n  - role_name: r\n    policies: [policy.json]\n",
-    )
-    .unwrap();
-    let out = run(auditor()
-        .args(["--once", "--demo", "--rules"])
-        .arg(dir.path().join("pack.yaml")));
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    );
     assert!(
         err.contains("policy.json") && err.contains("Statement[1]") && err.contains("Action"),
         "{err}"
     );
 
-    std::fs::write(
-        dir.path().join("pack.yaml"),
+    let err = reject(
+        ("unused.json", "{}"),
         "name: bad\nroles:\n  - role_name: r\n",
-    )
-    .unwrap();
-    let out = run(auditor()
-        .args(["--once", "--demo", "--rules"])
-        .arg(dir.path().join("pack.yaml")));
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("roles[0].template"));
+    );
+    assert!(err.contains("roles[0].template"), "{err}");
 }

@@ -4,11 +4,7 @@
 
 mod common;
 
-use common::{auditor, json_report, run, temp_file};
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{auditor, json_report, run, stderr, temp_file};
 
 const FAR_FUTURE: &str = "2999-12-31";
 
@@ -146,31 +142,23 @@ fn a_suppression_matching_nothing_is_a_stale_note_and_config_suppressions_apply_
 
 #[test]
 fn bad_suppressions_exit_two_naming_file_line_and_field() {
-    let (_d, file) = temp_file(
+    let (file, err) = common::rejected_input(
+        "--suppressions",
         "s.yaml",
         "suppressions:\n  - rule: vpc.az_count\n    resource: vpc-1\n    reason: r\n    expires: 2026-02-30\n",
     );
-    let out = run(auditor()
-        .args(["--once", "--demo", "--suppressions"])
-        .arg(&file));
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
     assert!(
-        err.contains(&format!("{}:5:", file.display())) && err.contains("suppressions[0].expires"),
+        err.contains(&format!("{file}:5:")) && err.contains("suppressions[0].expires"),
         "{err}"
     );
 
-    let (_d2, config) = temp_file(
+    let (config, err) = common::rejected_input(
+        "--config",
         "c.yaml",
         "suppressions:\n  - rule: vpc.az_count\n    resource: vpc-1\n    reason: ''\n    expires: 2026-01-01\n",
     );
-    let out = run(auditor()
-        .args(["--once", "--demo", "--config"])
-        .arg(&config));
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
     assert!(
-        err.contains(&format!("{}:4:", config.display())) && err.contains("reason"),
+        err.contains(&format!("{config}:4:")) && err.contains("reason"),
         "{err}"
     );
 }

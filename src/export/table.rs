@@ -223,8 +223,8 @@ mod tests {
     use crate::rules::evaluate;
     use crate::snapshot::builder::compliant_vpc;
 
-    #[test]
-    fn table_groups_by_vpc_and_ends_with_a_summary_line() {
+    /// The compliant VPC with DNS hostnames off: one high finding.
+    fn report_with_one_finding() -> Report {
         let snapshot = compliant_vpc()
             .with(|r| r.vpcs[0].enable_dns_hostnames = Some(false))
             .build();
@@ -233,7 +233,12 @@ mod tests {
             &[crate::rules::test_support::vpc_pack()],
             &Scope::default(),
         );
-        let report = Report::build(&snapshot, eval, "t".into());
+        Report::build(&snapshot, eval, "t".into())
+    }
+
+    #[test]
+    fn table_groups_by_vpc_and_ends_with_a_summary_line() {
+        let report = report_with_one_finding();
         let text = render(&report, false);
         assert!(
             text.contains("vpc-good 111122223333/us-east-1 (10.0.0.0/16): 1 finding(s)"),
@@ -252,15 +257,7 @@ mod tests {
     #[test]
     fn table_marks_new_findings_and_lists_resolved_ones_against_a_baseline() {
         use crate::export::baseline::{apply, Baseline, BaselineFinding, SchemaVersion};
-        let snapshot = compliant_vpc()
-            .with(|r| r.vpcs[0].enable_dns_hostnames = Some(false))
-            .build();
-        let eval = evaluate(
-            &snapshot,
-            &[crate::rules::test_support::vpc_pack()],
-            &Scope::default(),
-        );
-        let mut report = Report::build(&snapshot, eval, "t".into());
+        let mut report = report_with_one_finding();
         let gone = BaselineFinding {
             rule_id: "vpc.cidr_size".into(),
             pack: "p".into(),

@@ -146,6 +146,11 @@ pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run vpc-auditor")
 }
 
+/// A run's stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Parses stdout as the JSON report, showing stderr if it is not.
 pub fn json_report(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -213,4 +218,16 @@ impl Moto {
         }
         cmd
     }
+}
+
+/// Writes `text` to a file called `name`, runs `--once --demo FLAG FILE`, asserts exit 2 (bad
+/// input), and returns the file's path as shown in messages and the run's stderr.
+pub fn rejected_input(flag: &str, name: &str, text: &str) -> (String, String) {
+    let (_dir, path) = temp_file(name, text);
+    let out = run(auditor().args(["--once", "--demo", flag]).arg(&path));
+    assert_eq!(out.status.code(), Some(2), "{name} must be rejected");
+    (
+        path.display().to_string(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
