@@ -1,23 +1,9 @@
 //! vpc-auditor: audits AWS VPCs against the network requirements of bring-your-own-cloud
 //! platforms. `main` only wires the command line to the run and turns its outcome into an
-//! exit code; everything else lives in the modules below.
-
-mod app;
-mod cli;
-mod collect;
-mod config;
-mod daemon;
-mod export;
-mod finding;
-mod iam;
-mod input;
-mod rules;
-mod scan;
-mod snapshot;
-mod suppress;
-mod telemetry;
+//! exit code; everything else lives in the library (`src/lib.rs`).
 
 use clap::Parser;
+use vpc_auditor::{app, cli, telemetry};
 
 fn main() {
     let cli = cli::Cli::parse();

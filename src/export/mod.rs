@@ -4,6 +4,7 @@
 
 pub mod baseline;
 pub mod html;
+pub mod html_report;
 pub mod latest;
 pub mod metrics;
 pub mod report;
