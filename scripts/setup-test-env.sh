@@ -33,5 +33,19 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 
+# Chromium (Debian's package) for tests/vpc_picture_browser.rs: a real browser renders the
+# HTML report and the daemon's status page headless, so the VPC picture is checked as a
+# person sees it (screenshot) and as the browser parsed it (--dump-dom).
+if ! command -v chromium >/dev/null; then
+  echo "setup: installing Debian's chromium package" >&2
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: need root to apt-get install chromium (or install chromium yourself)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 chromium fonts-dejavu-core >/dev/null
+fi
+
 # The linters the deploy tests run on deploy/ (hadolint, cfn-lint, kubectl, ...).
 scripts/setup-deploy-tools.sh

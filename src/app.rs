@@ -96,6 +96,7 @@ async fn run_once(cli: &Cli) -> Result<i32, String> {
     }
     let rendered = match cli.format {
         ReportFormat::Json => report.to_json() + "\n",
+        ReportFormat::Html => crate::export::html_report::render(&report, &snapshot),
         ReportFormat::Table => {
             let color = cli.output.is_none()
                 && std::io::stdout().is_terminal()

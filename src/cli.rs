@@ -14,6 +14,8 @@ pub enum ReportFormat {
     Table,
     /// The full report, for machines (`schema_version` 1).
     Json,
+    /// One self-contained HTML page with a picture of each VPC, for a person.
+    Html,
 }
 
 /// Audits AWS VPCs against the network requirements of bring-your-own-cloud platforms.

@@ -1,15 +1,23 @@
 //! The daemon's status page (`/`): a small HTML summary of the merged last good result for
 //! a person, with links to the machine endpoints. Every value that reaches the page goes
 //! through [`escape`], since resource names, tags and error messages come from the account.
+//!
+//! The page draws a picture of each audited VPC ([`vpc_picture`]) from each region's last
+//! good network, at most [`MAX_PICTURES`] of them; marked elements link to the finding rows
+//! (`#finding-N`, N the finding's place in the list) or, past the listed ones, to `/findings`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use crate::export::latest::{rfc3339, Latest};
+use crate::export::vpc_picture::{self, FindingLink};
 use crate::finding::Severity;
 
 /// At most this many findings are listed on the page; `/findings` has them all.
 const MAX_LISTED: usize = 500;
+
+/// At most this many VPCs are drawn on the page, so a huge account keeps it small.
+pub const MAX_PICTURES: usize = 20;
 
 /// Escapes text for an HTML element or a quoted attribute value.
 pub fn escape(text: &str) -> String {
@@ -31,7 +39,8 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222
 table{border-collapse:collapse;margin-bottom:1.5em}\
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}\
 th{background:#f3f3f3}.ok{color:#176f2c}.error,.stale{color:#b00020;font-weight:bold}\
-.critical,.high{color:#b00020}.medium{color:#a35200}";
+.critical,.high{color:#b00020}.medium{color:#a35200}\
+.picture{overflow-x:auto;margin-bottom:1.5em}tr:target{background:#fff3c4}";
 
 /// Renders the status page.
 pub fn render(latest: &Latest) -> String {
@@ -149,6 +158,8 @@ fn write_page(out: &mut String, latest: &Latest) -> std::fmt::Result {
     }
     writeln!(out, "<td>{}</td></tr></table>", findings.len())?;
 
+    write_pictures(out, latest, &findings)?;
+
     writeln!(out, "<h2>Findings</h2>")?;
     if findings.is_empty() {
         writeln!(out, "<p>None.</p>")?;
@@ -158,10 +169,10 @@ fn write_page(out: &mut String, latest: &Latest) -> std::fmt::Result {
             "<table><tr><th>severity</th><th>rule</th><th>account</th><th>region</th>\
              <th>VPC</th><th>resource</th><th>message</th></tr>"
         )?;
-        for finding in findings.iter().take(MAX_LISTED) {
+        for (i, finding) in findings.iter().take(MAX_LISTED).enumerate() {
             writeln!(
                 out,
-                "<tr><td class=\"{sev}\">{sev}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                "<tr id=\"finding-{i}\"><td class=\"{sev}\">{sev}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
                  <td>{}</td><td>{}</td></tr>",
                 escape(&finding.rule_id),
                 escape(&finding.account_id),
@@ -182,6 +193,84 @@ fn write_page(out: &mut String, latest: &Latest) -> std::fmt::Result {
         }
     }
     writeln!(out, "</body></html>")
+}
+
+/// The VPC pictures, region by region, from each region's last good network.
+fn write_pictures(
+    out: &mut String,
+    latest: &Latest,
+    findings: &[&crate::finding::Finding],
+) -> std::fmt::Result {
+    let audited: usize = latest.regions().map(|r| r.vpcs.len()).sum();
+    if audited == 0 {
+        return Ok(());
+    }
+    writeln!(out, "<h2>VPCs</h2>")?;
+    writeln!(
+        out,
+        "<p>Red outlines and badges mark elements with a finding (click to jump to it); dashed \
+         red boxes are what is missing. A stale region shows its last good scan.</p>"
+    )?;
+    let links: Vec<FindingLink> = findings
+        .iter()
+        .enumerate()
+        .map(|(i, finding)| FindingLink {
+            finding,
+            href: if i < MAX_LISTED {
+                format!("#finding-{i}")
+            } else {
+                "/findings".to_string()
+            },
+        })
+        .collect();
+    let mut drawn = 0;
+    for region in latest.regions() {
+        let Some(network) = &region.network else {
+            continue;
+        };
+        let ids: BTreeSet<&str> = region.vpcs.iter().map(|v| v.vpc_id.as_str()).collect();
+        let here: Vec<FindingLink> = links
+            .iter()
+            .filter(|l| {
+                l.finding.account_id == region.account_id && l.finding.region == region.region
+            })
+            .cloned()
+            .collect();
+        let stale = if region.is_stale() {
+            format!(
+                " <span class=\"stale\">stale: as of {}</span>",
+                escape(
+                    &region
+                        .last_success_at
+                        .map(rfc3339)
+                        .unwrap_or_else(|| "never".into())
+                )
+            )
+        } else {
+            String::new()
+        };
+        for (vpc, svg) in vpc_picture::render_region(network, &ids, &here, MAX_PICTURES - drawn) {
+            drawn += 1;
+            writeln!(
+                out,
+                "<h3 id=\"vpc-{id}\">{id} <small>({}, {})</small>{stale}</h3>\n\
+                 <div class=\"picture\">{svg}</div>",
+                escape(&region.account_id),
+                escape(&region.region),
+                id = escape(&vpc),
+            )?;
+        }
+    }
+    if audited > drawn {
+        writeln!(
+            out,
+            "<p class=\"note\">{} more VPC(s) not drawn: the page draws at most {MAX_PICTURES}. \
+             Their findings are in the list below and in <a href=\"/findings\">/findings</a>; \
+             <code>vpc-auditor --once --format html</code> draws them all.</p>",
+            audited - drawn
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

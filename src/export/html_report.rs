@@ -1,12 +1,16 @@
 //! The `--format html` report: one self-contained HTML file (inline style, no external
 //! assets) for a person to open or attach to a ticket. It lists every (account, region)
-//! scanned and every finding with its remediation. Every value from the account goes through
-//! [`escape`].
+//! scanned, a picture of each audited VPC ([`vpc_picture`], an inline SVG whose marked
+//! elements link to the finding rows `#finding-N`, N being the finding's index in the
+//! report), and every finding with its remediation. Every value from the account goes
+//! through [`escape`].
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use crate::export::html::escape;
 use crate::export::report::ScanOutcome;
+use crate::export::vpc_picture::{self, FindingLink};
 use crate::export::Report;
 use crate::snapshot::Snapshot;
 
@@ -14,7 +18,12 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222
 table{border-collapse:collapse;margin-bottom:1.5em}\
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}\
 th{background:#f3f3f3}.ok{color:#176f2c}.error{color:#b00020;font-weight:bold}\
-.critical,.high{color:#b00020}.medium{color:#a35200}pre{white-space:pre-wrap;margin:0}";
+.critical,.high{color:#b00020}.medium{color:#a35200}pre{white-space:pre-wrap;margin:0}\
+.picture{overflow-x:auto;margin-bottom:1.5em}.picture svg{max-width:none}\
+tr:target{background:#fff3c4}";
+
+/// At most this many VPCs are drawn; the findings table still lists every finding.
+pub const MAX_PICTURES: usize = 200;
 
 /// Renders the report. `snapshot` is what the report was evaluated from.
 pub fn render(report: &Report, snapshot: &Snapshot) -> String {
@@ -24,7 +33,7 @@ pub fn render(report: &Report, snapshot: &Snapshot) -> String {
     page
 }
 
-fn write_page(out: &mut String, report: &Report, _snapshot: &Snapshot) -> std::fmt::Result {
+fn write_page(out: &mut String, report: &Report, snapshot: &Snapshot) -> std::fmt::Result {
     writeln!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -60,6 +69,7 @@ fn write_page(out: &mut String, report: &Report, _snapshot: &Snapshot) -> std::f
         )?;
     }
     writeln!(out, "</table>")?;
+    write_pictures(out, report, snapshot)?;
     writeln!(out, "<h2>Findings</h2>")?;
     if report.findings.is_empty() {
         writeln!(out, "<p>No findings.</p>")?;
@@ -81,7 +91,7 @@ fn write_page(out: &mut String, report: &Report, _snapshot: &Snapshot) -> std::f
                  <td>{}</td><td>{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
                 escape(&f.rule_id),
                 escape(&f.resource_id),
-                escape(f.vpc_id.as_deref().unwrap_or("")),
+                vpc_link(f.vpc_id.as_deref()),
                 escape(&f.message),
                 escape(&f.remediation),
                 sev = f.severity.as_str(),
@@ -90,6 +100,97 @@ fn write_page(out: &mut String, report: &Report, _snapshot: &Snapshot) -> std::f
         writeln!(out, "</table>")?;
     }
     writeln!(out, "</body></html>")
+}
+
+/// The VPC cell of a finding row: a link to the VPC's picture.
+fn vpc_link(vpc_id: Option<&str>) -> String {
+    match vpc_id {
+        Some(id) => format!("<a href=\"#vpc-{0}\">{0}</a>", escape(id)),
+        None => String::new(),
+    }
+}
+
+/// One picture per audited VPC, in the order of the report's `vpcs`.
+fn write_pictures(out: &mut String, report: &Report, snapshot: &Snapshot) -> std::fmt::Result {
+    writeln!(out, "<h2>VPCs</h2>")?;
+    if report.vpcs.is_empty() {
+        return writeln!(out, "<p>No VPC was audited.</p>");
+    }
+    writeln!(
+        out,
+        "<p>Each audited VPC as the auditor sees it: availability zones as columns, public and \
+         private subnets, NAT gateways and the routes to them, endpoints. Red outlines and badges \
+         mark elements with a finding (click to jump to it); dashed red boxes are what is \
+         missing.</p>"
+    )?;
+    let links: Vec<FindingLink> = report
+        .findings
+        .iter()
+        .enumerate()
+        .map(|(i, finding)| FindingLink {
+            finding,
+            href: format!("#finding-{i}"),
+        })
+        .collect();
+    let mut pictures: BTreeMap<(&str, &str, &str), String> = BTreeMap::new();
+    let mut budget = MAX_PICTURES;
+    for region in &snapshot.regions {
+        let here = |a: &str, r: &str| a == region.account_id && r == region.region;
+        let ids: BTreeSet<&str> = report
+            .vpcs
+            .iter()
+            .filter(|v| here(&v.account_id, &v.region))
+            .map(|v| v.vpc_id.as_str())
+            .collect();
+        let findings: Vec<FindingLink> = links
+            .iter()
+            .filter(|l| here(&l.finding.account_id, &l.finding.region))
+            .cloned()
+            .collect();
+        for (vpc, svg) in vpc_picture::render_region(region, &ids, &findings, budget) {
+            budget -= 1;
+            let key = report
+                .vpcs
+                .iter()
+                .find(|v| here(&v.account_id, &v.region) && v.vpc_id == vpc)
+                .map(|v| (v.account_id.as_str(), v.region.as_str(), v.vpc_id.as_str()));
+            if let Some(key) = key {
+                pictures.insert(key, svg);
+            }
+        }
+    }
+    let mut not_drawn = 0;
+    for vpc in &report.vpcs {
+        let key = (
+            vpc.account_id.as_str(),
+            vpc.region.as_str(),
+            vpc.vpc_id.as_str(),
+        );
+        let Some(svg) = pictures.get(&key) else {
+            not_drawn += 1;
+            continue;
+        };
+        let name = vpc
+            .name
+            .as_deref()
+            .map(|n| format!(" {}", escape(n)))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "<h3 id=\"vpc-{id}\">{id}{name} <small>({}, {})</small></h3>\n<div class=\"picture\">{svg}</div>",
+            escape(&vpc.account_id),
+            escape(&vpc.region),
+            id = escape(&vpc.vpc_id),
+        )?;
+    }
+    if not_drawn > 0 {
+        writeln!(
+            out,
+            "<p class=\"note\">{not_drawn} audited VPC(s) not drawn (at most {MAX_PICTURES} \
+             pictures per report); their findings are listed below.</p>"
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

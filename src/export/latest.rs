@@ -2,7 +2,7 @@
 //! and the `/findings` document built from it.
 //!
 //! Each scan merges in. A region collected successfully replaces that region's findings,
-//! VPCs and subnet capacity. A region whose collection failed keeps the findings of its last
+//! VPCs, subnet capacity and network (for the status page's VPC pictures). A region whose collection failed keeps the findings of its last
 //! good scan and is marked stale, with the time of that scan; a region that never
 //! succeeded is stale with no data. A scan that failed as a whole (no snapshot at all)
 //! marks every region stale. So a failure can never read as "no findings": it reads as
@@ -129,6 +129,9 @@ pub struct RegionState {
     pub findings: Vec<Finding>,
     pub vpcs: Vec<AuditedVpc>,
     pub subnets: Vec<SubnetCapacity>,
+    /// The region's network as the last successful scan collected it (security groups
+    /// left out), for the status page's VPC pictures; `None` if it never succeeded.
+    pub network: Option<RegionSnapshot>,
 }
 
 impl RegionState {
@@ -247,6 +250,7 @@ impl Latest {
                         findings: Vec::new(),
                         vpcs: Vec::new(),
                         subnets: Vec::new(),
+                        network: None,
                     });
                 state.status = ScanOutcome::Error;
                 state.error = scan.error.clone();
@@ -449,7 +453,14 @@ fn good_region(
                 .collect()
         })
         .unwrap_or_default();
+    // The pictures do not draw security groups; the rest is what the findings came from.
+    let network = snapshot.map(|s| RegionSnapshot {
+        security_groups: Vec::new(),
+        api_calls: BTreeMap::new(),
+        ..s.clone()
+    });
     RegionState {
+        network,
         findings: report
             .findings
             .iter()

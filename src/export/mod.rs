@@ -1,6 +1,7 @@
 //! Export: turning evaluation results into what people and machines read. Reports for
 //! `--once` (human table, JSON), and for the daemon the merged last good result
-//! (`latest`), its Prometheus metrics (`metrics`) and its status page (`html`).
+//! (`latest`), its Prometheus metrics (`metrics`) and its status page (`html`). Both HTML
+//! pages draw each VPC with `vpc_picture`.
 
 pub mod baseline;
 pub mod html;
@@ -9,5 +10,6 @@ pub mod latest;
 pub mod metrics;
 pub mod report;
 pub mod table;
+pub mod vpc_picture;
 
 pub use report::Report;
