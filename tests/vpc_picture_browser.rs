@@ -341,9 +341,26 @@ fn the_html_report_pictures_render_in_chromium() {
 
     // (1) What a person sees.
     screenshot(&url, &dir.path().join("report.png"), "1400,2000");
-    // The broken VPC's picture, scrolled to by its anchor: the README's picture.
-    let broken = dir.path().join("broken.png");
-    let png = screenshot(&format!("{url}#vpc-{BROKEN_VPC}"), &broken, "900,1000");
+    // The broken VPC's picture alone, cut from the report: the README's picture.
+    let start = html
+        .find(&format!("<h3 id=\"vpc-{BROKEN_VPC}\""))
+        .expect("the broken VPC's heading");
+    let end = start + html[start..].find("</div>").expect("its picture") + "</div>".len();
+    let alone = dir.path().join("broken.html");
+    std::fs::write(
+        &alone,
+        format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><style>body{{margin:8px;\
+             font-family:system-ui,sans-serif}}</style></head><body>{}</body></html>",
+            &html[start..end]
+        ),
+    )
+    .expect("write broken.html");
+    let png = screenshot(
+        &format!("file://{}", alone.display()),
+        &dir.path().join("broken.png"),
+        "860,800",
+    );
     if std::env::var_os("UPDATE_SCREENSHOT").is_some() {
         let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/vpc-picture.png");
         std::fs::write(&docs, &png).expect("write docs/vpc-picture.png");

@@ -359,8 +359,8 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
                     RED,
                     &format!("AZ {}: not used by this VPC", short_az(&column.az)),
                 );
-                badge(&mut background, x + COLUMN_WIDTH, columns_y, &links);
                 close(&mut background, &links);
+                badge(&mut background, x + COLUMN_WIDTH, columns_y, &links);
                 continue;
             }
             let _ = write!(
@@ -411,7 +411,7 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
             12.0,
             "bold",
             "#333",
-            "Interface endpoints (one chip per AZ with private subnets)",
+            "Interface endpoints (a chip per AZ with private subnets)",
         );
         if rows.is_empty() {
             text(
@@ -454,8 +454,8 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
             open(&mut body, &links, &attrs, &tooltip(label, &links));
             gap_rect(&mut body, MARGIN, y, inner, 40.0);
             text(&mut body, MARGIN + 10.0, y + 25.0, 12.0, "bold", RED, label);
-            badge(&mut body, MARGIN + inner, y, &links);
             close(&mut body, &links);
+            badge(&mut body, MARGIN + inner, y, &links);
             y += 40.0 + BOX_GAP;
         }
         for endpoint in gateway_list {
@@ -542,7 +542,7 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
             },
             self.findings.len()
         );
-        text(out, x, 40.0, 11.0, "normal", "#555", &subtitle);
+        text_wide(out, x, 40.0, 11.0, "#555", &subtitle, width);
         // One pill per finding that no element stands for (VPC-wide ones: DNS, CIDR, ...).
         let mut px = x;
         let py = 48.0;
@@ -591,8 +591,8 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
             open(out, &links, &attrs, &tooltip(label, &links));
             gap_rect(out, bx, y, w, h);
             text(out, bx + 10.0, y + 21.0, 12.0, "bold", RED, label);
-            badge(out, bx + w, y, &links);
             close(out, &links);
+            badge(out, bx + w, y, &links);
         } else {
             let ids = igws.join(", ");
             let attrs = format!(
@@ -617,8 +617,8 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
                 "Internet gateway",
             );
             text(out, bx + 10.0, y + 28.0, 11.0, "normal", "#333", &ids);
-            badge(out, bx + w, y, &links);
             close(out, &links);
+            badge(out, bx + w, y, &links);
         }
         self.boxes.insert("igw".into(), (bx, y, w, h));
     }
@@ -789,8 +789,8 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
         } else {
             text(out, x + 8.0, y + 41.0, 10.0, "normal", "#555", &route);
         }
-        badge(out, x + w, y, &links);
         close(out, &links);
+        badge(out, x + w, y, &links);
         if s.role == SubnetRole::Private {
             self.draw_s3_chip(out, s, x + 8.0, y + h - 14.0);
         }
@@ -903,8 +903,8 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
             "#555",
             &format!("{state} · in {subnet}"),
         );
-        badge(out, x + w, y, &links);
         close(out, &links);
+        badge(out, x + w, y, &links);
         self.boxes.insert(nat.id.clone(), (x, y, w, NAT_HEIGHT));
     }
 
@@ -997,17 +997,17 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
                 );
                 open(out, &links, &attrs, &tooltip(&summary, &links));
                 element_rect(out, MARGIN, y, width, row_h, "#efe6f7", "#7b4fa3", &links);
-                text(
+                text_wide(
                     out,
                     MARGIN + 8.0,
                     y + 13.0,
                     11.0,
-                    "bold",
                     "#222",
                     &format!("{service} · {} · {state} · {dns}", endpoint.id),
+                    width - 100.0,
                 );
-                badge(out, MARGIN + width, y, &links);
                 close(out, &links);
+                badge(out, MARGIN + width, y, &links);
             }
             None => {
                 let links = self.take(|f| {
@@ -1031,8 +1031,8 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
                 open(out, &links, &attrs, &tooltip(&label, &links));
                 gap_rect(out, MARGIN, y, width, row_h);
                 text(out, MARGIN + 8.0, y + 13.0, 11.0, "bold", RED, &label);
-                badge(out, MARGIN + width, y, &links);
                 close(out, &links);
+                badge(out, MARGIN + width, y, &links);
             }
         }
         // One chip per AZ with private subnets.
@@ -1152,14 +1152,14 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
         );
         open(out, &links, &attrs, &tooltip(&summary, &links));
         element_rect(out, x, y, w, 40.0, "#e8f1ea", "#2f6d3f", &links);
-        text(
+        text_wide(
             out,
             x + 8.0,
             y + 15.0,
             11.0,
-            "bold",
             "#222",
             &format!("{service} gateway endpoint {} · {state}", endpoint.id),
+            w - 100.0,
         );
         let tables = if on.is_empty() {
             "on no route table".to_string()
@@ -1167,8 +1167,8 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
             format!("on {}", endpoint.route_table_ids.join(", "))
         };
         text_wide(out, x + 8.0, y + 31.0, 10.0, "#333", &tables, w - 16.0);
-        badge(out, x + w, y, &links);
         close(out, &links);
+        badge(out, x + w, y, &links);
     }
 }
 
@@ -1316,24 +1316,39 @@ fn gap(
     open(out, links, &attrs, &tooltip(label, links));
     gap_rect(out, x, y, w, h);
     text(out, x + 10.0, y + h / 2.0 + 4.0, 12.0, "bold", RED, label);
-    badge(out, x + w, y, links);
     close(out, links);
+    badge(out, x + w, y, links);
 }
 
-/// The finding badge at a box's top-right corner: a red disc with the number of findings.
+/// The finding badges at a box's top-right corner: one red disc per finding (at most four)
+/// with its severity's initial, each linking to its finding. Drawn after the element, since
+/// a link cannot hold another.
 fn badge(out: &mut String, right: f64, top: f64, links: &[&FindingLink]) {
-    if links.is_empty() {
-        return;
+    for (i, link) in links.iter().take(4).enumerate() {
+        let (cx, cy) = (right - 2.0 - i as f64 * 20.0, top + 2.0);
+        let initial = link
+            .finding
+            .severity
+            .as_str()
+            .chars()
+            .next()
+            .unwrap_or('!')
+            .to_ascii_uppercase();
+        let _ = write!(
+            out,
+            "<a href=\"{}\"><g data-kind=\"finding-badge\" data-finding=\"{}\"><title>{}</title>\
+             <circle cx=\"{cx}\" cy=\"{cy}\" r=\"9\" fill=\"{RED}\" stroke=\"#ffffff\" \
+             stroke-width=\"1.5\"/><text x=\"{cx}\" y=\"{}\" font-size=\"11\" font-weight=\"bold\" \
+             fill=\"#ffffff\" text-anchor=\"middle\">{initial}</text></g></a>",
+            escape(&link.href),
+            escape(anchor(&link.href)),
+            escape(&format!(
+                "{} {}: {}",
+                link.finding.severity, link.finding.rule_id, link.finding.message
+            )),
+            cy + 4.0,
+        );
     }
-    let (cx, cy) = (right - 2.0, top + 2.0);
-    let _ = write!(
-        out,
-        "<circle data-kind=\"finding-badge\" cx=\"{cx}\" cy=\"{cy}\" r=\"9\" fill=\"{RED}\" \
-         stroke=\"#ffffff\" stroke-width=\"1.5\"/><text x=\"{cx}\" y=\"{}\" font-size=\"11\" \
-         font-weight=\"bold\" fill=\"#ffffff\" text-anchor=\"middle\">{}</text>",
-        cy + 4.0,
-        links.len()
-    );
 }
 
 fn more(out: &mut String, x: f64, y: f64, count: usize, what: &str) {
@@ -1346,7 +1361,7 @@ fn more(out: &mut String, x: f64, y: f64, count: usize, what: &str) {
 
 /// One line of text, cut to fit a box (the full value is in the element's tooltip).
 fn text(out: &mut String, x: f64, y: f64, size: f64, weight: &str, fill: &str, value: &str) {
-    let limit = if size >= 14.0 { 80 } else { BOX_CHARS };
+    let limit = if size >= 12.0 { 80 } else { BOX_CHARS };
     let _ = write!(
         out,
         "<text x=\"{x}\" y=\"{y}\" font-size=\"{size}\" font-weight=\"{weight}\" fill=\"{fill}\">{}</text>",
