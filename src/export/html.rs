@@ -354,4 +354,63 @@ mod tests {
         assert!(findings > 0);
         assert!(page.contains(&format!("<td>{findings}</td></tr></table>")));
     }
+
+    #[test]
+    fn page_draws_each_vpc_with_marks_linking_to_the_finding_rows() {
+        let mut latest = Latest::default();
+        let out = output_of(snapshot(vec![region("us-east-1", true)]));
+        latest.record(
+            Ok(&out),
+            "2026-01-01T00:00:00Z".parse().unwrap(),
+            Duration::from_secs(1),
+        );
+        let page = render(&latest);
+        assert!(page.contains("<h2>VPCs</h2>"));
+        assert_eq!(page.matches("<svg ").count(), 1);
+        assert!(page.contains("data-vpc=\"vpc-good\""));
+        // The /20 VPC CIDR finding: a row with an id, and a mark in the picture linking to it.
+        assert!(page.contains("<tr id=\"finding-0\">"), "{page}");
+        assert!(page.contains("href=\"#finding-0\""), "{page}");
+    }
+
+    #[test]
+    fn a_stale_region_keeps_its_picture_and_says_since_when() {
+        let account = crate::snapshot::builder::ACCOUNT;
+        let mut latest = Latest::default();
+        let good = output_of(snapshot(vec![region("us-east-1", false)]));
+        latest.record(
+            Ok(&good),
+            "2026-01-01T00:00:00Z".parse().unwrap(),
+            Duration::from_secs(1),
+        );
+        let broken = output_of(snapshot(vec![failed(
+            account,
+            "us-east-1",
+            "ec2:DescribeVpcs",
+        )]));
+        latest.record(
+            Ok(&broken),
+            "2026-01-01T00:05:00Z".parse().unwrap(),
+            Duration::from_secs(1),
+        );
+        let page = render(&latest);
+        assert!(page.contains("data-vpc=\"vpc-good\""));
+        assert!(page.contains("stale: as of 2026-01-01T00:00:00Z"), "{page}");
+    }
+
+    #[test]
+    fn a_huge_account_draws_at_most_max_pictures_and_counts_the_rest() {
+        let regions = (0..MAX_PICTURES + 5)
+            .map(|i| region(&format!("xx-test-{i}"), false))
+            .collect();
+        let mut latest = Latest::default();
+        latest.record(
+            Ok(&output_of(snapshot(regions))),
+            "2026-01-01T00:00:00Z".parse().unwrap(),
+            Duration::from_secs(1),
+        );
+        let page = render(&latest);
+        assert_eq!(page.matches("<svg ").count(), MAX_PICTURES);
+        assert!(page.contains("5 more VPC(s) not drawn"), "{page}");
+    }
 }

@@ -215,4 +215,32 @@ mod tests {
         assert!(page.contains("id=\"finding-0\""));
         assert!(!page.contains("http://") && !page.contains("https://"));
     }
+
+    #[test]
+    fn draws_each_audited_vpc_with_marks_linking_to_finding_rows() {
+        let snapshot = Snapshot::from_json(DEMO_SNAPSHOT).unwrap();
+        let evaluation = crate::rules::evaluate(
+            &snapshot,
+            &[crate::rules::test_support::vpc_pack()],
+            &Default::default(),
+        );
+        let report = Report::build(&snapshot, evaluation, "2026-12-03T00:00:00Z".into());
+        let page = render(&report, &snapshot);
+        assert_eq!(page.matches("<svg ").count(), report.vpcs.len());
+        for vpc in &report.vpcs {
+            assert!(page.contains(&format!("<h3 id=\"vpc-{}\">", vpc.vpc_id)));
+            assert!(page.contains(&format!("data-vpc=\"{}\"", vpc.vpc_id)));
+        }
+        // Every finding of a VPC is linked from its picture, to a row that exists.
+        for (i, finding) in report.findings.iter().enumerate() {
+            assert!(page.contains(&format!("<tr id=\"finding-{i}\">")));
+            if finding.vpc_id.is_some() {
+                assert!(
+                    page.contains(&format!("href=\"#finding-{i}\"")),
+                    "{} not linked",
+                    finding.rule_id
+                );
+            }
+        }
+    }
 }
