@@ -36,9 +36,9 @@ pub async fn run(cli: Cli) -> i32 {
     }
 }
 
-/// The validated settings and the snapshot source the flags ask for.
-fn settings_and_source(cli: &Cli) -> Result<(Settings, SnapshotSource), String> {
-    let settings = Settings::resolve(&Overrides {
+/// What the flags override in the config.
+fn overrides(cli: &Cli) -> Overrides {
+    Overrides {
         config: cli.config.clone(),
         rules: cli.rules.clone(),
         regions: cli.regions.clone(),
@@ -47,8 +47,13 @@ fn settings_and_source(cli: &Cli) -> Result<(Settings, SnapshotSource), String> 
         schedule: cli.schedule.clone(),
         listen: cli.listen.clone(),
         suppressions: cli.suppressions.clone(),
-    })
-    .map_err(|e| e.to_string())?;
+        web_config_file: cli.web_config_file.clone(),
+    }
+}
+
+/// The validated settings and the snapshot source the flags ask for.
+fn settings_and_source(cli: &Cli) -> Result<(Settings, SnapshotSource), String> {
+    let settings = Settings::resolve(&overrides(cli)).map_err(|e| e.to_string())?;
 
     let source = if cli.demo {
         SnapshotSource::Demo
@@ -60,15 +65,30 @@ fn settings_and_source(cli: &Cli) -> Result<(Settings, SnapshotSource), String> 
     Ok((settings, source))
 }
 
-/// Runs the daemon until SIGTERM or SIGINT; `Ok` is a graceful stop (exit 0).
+/// Runs the daemon until SIGTERM or SIGINT, re-reading the config on SIGHUP; `Ok` is a
+/// graceful stop (exit 0).
 async fn run_daemon(cli: &Cli) -> Result<(), String> {
     let (settings, source) = settings_and_source(cli)?;
+    let web =
+        crate::web_config::WebConfig::load_or_plain(settings.daemon.web_config_file.as_deref())
+            .map_err(|e| e.to_string())?;
     let shutdown = daemon::shutdown_signal();
+    let reloads = daemon::reload_signal();
     let address = settings.daemon.listen.0;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
-    daemon::run(DaemonConfig { settings, source }, listener, shutdown).await
+    // A reload reads the same files the flags named at start.
+    let flags = overrides(cli);
+    let reload: daemon::Reloader =
+        std::sync::Arc::new(move || Settings::resolve(&flags).map_err(|e| e.to_string()));
+    let config = DaemonConfig {
+        settings,
+        source,
+        web,
+        reload: Some(reload),
+    };
+    daemon::run(config, listener, shutdown, reloads).await
 }
 
 async fn run_once(cli: &Cli) -> Result<i32, String> {

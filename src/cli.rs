@@ -94,6 +94,11 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", conflicts_with = "once")]
     pub listen: Option<String>,
 
+    /// Daemon: TLS and basic auth for the listener, in the Prometheus exporters' web config
+    /// format (tls_server_config, basic_auth_users) [config: web_config_file].
+    #[arg(long, value_name = "FILE", conflicts_with = "once")]
+    pub web_config_file: Option<PathBuf>,
+
     /// Print the rule catalogue (id, severity, resource, what it checks and why) and exit.
     #[arg(long)]
     pub list_rules: bool,

@@ -193,12 +193,38 @@ impl Default for MetricsSettings {
     }
 }
 
+/// Which of the daemon's optional endpoints are served; a turned-off one answers 404.
+/// `/metrics`, `/healthz` and `/readyz` are always served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSettings {
+    /// `/findings`, the merged report as JSON.
+    #[serde(default = "default_true")]
+    pub findings: bool,
+    /// `/`, the HTML status page.
+    #[serde(default = "default_true")]
+    pub status_page: bool,
+}
+
+impl Default for EndpointSettings {
+    fn default() -> Self {
+        EndpointSettings {
+            findings: true,
+            status_page: true,
+        }
+    }
+}
+
 /// Settings that only the daemon (no `--once`) reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DaemonSettings {
     pub schedule: CronSchedule,
     pub listen: ListenAddr,
     pub metrics: MetricsSettings,
+    pub endpoints: EndpointSettings,
+    /// The listener's TLS and basic-auth file (`web_config::WebConfig`); `None` is plain
+    /// HTTP without auth.
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// Which VPCs are audited. By default every VPC, the default VPC included.
@@ -296,6 +322,13 @@ pub struct ConfigFile {
     /// Daemon: what `/metrics` exports.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Daemon: turns `/findings` or the `/` status page off.
+    #[serde(default)]
+    pub endpoints: EndpointSettings,
+    /// Daemon: TLS and basic auth for the listener, in the Prometheus exporters' web
+    /// config format; relative to the config file.
+    #[serde(default)]
+    pub web_config_file: Option<PathBuf>,
     /// Accepted risks: findings reported as suppressed until each one's `expires` date.
     #[serde(default)]
     pub suppressions: Vec<Suppression>,
@@ -335,6 +368,8 @@ pub struct Overrides {
     pub listen: Option<String>,
     /// A suppressions file; replaces the config's `suppressions_file`.
     pub suppressions: Option<PathBuf>,
+    /// The daemon's web config file; replaces the config's `web_config_file`.
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// Everything a run needs, validated.
@@ -431,6 +466,11 @@ impl Settings {
                 None => file.listen.unwrap_or_default(),
             },
             metrics: file.metrics.clone(),
+            endpoints: file.endpoints.clone(),
+            web_config_file: overrides
+                .web_config_file
+                .clone()
+                .or_else(|| file.web_config_file.as_ref().map(|p| base_dir.join(p))),
         };
 
         let mut suppressions = file.suppressions.clone();

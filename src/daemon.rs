@@ -6,7 +6,17 @@
 //!   (tokio-cron-scheduler). Scans never overlap: a tick that comes while a scan still runs
 //!   is skipped and counted (`vpc_auditor_scans_skipped_total`), so a slow account cannot
 //!   pile scans up.
-//! - **Listener.** `/metrics`, `/healthz`, `/readyz`, `/findings` and `/` (a status page).
+//! - **Listener.** `/metrics`, `/healthz`, `/readyz`, `/findings` and `/` (a status page),
+//!   over plain HTTP or TLS, with optional basic auth, as the web config file
+//!   ([`WebConfig`]) says. `/healthz` and `/readyz` stay open without credentials (they
+//!   say only "ok" or "ready", and Kubernetes probes send none); `/findings` and `/` can
+//!   be turned off (404).
+//! - **Reload.** On a reload request (SIGHUP, see [`reload_signal`]) the config, rule
+//!   packs, suppressions and web config are read again. A bad one is logged and counted
+//!   (`vpc_auditor_config_reloads_total{result="failure"}`) and the running one stays; a
+//!   good one applies from the next scan (packs, scope, regions, suppressions, schedule)
+//!   and the next request (auth, endpoints) or connection (TLS certificate). The listen
+//!   address and `metrics.per_resource_series` need a restart.
 //! - **Shutdown.** When the caller's shutdown future resolves (SIGTERM or SIGINT, see
 //!   [`shutdown_signal`]), the listener stops accepting and drains, the schedule stops, an
 //!   in-flight scan is cancelled through its [`CancellationToken`], and [`run`] returns;
@@ -18,24 +28,27 @@ use std::future::{Future, IntoFuture};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures::future::BoxFuture;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{CronSchedule, MetricsSettings, Settings};
+use crate::config::{CronSchedule, Settings};
 use crate::export::html;
 use crate::export::latest::{Latest, ScanError};
-use crate::export::metrics::{self, Metrics};
+use crate::export::metrics::{self, ConfigLoad, Metrics};
 use crate::scan::{self, ScanOutput, SnapshotSource};
+use crate::web_config::{AuthCheck, WebConfig};
 
 /// How long shutdown waits for each of: the schedule, the cancelled scan, open connections.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
@@ -43,13 +56,27 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 /// Ticks waiting for the scan loop; it takes them at once, so a few are plenty.
 const TICK_QUEUE: usize = 4;
 
+/// How long a client has to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections accepted (and, with TLS, past their handshake) waiting for the HTTP server.
+const ACCEPT_QUEUE: usize = 64;
+
+/// Reads the settings again (config file, rule packs, suppressions) for a reload; the
+/// error names the file, line and field.
+pub type Reloader = Arc<dyn Fn() -> Result<Settings, String> + Send + Sync>;
+
 /// What the daemon runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DaemonConfig {
     pub settings: Settings,
     /// AWS, or for trying the daemon without an account, the demo or a snapshot file
     /// (read again at every scan).
     pub source: SnapshotSource,
+    /// TLS and basic auth for the listener, loaded from `settings.daemon.web_config_file`.
+    pub web: WebConfig,
+    /// How a reload request re-reads the settings; `None`: reloads are refused.
+    pub reload: Option<Reloader>,
 }
 
 /// What a scan resolves to: `None` when it was cancelled.
@@ -58,23 +85,43 @@ type ScanResult = Option<Result<ScanOutput, ScanError>>;
 /// A scan as the daemon runs it: it is handed a token that is cancelled at shutdown.
 type ScanFn = Arc<dyn Fn(CancellationToken) -> BoxFuture<'static, ScanResult> + Send + Sync>;
 
-/// What the scan loop and the HTTP handlers share.
+/// What the scan loop, the listener and the HTTP handlers share.
 struct Shared {
     latest: RwLock<Latest>,
     metrics: Metrics,
+    /// The settings in force: a scan takes them when it starts, so a reload applies from
+    /// the next scan.
+    settings: RwLock<Arc<Settings>>,
+    /// The web config in force: the listener takes it per connection, auth per request.
+    web: RwLock<Arc<WebConfig>>,
 }
 
 impl Shared {
-    fn new(settings: &MetricsSettings) -> Result<Shared, String> {
+    fn new(settings: Settings, web: WebConfig) -> Result<Shared, String> {
+        let metrics = Metrics::new(settings.daemon.metrics.per_resource_series)
+            .map_err(|e| format!("cannot register the metrics: {e}"))?;
+        metrics.config_loaded(ConfigLoad::AtStart);
         Ok(Shared {
             latest: RwLock::new(Latest::default()),
-            metrics: Metrics::new(settings.per_resource_series)
-                .map_err(|e| format!("cannot register the metrics: {e}"))?,
+            metrics,
+            settings: RwLock::new(Arc::new(settings)),
+            web: RwLock::new(Arc::new(web)),
         })
     }
 
     fn latest(&self) -> RwLockReadGuard<'_, Latest> {
         self.latest.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn web(&self) -> Arc<WebConfig> {
+        self.web.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Merges a finished scan into the last good result and the metrics, and logs it.
@@ -105,44 +152,71 @@ impl Shared {
 }
 
 /// Runs the daemon until `shutdown` resolves: scans at start-up and on the schedule, and
-/// serves the results on `listener`. Returns an error only when the daemon cannot start or
-/// its listener fails.
-pub async fn run<F>(config: DaemonConfig, listener: TcpListener, shutdown: F) -> Result<(), String>
+/// serves the results on `listener`; each message on `reloads` re-reads the config.
+/// Returns an error only when the daemon cannot start or its listener fails.
+pub async fn run<F>(
+    config: DaemonConfig,
+    listener: TcpListener,
+    shutdown: F,
+    mut reloads: mpsc::Receiver<()>,
+) -> Result<(), String>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let shared = Arc::new(Shared::new(&config.settings.daemon.metrics)?);
+    let DaemonConfig {
+        settings,
+        source,
+        web,
+        reload,
+    } = config;
+    let schedule = settings.daemon.schedule.clone();
+    let (scheme, auth) = web.describe();
+    let shared = Arc::new(Shared::new(settings, web)?);
     let stop = CancellationToken::new();
     let (ticks_tx, ticks_rx) = mpsc::channel(TICK_QUEUE);
-    let schedule = config.settings.daemon.schedule.clone();
-    let mut scheduler = start_schedule(&schedule, ticks_tx).await?;
+    let mut scheduler = start_schedule(&schedule, ticks_tx.clone()).await?;
     let address = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let connections = accept_connections(listener, shared.clone(), stop.clone())?;
     let mut server = tokio::spawn(
-        axum::serve(listener, router(shared.clone()))
+        axum::serve(connections, router(shared.clone()))
             .with_graceful_shutdown(stop.clone().cancelled_owned())
             .into_future(),
     );
     let scans = tokio::spawn(scan_loop(
-        shared,
-        aws_or_file_scan(config),
+        shared.clone(),
+        aws_or_file_scan(shared.clone(), source),
         ticks_rx,
         stop.clone(),
     ));
-    tracing::info!(address, schedule = schedule.0, "daemon started");
+    tracing::info!(
+        address,
+        scheme,
+        basic_auth = auth,
+        schedule = schedule.0,
+        "daemon started"
+    );
 
-    let outcome = tokio::select! {
-        () = shutdown => {
-            tracing::info!("shutting down");
-            Ok(())
+    tokio::pin!(shutdown);
+    let mut reloading = true;
+    let outcome = loop {
+        tokio::select! {
+            () = &mut shutdown => {
+                tracing::info!("shutting down");
+                break Ok(());
+            }
+            ended = &mut server => break Err(match ended {
+                Ok(Ok(())) => "the HTTP listener stopped".to_string(),
+                Ok(Err(err)) => format!("the HTTP listener failed: {err}"),
+                Err(err) => format!("the HTTP listener failed: {err}"),
+            }),
+            request = reloads.recv(), if reloading => match request {
+                Some(()) => reload_config(reload.as_ref(), &shared, &mut scheduler, &ticks_tx).await,
+                None => reloading = false,
+            },
         }
-        ended = &mut server => Err(match ended {
-            Ok(Ok(())) => "the HTTP listener stopped".to_string(),
-            Ok(Err(err)) => format!("the HTTP listener failed: {err}"),
-            Err(err) => format!("the HTTP listener failed: {err}"),
-        }),
     };
     stop.cancel();
     match tokio::time::timeout(DRAIN_TIMEOUT, scheduler.shutdown()).await {
@@ -193,6 +267,92 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     }
 }
 
+/// A reload request per SIGHUP, the signal daemons conventionally re-read their config on.
+/// The handler is installed when this is called.
+pub fn reload_signal() -> mpsc::Receiver<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = mpsc::channel(1);
+    match signal(SignalKind::hangup()) {
+        Ok(mut hangups) => {
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    tracing::info!(signal = "SIGHUP", "received");
+                    // A reload already waiting will read the newest files anyway.
+                    let _ = tx.try_send(());
+                }
+            });
+        }
+        Err(err) => tracing::warn!(signal = "SIGHUP", error = %err, "cannot listen for the signal"),
+    }
+    rx
+}
+
+/// Re-reads the settings and the web config. A bad one is logged and counted, and the
+/// running one stays; a good one replaces it (and the schedule, when that changed).
+async fn reload_config(
+    reloader: Option<&Reloader>,
+    shared: &Shared,
+    scheduler: &mut JobScheduler,
+    ticks: &mpsc::Sender<()>,
+) {
+    let rejected = |error: String| {
+        tracing::error!(
+            error = %error,
+            "config reload failed; still running with the previous config"
+        );
+        shared.metrics.config_loaded(ConfigLoad::Rejected);
+    };
+    let Some(reloader) = reloader else {
+        return rejected("this daemon cannot reload its config".to_string());
+    };
+    let loaded = reloader().and_then(|settings| {
+        let web = WebConfig::load_or_plain(settings.daemon.web_config_file.as_deref())
+            .map_err(|e| e.to_string())?;
+        Ok((settings, web))
+    });
+    let (settings, web) = match loaded {
+        Ok(loaded) => loaded,
+        Err(error) => return rejected(error),
+    };
+    let old = shared.settings();
+    if settings.daemon.listen != old.daemon.listen {
+        tracing::warn!(
+            listen = %settings.daemon.listen.0,
+            "the listen address changes only at a restart; still listening on the old one"
+        );
+    }
+    if settings.daemon.metrics != old.daemon.metrics {
+        tracing::warn!("metrics.per_resource_series changes only at a restart");
+    }
+    if settings.daemon.schedule != old.daemon.schedule {
+        match start_schedule(&settings.daemon.schedule, ticks.clone()).await {
+            Ok(new) => {
+                let mut previous = std::mem::replace(scheduler, new);
+                if !matches!(
+                    tokio::time::timeout(DRAIN_TIMEOUT, previous.shutdown()).await,
+                    Ok(Ok(()))
+                ) {
+                    tracing::warn!("the previous schedule did not stop cleanly");
+                }
+            }
+            Err(error) => return rejected(error),
+        }
+    }
+    let (scheme, auth) = web.describe();
+    tracing::info!(
+        schedule = settings.daemon.schedule.0,
+        packs = settings.packs.len(),
+        regions = settings.regions.len(),
+        suppressions = settings.suppressions.len(),
+        scheme,
+        basic_auth = auth,
+        "config reloaded; it applies from the next scan"
+    );
+    *shared.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
+    *shared.web.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(web);
+    shared.metrics.config_loaded(ConfigLoad::Reloaded);
+}
+
 /// Starts the cron schedule; each tick is sent to the scan loop, which decides whether it
 /// runs or is skipped.
 async fn start_schedule(
@@ -217,18 +377,19 @@ async fn start_schedule(
     Ok(scheduler)
 }
 
-/// The real scan: `scan::scan` with the daemon's settings and source, abandoned (its AWS
-/// calls dropped mid-flight) when the token is cancelled. A panic inside it ends its task
-/// and is counted by the scan loop as an error.
-fn aws_or_file_scan(config: DaemonConfig) -> ScanFn {
-    let config = Arc::new(config);
+/// The real scan: `scan::scan` with the settings in force when it starts and the daemon's
+/// source, abandoned (its AWS calls dropped mid-flight) when the token is cancelled. A
+/// panic inside it ends its task and is counted by the scan loop as an error.
+fn aws_or_file_scan(shared: Arc<Shared>, source: SnapshotSource) -> ScanFn {
+    let source = Arc::new(source);
     Arc::new(move |token: CancellationToken| {
-        let config = config.clone();
+        let settings = shared.settings();
+        let source = source.clone();
         Box::pin(async move {
             tokio::select! {
                 biased;
                 () = token.cancelled() => None,
-                result = scan::scan(&config.settings, &config.source) => {
+                result = scan::scan(&settings, &source) => {
                     Some(result.map_err(|message| ScanError::Source { message }))
                 }
             }
@@ -297,14 +458,142 @@ async fn scan_loop(
     }
 }
 
+/// A connection the HTTP server reads: plain TCP, or TLS past its handshake.
+type Connection = Either<TcpStream, tokio_rustls::server::TlsStream<TcpStream>>;
+
+/// The connections `accept_connections` hands over, as an axum listener.
+struct Connections {
+    ready: mpsc::Receiver<(Connection, std::net::SocketAddr)>,
+    local: std::net::SocketAddr,
+}
+
+impl axum::serve::Listener for Connections {
+    type Io = Connection;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(connection) => connection,
+            // The accept loop stopped: shutdown is under way.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+/// Accepts TCP connections until `stop`; with TLS in the web config in force, each one's
+/// handshake runs in its own task (so a slow client holds up nobody) and a failed one (a
+/// plain-HTTP client, an unverified client certificate) is dropped.
+fn accept_connections(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) -> Result<Connections, String> {
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("the listener has no address: {e}"))?;
+    let (ready, connections) = mpsc::channel(ACCEPT_QUEUE);
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = stop.cancelled() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of file descriptors and the like: back off, as axum does.
+                        tracing::debug!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            match shared.web().tls.clone() {
+                None => {
+                    if ready.send((Either::Left(stream), peer)).await.is_err() {
+                        return;
+                    }
+                }
+                Some(tls) => {
+                    let ready = ready.clone();
+                    tokio::spawn(async move {
+                        let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                            Ok(Ok(stream)) => {
+                                let _ = ready.send((Either::Right(stream), peer)).await;
+                            }
+                            Ok(Err(err)) => {
+                                tracing::debug!(%peer, error = %err, "TLS handshake failed")
+                            }
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        }
+                    });
+                }
+            }
+        }
+    });
+    Ok(Connections {
+        ready: connections,
+        local,
+    })
+}
+
 fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    // Behind basic auth, when the web config has users.
+    let guarded = Router::new()
         .route("/", get(status_page))
         .route("/metrics", get(metrics_text))
+        .route("/findings", get(findings))
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            require_basic_auth,
+        ));
+    // Open: probes carry no credentials, and these say nothing but "ok" or "ready".
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/findings", get(findings))
+        .merge(guarded)
         .with_state(shared)
+}
+
+/// 401 with a `WWW-Authenticate: Basic` challenge unless the request carries the
+/// credentials of one of the web config's `basic_auth_users` (or there are none).
+async fn require_basic_auth(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let web = shared.web();
+    if web.users.is_empty() {
+        return next.run(request).await;
+    }
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|value| value.as_bytes().to_vec());
+    // bcrypt takes tens of milliseconds: off the async threads.
+    let check = tokio::task::spawn_blocking(move || web.users.check(authorization.as_deref()))
+        .await
+        .unwrap_or(AuthCheck::Denied);
+    match check {
+        AuthCheck::Allowed => next.run(request).await,
+        AuthCheck::Denied => (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"vpc-auditor\", charset=\"UTF-8\"",
+            )],
+            "unauthorized\n",
+        )
+            .into_response(),
+    }
+}
+
+/// 404, for an endpoint the config turned off.
+fn turned_off() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
 
 /// The metrics as rendered after the last scan; nothing is computed here.
@@ -337,6 +626,9 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 
 /// The merged report as JSON, with its staleness.
 async fn findings(State(shared): State<Arc<Shared>>) -> Response {
+    if !shared.settings().daemon.endpoints.findings {
+        return turned_off();
+    }
     let document = shared.latest().findings_document();
     match document {
         Some(document) => match serde_json::to_string_pretty(&document) {
@@ -356,8 +648,11 @@ async fn findings(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-async fn status_page(State(shared): State<Arc<Shared>>) -> Html<String> {
-    Html(html::render(&shared.latest()))
+async fn status_page(State(shared): State<Arc<Shared>>) -> Response {
+    if !shared.settings().daemon.endpoints.status_page {
+        return turned_off();
+    }
+    Html(html::render(&shared.latest())).into_response()
 }
 
 #[cfg(test)]
@@ -373,7 +668,7 @@ mod tests {
     }
 
     fn shared() -> Arc<Shared> {
-        Arc::new(Shared::new(&MetricsSettings::default()).unwrap())
+        Arc::new(Shared::new(demo_settings(), WebConfig::default()).unwrap())
     }
 
     /// The demo scan's output, made once.
@@ -578,10 +873,18 @@ mod tests {
         let config = DaemonConfig {
             settings: demo_settings(),
             source: SnapshotSource::Demo,
+            web: WebConfig::default(),
+            reload: None,
         };
-        let daemon = tokio::spawn(run(config, listener, async {
-            let _ = stopped.await;
-        }));
+        let (_reload, reloads) = mpsc::channel(1);
+        let daemon = tokio::spawn(run(
+            config,
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            reloads,
+        ));
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while get(address, "/readyz").await.0 != 200 {
             assert!(std::time::Instant::now() < deadline, "never ready");

@@ -19,3 +19,4 @@ pub mod scan;
 pub mod snapshot;
 pub mod suppress;
 pub mod telemetry;
+pub mod web_config;

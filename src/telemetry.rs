@@ -10,10 +10,22 @@ pub enum LogFormat {
     Json,
 }
 
+/// Log targets held at `info` whatever the level asked for, because below it they write
+/// secrets: the AWS SDK's endpoint resolution logs, at debug, its whole config bag, the
+/// resolved credentials' access key id included.
+const SECRET_BEARING_TARGETS: [&str; 1] = ["aws_smithy_runtime::client::orchestrator::endpoints"];
+
 /// Installs the global subscriber. `RUST_LOG` overrides `default_level` when set.
 pub fn init(format: LogFormat, default_level: &str) {
-    let filter =
+    let mut filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    // More specific than any crate-wide directive, so it wins over `debug` or
+    // `aws_smithy_runtime=trace`.
+    for target in SECRET_BEARING_TARGETS {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

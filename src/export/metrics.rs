@@ -60,10 +60,24 @@ pub struct Metrics {
     scans_skipped: IntCounter,
     scan_errors: IntCounterVec,
     aws_api_calls: IntCounterVec,
+    config_reloads: IntCounterVec,
+    config_last_reload_successful: IntGauge,
+    config_last_reload_success_timestamp: Gauge,
     /// Held while metrics change and render: a gauge vector's reset and refill are not
     /// atomic, and a render in between would show findings missing.
     updating: Mutex<()>,
     rendered: RwLock<Arc<str>>,
+}
+
+/// A load of the daemon's config, as [`Metrics::config_loaded`] counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigLoad {
+    /// The config the daemon started with (not counted as a reload).
+    AtStart,
+    /// A reload that took effect.
+    Reloaded,
+    /// A reload that was rejected; the previous config still runs.
+    Rejected,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -191,12 +205,51 @@ impl Metrics {
                 ),
                 &["service", "operation"],
             )?),
+            config_reloads: register!(IntCounterVec::new(
+                opts(
+                    "config_reloads_total",
+                    "Config reloads (SIGHUP) by result: success, or failure (the previous config kept running)."
+                ),
+                &["result"],
+            )?),
+            config_last_reload_successful: register!(IntGauge::with_opts(opts(
+                "config_last_reload_successful",
+                "1 when the last config load (at start or on SIGHUP) succeeded, 0 when the last reload was rejected."
+            ))?),
+            config_last_reload_success_timestamp: register!(Gauge::with_opts(opts(
+                "config_last_reload_success_timestamp_seconds",
+                "Unix time of the last successful config load, at start or on SIGHUP."
+            ))?),
             registry,
             updating: Mutex::new(()),
             rendered: RwLock::new(Arc::from("")),
         };
+        for result in ["success", "failure"] {
+            metrics.config_reloads.with_label_values(&[result]);
+        }
         metrics.render();
         Ok(metrics)
+    }
+
+    /// Records a load of the daemon's config: at start, or a reload that took effect or
+    /// was rejected.
+    pub fn config_loaded(&self, load: ConfigLoad) {
+        let _guard = self.updating.lock().unwrap_or_else(|e| e.into_inner());
+        match load {
+            ConfigLoad::AtStart | ConfigLoad::Reloaded => {
+                if load == ConfigLoad::Reloaded {
+                    self.config_reloads.with_label_values(&["success"]).inc();
+                }
+                self.config_last_reload_successful.set(1);
+                self.config_last_reload_success_timestamp
+                    .set(unix_seconds(chrono::Utc::now()));
+            }
+            ConfigLoad::Rejected => {
+                self.config_reloads.with_label_values(&["failure"]).inc();
+                self.config_last_reload_successful.set(0);
+            }
+        }
+        self.render();
     }
 
     /// The exposition text as of the last update; what every scrape returns.
@@ -702,6 +755,32 @@ mod tests {
     }
 
     #[test]
+    fn config_loads_set_the_reload_metrics() {
+        let metrics = Metrics::new(true).unwrap();
+        let successes = "vpc_auditor_config_reloads_total{result=\"success\"}";
+        let failures = "vpc_auditor_config_reloads_total{result=\"failure\"}";
+        let ok = "vpc_auditor_config_last_reload_successful";
+        let at = "vpc_auditor_config_last_reload_success_timestamp_seconds";
+        metrics.config_loaded(ConfigLoad::AtStart);
+        let text = metrics.text();
+        assert_eq!(sample(&text, successes), Some(0.0), "{text}");
+        assert_eq!(sample(&text, failures), Some(0.0));
+        assert_eq!(sample(&text, ok), Some(1.0));
+        let started = sample(&text, at).unwrap();
+        assert!(started > 1.7e9, "{started}");
+        metrics.config_loaded(ConfigLoad::Rejected);
+        let text = metrics.text();
+        assert_eq!(sample(&text, failures), Some(1.0));
+        assert_eq!(sample(&text, ok), Some(0.0));
+        assert_eq!(sample(&text, at), Some(started), "a failure keeps the time");
+        metrics.config_loaded(ConfigLoad::Reloaded);
+        let text = metrics.text();
+        assert_eq!(sample(&text, successes), Some(1.0));
+        assert_eq!(sample(&text, failures), Some(1.0));
+        assert_eq!(sample(&text, ok), Some(1.0));
+    }
+
+    #[test]
     fn readme_documents_every_metric_with_its_type_and_labels() {
         // A scrape with every kind of series: findings, subnets, errors and API calls.
         let metrics = Metrics::new(true).unwrap();
@@ -718,6 +797,7 @@ mod tests {
         let record = latest.record(Ok(&out), t(0), Duration::from_secs(1));
         metrics.record_scan(&latest, &record);
         metrics.scan_skipped();
+        metrics.config_loaded(ConfigLoad::AtStart);
         let text = metrics.text();
 
         let mut exported: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();

@@ -127,18 +127,24 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Starts `cmd` (a `vpc-auditor` command with its arguments) plus
+    /// `--listen 127.0.0.1:<free port>`, without waiting for it.
+    pub fn spawn(mut cmd: Command) -> Daemon {
+        let port = free_port();
+        cmd.args(["--listen", &format!("127.0.0.1:{port}")]);
+        Daemon {
+            process: Guarded::spawn(cmd, "vpc-auditor"),
+            port,
+        }
+    }
+
     /// Starts `vpc-auditor` with `args` plus `--listen 127.0.0.1:<free port>`, and waits
     /// until it answers `/healthz`.
     pub fn start(args: &[&str]) -> Daemon {
-        let port = free_port();
         let mut cmd = auditor();
-        cmd.args(args)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--log-level", "vpc_auditor=info"]);
-        let daemon = Daemon {
-            process: Guarded::spawn(cmd, "vpc-auditor"),
-            port,
-        };
+        cmd.args(args).args(["--log-level", "vpc_auditor=info"]);
+        let daemon = Daemon::spawn(cmd);
+        let port = daemon.port;
         wait_for(
             Duration::from_secs(20),
             "the daemon to answer /healthz",
@@ -191,6 +197,12 @@ pub struct Prometheus {
 
 impl Prometheus {
     pub fn start(target_port: u16) -> Prometheus {
+        Prometheus::start_with(target_port, "")
+    }
+
+    /// Like [`Prometheus::start`], with `job_extra` (YAML lines indented for the scrape
+    /// job, e.g. `    scheme: https\n`) added to the scrape job.
+    pub fn start_with(target_port: u16, job_extra: &str) -> Prometheus {
         let binary = std::env::var_os("PROMETHEUS").unwrap_or_else(|| "prometheus".into());
         let port = free_port();
         let dir = tempfile::tempdir().expect("temp dir");
@@ -200,7 +212,7 @@ impl Prometheus {
             format!(
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
                  scrape_configs:\n  - job_name: vpc-auditor\n    static_configs:\n      \
-                 - targets: ['127.0.0.1:{target_port}']\n"
+                 - targets: ['127.0.0.1:{target_port}']\n{job_extra}"
             ),
         )
         .expect("write prometheus.yml");
