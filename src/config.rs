@@ -259,23 +259,192 @@ impl Scope {
     }
 }
 
-/// Settings for the AWS SDK clients.
+/// How the SDK retries a failed call (`aws.retry_mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetryMode {
+    /// Exponential backoff with jitter, and a retry quota that stops retrying when most
+    /// calls fail.
+    #[default]
+    Standard,
+    /// `standard`, plus a client-side rate limiter that slows every call down after
+    /// throttling errors.
+    Adaptive,
+}
+
+/// A length of time written with its unit: `300ms`, `30s` or `2m`; more than zero and at
+/// most an hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ConfigDuration(pub std::time::Duration);
+
+impl ConfigDuration {
+    const fn millis(ms: u64) -> ConfigDuration {
+        ConfigDuration(std::time::Duration::from_millis(ms))
+    }
+}
+
+impl std::fmt::Display for ConfigDuration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 60_000 == 0 {
+            write!(f, "{}m", ms / 60_000)
+        } else if ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
+}
+
+impl TryFrom<String> for ConfigDuration {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let expected = || format!("expected a duration such as 300ms, 30s or 2m, found {value:?}");
+        let text = value.trim();
+        let digits = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(digits);
+        let number: u64 = number.parse().map_err(|_| expected())?;
+        let unit_ms = match unit {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            _ => return Err(expected()),
+        };
+        let ms = number.checked_mul(unit_ms).ok_or_else(expected)?;
+        if ms == 0 || ms > 3_600_000 {
+            return Err(format!(
+                "{value:?} is out of range: a duration must be more than 0 and at most 1 hour"
+            ));
+        }
+        Ok(ConfigDuration::millis(ms))
+    }
+}
+
+impl Serialize for ConfigDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(ValidatedStr(std::marker::PhantomData))
+    }
+}
+
+/// Deserializes a whole number of at least 1 and at most `MAX`, checked inside the visit so
+/// the error carries the value's own line and column.
+struct CountInRange<const MAX: u64>;
+
+impl<const MAX: u64> serde::de::Visitor<'_> for CountInRange<MAX> {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a whole number from 1 to {MAX}")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<u64, E> {
+        if (1..=MAX).contains(&value) {
+            Ok(value)
+        } else {
+            Err(E::custom(format!("must be from 1 to {MAX}, found {value}")))
+        }
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<u64, E> {
+        match u64::try_from(value) {
+            Ok(value) => self.visit_u64(value),
+            Err(_) => Err(E::custom(format!("must be from 1 to {MAX}, found {value}"))),
+        }
+    }
+}
+
+fn count_in_range<'de, D, T, const MAX: u64>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    let value = d.deserialize_u64(CountInRange::<MAX>)?;
+    T::try_from(value).map_err(|_| serde::de::Error::custom(format!("{value} is too large")))
+}
+
+/// Settings for the AWS SDK clients: where they connect, how they retry, and how long they
+/// wait. Every call is retried up to `max_attempts` times on throttling, 5xx answers,
+/// connection errors, timeouts and unreadable answers; a call that still fails fails its
+/// region (see README, "Failure semantics").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsSettings {
     /// Sends every AWS call to this URL (e.g. a moto server); `AWS_ENDPOINT_URL` also works.
     #[serde(default)]
     pub endpoint_url: Option<EndpointUrl>,
-    /// Attempts per call, the first included.
-    #[serde(default = "default_max_attempts")]
+    /// Attempts per call, the first included (1 to 20).
+    #[serde(
+        default = "default_max_attempts",
+        deserialize_with = "count_in_range::<_, _, 20>"
+    )]
     pub max_attempts: u32,
-    /// How many DescribeVpcAttribute calls run at once.
-    #[serde(default = "default_attribute_concurrency")]
+    /// `standard` or `adaptive` (which also rate-limits calls after throttling).
+    #[serde(default)]
+    pub retry_mode: RetryMode,
+    /// The backoff before the first retry; it doubles per retry (with jitter) up to
+    /// `retry_max_backoff`.
+    #[serde(default = "default_retry_initial_backoff")]
+    pub retry_initial_backoff: ConfigDuration,
+    #[serde(default = "default_retry_max_backoff")]
+    pub retry_max_backoff: ConfigDuration,
+    /// How long one attempt of a call may take; a slower attempt is abandoned and retried.
+    #[serde(default = "default_attempt_timeout")]
+    pub attempt_timeout: ConfigDuration,
+    /// How long a call may take with all its attempts and backoffs.
+    #[serde(default = "default_operation_timeout")]
+    pub operation_timeout: ConfigDuration,
+    /// How long opening a connection may take.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: ConfigDuration,
+    /// Pages one paginated call may take before the region fails: a pagination token
+    /// that never ends is an error, not an endless scan (1 to 100000).
+    #[serde(
+        default = "default_max_pages",
+        deserialize_with = "count_in_range::<_, _, 100000>"
+    )]
+    pub max_pages: u32,
+    /// How many DescribeVpcAttribute calls run at once (1 to 64).
+    #[serde(
+        default = "default_attribute_concurrency",
+        deserialize_with = "count_in_range::<_, _, 64>"
+    )]
     pub vpc_attribute_concurrency: usize,
 }
 
 fn default_max_attempts() -> u32 {
     3
+}
+
+fn default_retry_initial_backoff() -> ConfigDuration {
+    ConfigDuration::millis(1000)
+}
+
+fn default_retry_max_backoff() -> ConfigDuration {
+    ConfigDuration::millis(20_000)
+}
+
+fn default_attempt_timeout() -> ConfigDuration {
+    ConfigDuration::millis(30_000)
+}
+
+fn default_operation_timeout() -> ConfigDuration {
+    ConfigDuration::millis(120_000)
+}
+
+fn default_connect_timeout() -> ConfigDuration {
+    ConfigDuration::millis(5000)
+}
+
+fn default_max_pages() -> u32 {
+    1000
 }
 
 fn default_attribute_concurrency() -> usize {
@@ -287,8 +456,41 @@ impl Default for AwsSettings {
         AwsSettings {
             endpoint_url: None,
             max_attempts: default_max_attempts(),
+            retry_mode: RetryMode::default(),
+            retry_initial_backoff: default_retry_initial_backoff(),
+            retry_max_backoff: default_retry_max_backoff(),
+            attempt_timeout: default_attempt_timeout(),
+            operation_timeout: default_operation_timeout(),
+            connect_timeout: default_connect_timeout(),
+            max_pages: default_max_pages(),
             vpc_attribute_concurrency: default_attribute_concurrency(),
         }
+    }
+}
+
+impl AwsSettings {
+    /// Checks the settings against each other; each value alone was checked when it was
+    /// read. Returns the offending key (under `aws.`) and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.attempt_timeout > self.operation_timeout {
+            return Err((
+                "attempt_timeout",
+                format!(
+                    "{} is longer than operation_timeout ({}), so no retry could ever run",
+                    self.attempt_timeout, self.operation_timeout
+                ),
+            ));
+        }
+        if self.retry_initial_backoff > self.retry_max_backoff {
+            return Err((
+                "retry_initial_backoff",
+                format!(
+                    "{} is longer than retry_max_backoff ({})",
+                    self.retry_initial_backoff, self.retry_max_backoff
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -339,21 +541,36 @@ pub struct ConfigFile {
 
 impl ConfigFile {
     pub fn load(path: &Path) -> Result<ConfigFile, InputError> {
-        let config: ConfigFile = input::read_yaml(path)?;
-        if config.aws.max_attempts == 0 {
+        let text = input::read_text(path)?;
+        ConfigFile::parse(path, &text)
+    }
+
+    /// Parses the config's `text`, read from `path`, and checks its values against each
+    /// other.
+    pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, InputError> {
+        let config: ConfigFile = input::parse_yaml(path, text)?;
+        if let Err((key, message)) = config.aws.check() {
             return Err(InputError {
-                field: "aws.max_attempts".into(),
-                ..InputError::file(path, "must be at least 1")
-            });
-        }
-        if config.aws.vpc_attribute_concurrency == 0 {
-            return Err(InputError {
-                field: "aws.vpc_attribute_concurrency".into(),
-                ..InputError::file(path, "must be at least 1")
+                line: line_of_key(text, key),
+                field: format!("aws.{key}"),
+                ..InputError::file(path, message)
             });
         }
         Ok(config)
     }
+}
+
+/// The 1-based line where `key:` is first written, for an error about a value that was
+/// only found bad after the whole file was read.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let needle = format!("{key}:");
+    text.lines()
+        .position(|line| {
+            line.split('#')
+                .next()
+                .is_some_and(|code| code.contains(&needle))
+        })
+        .map(|i| i + 1)
 }
 
 /// What the command line can override.
@@ -497,9 +714,10 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn parse(text: &str) -> Result<ConfigFile, InputError> {
-        input::parse_yaml(Path::new("config.yaml"), text)
+        ConfigFile::parse(Path::new("config.yaml"), text)
     }
 
     #[test]
@@ -536,6 +754,117 @@ mod tests {
         let err = parse("scope:\n  vpc_ids: [subnet-123]\n").unwrap_err();
         assert_eq!(err.field, "scope.vpc_ids[0]");
         assert_eq!(err.line, Some(2));
+    }
+
+    #[test]
+    fn retry_and_timeout_keys_parse_and_default_sensibly() {
+        let config = parse(
+            "aws:\n  retry_mode: adaptive\n  max_attempts: 5\n  retry_initial_backoff: 50ms\n  \
+             retry_max_backoff: 2s\n  attempt_timeout: 300ms\n  operation_timeout: 2m\n  \
+             connect_timeout: 1s\n  max_pages: 10\n",
+        )
+        .unwrap();
+        let aws = &config.aws;
+        assert_eq!(aws.retry_mode, RetryMode::Adaptive);
+        assert_eq!(aws.max_attempts, 5);
+        assert_eq!(aws.retry_initial_backoff.0, Duration::from_millis(50));
+        assert_eq!(aws.retry_max_backoff.0, Duration::from_secs(2));
+        assert_eq!(aws.attempt_timeout.0, Duration::from_millis(300));
+        assert_eq!(aws.operation_timeout.0, Duration::from_secs(120));
+        assert_eq!(aws.connect_timeout.0, Duration::from_secs(1));
+        assert_eq!(aws.max_pages, 10);
+        let defaults = AwsSettings::default();
+        assert_eq!(defaults.retry_mode, RetryMode::Standard);
+        assert_eq!(
+            (defaults.max_attempts, defaults.max_pages),
+            (3, 1000),
+            "{defaults:?}"
+        );
+        assert_eq!(defaults.attempt_timeout.to_string(), "30s");
+        assert_eq!(defaults.operation_timeout.to_string(), "2m");
+        assert!(defaults.check().is_ok());
+        assert_eq!(parse("regions: [us-east-1]\n").unwrap().aws, defaults);
+    }
+
+    #[test]
+    fn bad_retry_and_timeout_values_name_file_line_and_field() {
+        for (text, field, line, needle) in [
+            (
+                "aws:\n  max_attempts: 0\n",
+                "aws.max_attempts",
+                2,
+                "from 1 to 20",
+            ),
+            (
+                "aws:\n  max_attempts: -1\n",
+                "aws.max_attempts",
+                2,
+                "from 1 to 20",
+            ),
+            (
+                "aws:\n  max_pages: 0\n",
+                "aws.max_pages",
+                2,
+                "from 1 to 100000",
+            ),
+            (
+                "aws:\n  vpc_attribute_concurrency: 0\n",
+                "aws.vpc_attribute_concurrency",
+                2,
+                "from 1 to 64",
+            ),
+            (
+                "aws:\n  retry_mode: fast\n",
+                "aws.retry_mode",
+                2,
+                "unknown variant `fast`",
+            ),
+            (
+                "aws:\n  attempt_timeout: 30\n",
+                "aws.attempt_timeout",
+                2,
+                "300ms, 30s or 2m",
+            ),
+            (
+                "aws:\n  attempt_timeout: 1h\n",
+                "aws.attempt_timeout",
+                2,
+                "300ms, 30s or 2m",
+            ),
+            (
+                "aws:\n  operation_timeout: 0s\n",
+                "aws.operation_timeout",
+                2,
+                "out of range",
+            ),
+            (
+                "aws:\n  connect_timeout: 61m\n",
+                "aws.connect_timeout",
+                2,
+                "out of range",
+            ),
+            (
+                "regions: [us-east-1]\naws:\n  operation_timeout: 10s\n  attempt_timeout: 20s\n",
+                "aws.attempt_timeout",
+                4,
+                "longer than operation_timeout (10s)",
+            ),
+            (
+                "aws: {retry_initial_backoff: 5s, retry_max_backoff: 1s}\n",
+                "aws.retry_initial_backoff",
+                1,
+                "longer than retry_max_backoff",
+            ),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert_eq!(err.field, field, "{text}: {err}");
+            assert_eq!(err.line, Some(line), "{text}: {err}");
+            assert!(err.message.contains(needle), "{text}: {err}");
+            assert!(
+                err.to_string().starts_with(&format!("config.yaml:{line}")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

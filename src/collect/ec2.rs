@@ -15,7 +15,7 @@ use crate::snapshot::{
     RouteTable, RouteTableAssociation, SecurityGroup, Subnet, Tags, Vpc, VpcEndpoint,
 };
 
-use super::CollectError;
+use super::{CollectError, PageGuard};
 
 fn tags(tags: &[ec2::Tag]) -> Tags {
     tags.iter()
@@ -23,18 +23,38 @@ fn tags(tags: &[ec2::Tag]) -> Tags {
         .collect()
 }
 
-/// Follows every page of a paginated Describe call and gathers its items; a failed page
-/// fails the whole call, naming the operation.
+/// Follows every page of a paginated Describe call and gathers its items, through a
+/// [`PageGuard`]: a failed page fails the whole call, naming the operation, and so does a
+/// pagination token that repeats or never ends. An answer without its item list at all
+/// (AWS always sends the list element, empty or not) is malformed, not an empty list.
 macro_rules! all_items {
-    ($request:expr, $operation:expr) => {
-        $request
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| CollectError::aws($operation, e))
-    };
+    ($client:expr, $call:ident, $items:ident, $operation:expr, $max_pages:expr) => {{
+        let mut guard = PageGuard::new($operation, $max_pages);
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = $client
+                .$call()
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| CollectError::aws($operation, e))?;
+            match page.$items {
+                Some(list) => items.extend(list),
+                None => {
+                    return Err(CollectError::Malformed {
+                        operation: $operation,
+                        message: format!("a page has no {} list", stringify!($items)),
+                    })
+                }
+            }
+            match guard.next(page.next_token)? {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        Ok::<_, CollectError>(items)
+    }};
 }
 
 /// A required field AWS left out: the response is not what the API promises.
@@ -64,9 +84,9 @@ pub async fn availability_zones(client: &Client) -> Result<Vec<AvailabilityZone>
         .collect()
 }
 
-pub async fn vpcs(client: &Client) -> Result<Vec<Vpc>, CollectError> {
+pub async fn vpcs(client: &Client, max_pages: u32) -> Result<Vec<Vpc>, CollectError> {
     const OP: &str = "ec2:DescribeVpcs";
-    let items: Vec<ec2::Vpc> = all_items!(client.describe_vpcs(), OP)?;
+    let items: Vec<ec2::Vpc> = all_items!(client, describe_vpcs, vpcs, OP, max_pages)?;
     items
         .iter()
         .map(|v| {
@@ -147,9 +167,9 @@ pub async fn vpc_dns_attributes(
     Ok(())
 }
 
-pub async fn subnets(client: &Client) -> Result<Vec<Subnet>, CollectError> {
+pub async fn subnets(client: &Client, max_pages: u32) -> Result<Vec<Subnet>, CollectError> {
     const OP: &str = "ec2:DescribeSubnets";
-    let items: Vec<ec2::Subnet> = all_items!(client.describe_subnets(), OP)?;
+    let items: Vec<ec2::Subnet> = all_items!(client, describe_subnets, subnets, OP, max_pages)?;
     items
         .iter()
         .map(|s| {
@@ -193,9 +213,13 @@ fn route_target(r: &ec2::Route) -> Option<String> {
     .map(str::to_string)
 }
 
-pub async fn route_tables(client: &Client) -> Result<Vec<RouteTable>, CollectError> {
+pub async fn route_tables(
+    client: &Client,
+    max_pages: u32,
+) -> Result<Vec<RouteTable>, CollectError> {
     const OP: &str = "ec2:DescribeRouteTables";
-    let items: Vec<ec2::RouteTable> = all_items!(client.describe_route_tables(), OP)?;
+    let items: Vec<ec2::RouteTable> =
+        all_items!(client, describe_route_tables, route_tables, OP, max_pages)?;
     items
         .iter()
         .map(|t| {
@@ -233,9 +257,18 @@ pub async fn route_tables(client: &Client) -> Result<Vec<RouteTable>, CollectErr
         .collect()
 }
 
-pub async fn internet_gateways(client: &Client) -> Result<Vec<InternetGateway>, CollectError> {
+pub async fn internet_gateways(
+    client: &Client,
+    max_pages: u32,
+) -> Result<Vec<InternetGateway>, CollectError> {
     const OP: &str = "ec2:DescribeInternetGateways";
-    let items: Vec<ec2::InternetGateway> = all_items!(client.describe_internet_gateways(), OP)?;
+    let items: Vec<ec2::InternetGateway> = all_items!(
+        client,
+        describe_internet_gateways,
+        internet_gateways,
+        OP,
+        max_pages
+    )?;
     items
         .iter()
         .map(|g| {
@@ -256,9 +289,13 @@ pub async fn internet_gateways(client: &Client) -> Result<Vec<InternetGateway>, 
         .collect()
 }
 
-pub async fn nat_gateways(client: &Client) -> Result<Vec<NatGateway>, CollectError> {
+pub async fn nat_gateways(
+    client: &Client,
+    max_pages: u32,
+) -> Result<Vec<NatGateway>, CollectError> {
     const OP: &str = "ec2:DescribeNatGateways";
-    let items: Vec<ec2::NatGateway> = all_items!(client.describe_nat_gateways(), OP)?;
+    let items: Vec<ec2::NatGateway> =
+        all_items!(client, describe_nat_gateways, nat_gateways, OP, max_pages)?;
     items
         .iter()
         .map(|n| {
@@ -273,9 +310,13 @@ pub async fn nat_gateways(client: &Client) -> Result<Vec<NatGateway>, CollectErr
         .collect()
 }
 
-pub async fn vpc_endpoints(client: &Client) -> Result<Vec<VpcEndpoint>, CollectError> {
+pub async fn vpc_endpoints(
+    client: &Client,
+    max_pages: u32,
+) -> Result<Vec<VpcEndpoint>, CollectError> {
     const OP: &str = "ec2:DescribeVpcEndpoints";
-    let items: Vec<ec2::VpcEndpoint> = all_items!(client.describe_vpc_endpoints(), OP)?;
+    let items: Vec<ec2::VpcEndpoint> =
+        all_items!(client, describe_vpc_endpoints, vpc_endpoints, OP, max_pages)?;
     items
         .iter()
         .map(|e| {
@@ -298,9 +339,18 @@ pub async fn vpc_endpoints(client: &Client) -> Result<Vec<VpcEndpoint>, CollectE
         .collect()
 }
 
-pub async fn security_groups(client: &Client) -> Result<Vec<SecurityGroup>, CollectError> {
+pub async fn security_groups(
+    client: &Client,
+    max_pages: u32,
+) -> Result<Vec<SecurityGroup>, CollectError> {
     const OP: &str = "ec2:DescribeSecurityGroups";
-    let items: Vec<ec2::SecurityGroup> = all_items!(client.describe_security_groups(), OP)?;
+    let items: Vec<ec2::SecurityGroup> = all_items!(
+        client,
+        describe_security_groups,
+        security_groups,
+        OP,
+        max_pages
+    )?;
     items
         .iter()
         .map(|g| {
@@ -360,6 +410,7 @@ mod tests {
     //! MaxResults on several Describe calls, so it cannot exercise pagination).
 
     use super::*;
+    use aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput;
     use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
     use aws_sdk_ec2::operation::describe_subnets::{DescribeSubnetsError, DescribeSubnetsOutput};
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
@@ -401,7 +452,7 @@ mod tests {
                     .build()
             });
         let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&first, &second, &third]);
-        let subnets = subnets(&client).await.expect("all pages");
+        let subnets = subnets(&client, 1000).await.expect("all pages");
         let ids: Vec<&str> = subnets.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["subnet-1", "subnet-2", "subnet-3", "subnet-4"]);
         assert_eq!(subnets[3].available_ip_address_count, Some(200));
@@ -409,6 +460,77 @@ mod tests {
             (first.num_calls(), second.num_calls(), third.num_calls()),
             (1, 1, 1)
         );
+    }
+
+    #[tokio::test]
+    async fn a_repeated_pagination_token_fails_the_call_instead_of_truncating_it() {
+        // The SDK's paginator would stop at the repeated token and return two pages as if
+        // they were the whole list.
+        let first = mock!(Client::describe_subnets)
+            .match_requests(|req| req.next_token().is_none())
+            .then_output(|| {
+                DescribeSubnetsOutput::builder()
+                    .subnets(subnet("subnet-1"))
+                    .next_token("same")
+                    .build()
+            });
+        let again = mock!(Client::describe_subnets)
+            .match_requests(|req| req.next_token() == Some("same"))
+            .then_output(|| {
+                DescribeSubnetsOutput::builder()
+                    .subnets(subnet("subnet-2"))
+                    .next_token("same")
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&first, &again]);
+        let err = subnets(&client, 1000).await.expect_err("repeated token");
+        assert!(matches!(err, CollectError::Pagination { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "ec2:DescribeSubnets: pagination did not end: page 2 repeats the token of an \
+             earlier page; the list would be incomplete"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pagination_token_that_never_ends_fails_after_max_pages() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let page = std::sync::Arc::new(AtomicUsize::new(0));
+        let endless = mock!(Client::describe_subnets).then_output(move || {
+            let n = page.fetch_add(1, Ordering::SeqCst);
+            DescribeSubnetsOutput::builder()
+                .subnets(subnet(&format!("subnet-{n}")))
+                .next_token(format!("fresh-{n}"))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&endless]);
+        let err = subnets(&client, 5).await.expect_err("endless pages");
+        assert_eq!(
+            err.to_string(),
+            "ec2:DescribeSubnets: pagination did not end: still more after 5 pages \
+             (aws.max_pages); the list may never end"
+        );
+        assert_eq!(endless.num_calls(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_page_without_its_item_list_is_malformed_not_empty() {
+        let rule = mock!(Client::describe_route_tables)
+            .then_output(|| DescribeRouteTablesOutput::builder().build());
+        let client = mock_client!(aws_sdk_ec2, [&rule]);
+        let err = route_tables(&client, 1000).await.expect_err("no list");
+        assert_eq!(
+            err.to_string(),
+            "ec2:DescribeRouteTables: unexpected response: a page has no route_tables list"
+        );
+        // An empty list is a real answer.
+        let rule = mock!(Client::describe_route_tables).then_output(|| {
+            DescribeRouteTablesOutput::builder()
+                .set_route_tables(Some(Vec::new()))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_ec2, [&rule]);
+        assert!(route_tables(&client, 1000).await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -440,7 +562,7 @@ mod tests {
         };
         let (a, b) = (page(None, "sg-a", Some("t")), page(Some("t"), "sg-b", None));
         let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&a, &b]);
-        let groups = security_groups(&client).await.expect("all pages");
+        let groups = security_groups(&client, 1000).await.expect("all pages");
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[1].id, "sg-b");
         assert_eq!(groups[1].ingress[0].ipv4_ranges, ["10.0.0.0/16"]);
@@ -468,7 +590,7 @@ mod tests {
                 )
             });
         let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&first, &denied]);
-        let err = subnets(&client)
+        let err = subnets(&client, 1000)
             .await
             .expect_err("a failed page fails the whole call");
         match &err {
@@ -491,7 +613,7 @@ mod tests {
                 .build()
         });
         let client = mock_client!(aws_sdk_ec2, [&rule]);
-        let err = subnets(&client).await.expect_err("malformed");
+        let err = subnets(&client, 1000).await.expect_err("malformed");
         assert_eq!(
             err.to_string(),
             "ec2:DescribeSubnets: unexpected response: a response item has no SubnetId"
@@ -500,7 +622,6 @@ mod tests {
 
     #[tokio::test]
     async fn route_targets_are_read_from_whichever_field_holds_them() {
-        use aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput;
         let rule = mock!(Client::describe_route_tables).then_output(|| {
             DescribeRouteTablesOutput::builder()
                 .route_tables(
@@ -526,7 +647,7 @@ mod tests {
                 .build()
         });
         let client = mock_client!(aws_sdk_ec2, [&rule]);
-        let tables = route_tables(&client).await.unwrap();
+        let tables = route_tables(&client, 1000).await.unwrap();
         assert!(tables[0].associations[0].main);
         assert_eq!(tables[0].routes[0].target.as_deref(), Some("nat-1"));
         assert_eq!(tables[0].routes[0].state.as_deref(), Some("blackhole"));

@@ -14,7 +14,7 @@ use aws_sdk_iam::Client;
 use crate::iam::decode_url_encoded;
 use crate::snapshot::{IamPolicy, IamRole};
 
-use super::CollectError;
+use super::{CollectError, PageGuard};
 
 const OP: &str = "iam:GetAccountAuthorizationDetails";
 
@@ -30,18 +30,39 @@ pub fn decode_document(text: &str, what: &str) -> Result<String, CollectError> {
     })
 }
 
-/// Collects every role with its policies.
-pub async fn roles(client: &Client) -> Result<Vec<IamRole>, CollectError> {
-    let pages: Vec<_> = client
-        .get_account_authorization_details()
-        .filter(EntityType::Role)
-        .filter(EntityType::LocalManagedPolicy)
-        .filter(EntityType::AwsManagedPolicy)
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CollectError::aws(OP, e))?;
+/// Collects every role with its policies, paging by hand through a [`PageGuard`] so that a
+/// marker that repeats or never ends fails the call instead of truncating it.
+pub async fn roles(client: &Client, max_pages: u32) -> Result<Vec<IamRole>, CollectError> {
+    let mut guard = PageGuard::new(OP, max_pages);
+    let mut pages = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = client
+            .get_account_authorization_details()
+            .filter(EntityType::Role)
+            .filter(EntityType::LocalManagedPolicy)
+            .filter(EntityType::AwsManagedPolicy)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| CollectError::aws(OP, e))?;
+        // IAM marks the last page with IsTruncated false; a marker on it means nothing.
+        let next = match page.is_truncated() {
+            true => page.marker().map(str::to_string).or(Some(String::new())),
+            false => None,
+        };
+        if next.as_deref() == Some("") {
+            return Err(CollectError::Malformed {
+                operation: OP,
+                message: "a page says IsTruncated but has no Marker for the next one".into(),
+            });
+        }
+        pages.push(page);
+        match guard.next(next)? {
+            Some(next) => marker = Some(next),
+            None => break,
+        }
+    }
     let mut role_details: Vec<&RoleDetail> = Vec::new();
     let mut managed: BTreeMap<&str, &ManagedPolicyDetail> = BTreeMap::new();
     for page in &pages {
@@ -202,7 +223,7 @@ mod tests {
                     .build()
             });
         let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&first, &second]);
-        let roles = roles(&client).await.expect("roles");
+        let roles = roles(&client, 1000).await.expect("roles");
         assert_eq!(roles.len(), 2);
         let a = &roles[0];
         assert_eq!(
@@ -215,6 +236,49 @@ mod tests {
             "the default version"
         );
         assert_eq!(a.unresolved_policies, ["arn:aws:iam::aws:policy/Gone"]);
+    }
+
+    #[tokio::test]
+    async fn a_marker_that_repeats_or_never_ends_fails_instead_of_truncating() {
+        let repeating = mock!(Client::get_account_authorization_details).then_output(|| {
+            GetAccountAuthorizationDetailsOutput::builder()
+                .role_detail_list(role("a"))
+                .is_truncated(true)
+                .marker("same")
+                .build()
+        });
+        let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&repeating]);
+        let err = roles(&client, 1000).await.expect_err("repeated marker");
+        assert!(err.to_string().contains("repeats the token"), "{err}");
+        assert_eq!(repeating.num_calls(), 2);
+
+        let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let endless = mock!(Client::get_account_authorization_details).then_output(move || {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            GetAccountAuthorizationDetailsOutput::builder()
+                .role_detail_list(role(&format!("r{i}")))
+                .is_truncated(true)
+                .marker(format!("m{i}"))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&endless]);
+        let err = roles(&client, 4).await.expect_err("endless markers");
+        assert!(
+            err.to_string().contains("still more after 4 pages"),
+            "{err}"
+        );
+
+        let no_marker = mock!(Client::get_account_authorization_details).then_output(|| {
+            GetAccountAuthorizationDetailsOutput::builder()
+                .role_detail_list(role("a"))
+                .is_truncated(true)
+                .build()
+        });
+        let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&no_marker]);
+        let err = roles(&client, 1000)
+            .await
+            .expect_err("truncated without marker");
+        assert!(err.to_string().contains("no Marker"), "{err}");
     }
 
     #[test]

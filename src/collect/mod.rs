@@ -18,13 +18,15 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextMut,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::orchestrator::{Metadata, OrchestratorError};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::config::{AwsSettings, Scope};
+use crate::config::{AwsSettings, RetryMode, Scope};
 use crate::snapshot::{
     CollectionError, IamSnapshot, RegionSnapshot, Snapshot, SNAPSHOT_SCHEMA_VERSION,
 };
@@ -41,6 +43,13 @@ pub enum CollectError {
     },
     #[error("{operation}: unexpected response: {message}")]
     Malformed {
+        operation: &'static str,
+        message: String,
+    },
+    /// A paginated call that did not end properly: a token repeated, or more pages than
+    /// `aws.max_pages`. Stopping there would report a partial list as the whole.
+    #[error("{operation}: pagination did not end: {message}")]
+    Pagination {
         operation: &'static str,
         message: String,
     },
@@ -64,9 +73,9 @@ impl CollectError {
 
     pub fn operation(&self) -> Option<&'static str> {
         match self {
-            CollectError::Aws { operation, .. } | CollectError::Malformed { operation, .. } => {
-                Some(operation)
-            }
+            CollectError::Aws { operation, .. }
+            | CollectError::Malformed { operation, .. }
+            | CollectError::Pagination { operation, .. } => Some(operation),
             CollectError::NoRegion => None,
         }
     }
@@ -118,14 +127,22 @@ impl Intercept for ApiCallCounter {
 }
 
 /// Loads the shared SDK config: the standard credential chain, the endpoint override, and
-/// retry and timeout settings. `region` overrides the SDK's own region.
+/// the retry and timeout settings of `aws:`. `region` overrides the SDK's own region.
 pub async fn sdk_config(aws: &AwsSettings, region: Option<&str>) -> SdkConfig {
+    let retry = match aws.retry_mode {
+        RetryMode::Standard => RetryConfig::standard(),
+        RetryMode::Adaptive => RetryConfig::adaptive(),
+    }
+    .with_max_attempts(aws.max_attempts)
+    .with_initial_backoff(aws.retry_initial_backoff.0)
+    .with_max_backoff(aws.retry_max_backoff.0);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(aws.max_attempts))
+        .retry_config(retry)
         .timeout_config(
             TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_secs(30))
-                .operation_timeout(Duration::from_secs(120))
+                .connect_timeout(aws.connect_timeout.0)
+                .operation_attempt_timeout(aws.attempt_timeout.0)
+                .operation_timeout(aws.operation_timeout.0)
                 .build(),
         );
     if let Some(url) = &aws.endpoint_url {
@@ -135,6 +152,152 @@ pub async fn sdk_config(aws: &AwsSettings, region: Option<&str>) -> SdkConfig {
         loader = loader.region(Region::new(region.to_string()));
     }
     loader.load().await
+}
+
+/// Guards one paginated call against a pagination token that never ends. AWS never hands
+/// out the same token twice in one listing, and a listing of a region is far shorter than
+/// `max_pages` pages; either means the list cannot be trusted to be whole. (The SDK's own
+/// paginators stop silently at a repeated token, which would make a partial list look
+/// complete; the collectors page by hand through this guard instead.)
+#[derive(Debug)]
+pub struct PageGuard {
+    operation: &'static str,
+    max_pages: u32,
+    pages: u32,
+    seen: BTreeSet<String>,
+}
+
+impl PageGuard {
+    pub fn new(operation: &'static str, max_pages: u32) -> PageGuard {
+        PageGuard {
+            operation,
+            max_pages: max_pages.max(1),
+            pages: 0,
+            seen: BTreeSet::new(),
+        }
+    }
+
+    /// Takes the token a page ended with and returns the token to ask for the next page
+    /// with, `None` when the listing is complete (no token, or an empty one).
+    pub fn next(&mut self, token: Option<String>) -> Result<Option<String>, CollectError> {
+        self.pages += 1;
+        let token = match token {
+            Some(token) if !token.is_empty() => token,
+            _ => return Ok(None),
+        };
+        if self.pages >= self.max_pages {
+            return Err(CollectError::Pagination {
+                operation: self.operation,
+                message: format!(
+                    "still more after {} pages (aws.max_pages); the list may never end",
+                    self.pages
+                ),
+            });
+        }
+        if !self.seen.insert(token.clone()) {
+            return Err(CollectError::Pagination {
+                operation: self.operation,
+                message: format!(
+                    "page {} repeats the token of an earlier page; the list would be incomplete",
+                    self.pages
+                ),
+            });
+        }
+        Ok(Some(token))
+    }
+}
+
+/// Rejects a successful answer whose body is not a whole, well-formed XML document, e.g.
+/// one cut short or garbled on the way. The SDK's XML reader stops quietly at the end of
+/// what it was given, so a body cut after the 3rd of 10 items would otherwise read as a
+/// list of 3. The rejection is a response error, which the retry policy retries like any
+/// transient failure; if every attempt fails, the call fails.
+#[derive(Debug, Clone, Default)]
+pub struct WholeXmlResponse;
+
+impl Intercept for WholeXmlResponse {
+    fn name(&self) -> &'static str {
+        "WholeXmlResponse"
+    }
+
+    fn modify_before_attempt_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let problem = match (context.response(), context.output_or_error()) {
+            (Some(response), Some(Ok(_))) => match response.body().bytes() {
+                Some(body) => check_xml_document(body).err(),
+                None => None,
+            },
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            if let Some(result) = context.output_or_error_mut() {
+                *result = Err(OrchestratorError::response(format!(
+                    "the response body is not a complete XML document: {problem}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `body` is one complete, well-formed XML document: it tokenizes, every
+/// element is closed by its own name, and there is exactly one root element.
+pub fn check_xml_document(body: &[u8]) -> Result<(), String> {
+    use xmlparser::{ElementEnd, Token, Tokenizer};
+    let text =
+        std::str::from_utf8(body).map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))?;
+    let mut open: Vec<&str> = Vec::new();
+    let mut roots = 0;
+    for token in Tokenizer::from(text) {
+        match token.map_err(|e| e.to_string())? {
+            Token::ElementStart { prefix, local, .. } => {
+                if open.is_empty() {
+                    roots += 1;
+                    if roots > 1 {
+                        return Err("more than one root element".into());
+                    }
+                }
+                let end = local.range().end;
+                let start = if prefix.is_empty() {
+                    local.range().start
+                } else {
+                    prefix.range().start
+                };
+                open.push(&text[start..end]);
+            }
+            Token::ElementEnd { end, .. } => match end {
+                ElementEnd::Open => {}
+                ElementEnd::Empty => {
+                    open.pop();
+                }
+                ElementEnd::Close(prefix, local) => {
+                    let start = if prefix.is_empty() {
+                        local.range().start
+                    } else {
+                        prefix.range().start
+                    };
+                    let name = &text[start..local.range().end];
+                    match open.pop() {
+                        Some(expected) if expected == name => {}
+                        Some(expected) => {
+                            return Err(format!("</{name}> closes <{expected}>"));
+                        }
+                        None => return Err(format!("</{name}> closes nothing")),
+                    }
+                }
+            },
+            _ => {}
+        }
+    }
+    match (roots, open.last()) {
+        (0, _) => Err("no root element".into()),
+        (_, Some(unclosed)) => Err(format!("it ends inside <{unclosed}>")),
+        _ => Ok(()),
+    }
 }
 
 /// Collects every configured region, concurrently, into one snapshot, plus the account's
@@ -183,9 +346,10 @@ pub async fn collect_iam(region: &str, aws: &AwsSettings) -> IamSnapshot {
         let client = aws_sdk_iam::Client::from_conf(
             aws_sdk_iam::config::Builder::from(&config)
                 .interceptor(counter.clone())
+                .interceptor(WholeXmlResponse)
                 .build(),
         );
-        iam::roles(&client).await
+        iam::roles(&client, aws.max_pages).await
     }
     .await;
     match result {
@@ -207,6 +371,7 @@ async fn account_id(config: &SdkConfig, counter: &ApiCallCounter) -> Result<Stri
     let sts = aws_sdk_sts::Client::from_conf(
         aws_sdk_sts::config::Builder::from(config)
             .interceptor(counter.clone())
+            .interceptor(WholeXmlResponse)
             .build(),
     );
     let identity = sts
@@ -261,17 +426,19 @@ async fn collect_region_inner(
     let client = aws_sdk_ec2::Client::from_conf(
         aws_sdk_ec2::config::Builder::from(config)
             .interceptor(counter.clone())
+            .interceptor(WholeXmlResponse)
             .build(),
     );
+    let pages = aws.max_pages;
     let (azs, vpcs, subnets, route_tables, igws, nats, endpoints, groups) = tokio::try_join!(
         ec2::availability_zones(&client),
-        ec2::vpcs(&client),
-        ec2::subnets(&client),
-        ec2::route_tables(&client),
-        ec2::internet_gateways(&client),
-        ec2::nat_gateways(&client),
-        ec2::vpc_endpoints(&client),
-        ec2::security_groups(&client),
+        ec2::vpcs(&client, pages),
+        ec2::subnets(&client, pages),
+        ec2::route_tables(&client, pages),
+        ec2::internet_gateways(&client, pages),
+        ec2::nat_gateways(&client, pages),
+        ec2::vpc_endpoints(&client, pages),
+        ec2::security_groups(&client, pages),
     )?;
     let mut vpcs: Vec<_> = vpcs.into_iter().filter(|v| scope.includes(v)).collect();
     ec2::vpc_dns_attributes(&client, &mut vpcs, aws.vpc_attribute_concurrency).await?;
