@@ -306,7 +306,12 @@ pub struct ConfigFile {
 
 impl ConfigFile {
     pub fn load(path: &Path) -> Result<ConfigFile, InputError> {
-        let config: ConfigFile = input::read_yaml(path)?;
+        let text = input::read_text(path)?;
+        ConfigFile::check(path, input::parse_yaml(path, &text)?).map_err(|e| e.located_in(&text))
+    }
+
+    /// The checks a value's type cannot make; errors name the field (the caller adds the line).
+    fn check(path: &Path, config: ConfigFile) -> Result<ConfigFile, InputError> {
         if config.aws.max_attempts == 0 {
             return Err(InputError {
                 field: "aws.max_attempts".into(),
@@ -392,8 +397,19 @@ impl Settings {
                 RulePack::embedded(&pack::read_from_env)?,
             ));
         }
-        for path in &pack_paths {
-            for pack in RulePack::load_path(path)? {
+        for (index, path) in pack_paths.iter().enumerate() {
+            let packs = RulePack::load_path(path).map_err(|e| {
+                // A pack the config names that is not there: name the config's field.
+                match &overrides.config {
+                    Some(config) if overrides.rules.is_empty() && !path.exists() => InputError {
+                        field: format!("rule_packs[{index}]"),
+                        ..InputError::file(config, format!("{}: {}", path.display(), e.message))
+                    }
+                    .located_in(&input::read_text(config).unwrap_or_default()),
+                    _ => e,
+                }
+            })?;
+            for pack in packs {
                 loaded.push((path.clone(), pack));
             }
         }
