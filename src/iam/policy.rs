@@ -549,13 +549,6 @@ impl PolicyDocument {
                     problem: "missing: a policy needs at least one statement".to_string(),
                 })
             }
-            Some(Value::Array(list)) if list.is_empty() => {
-                return Err(PolicyError::Document {
-                    field: "Statement".to_string(),
-                    problem: "must not be an empty list: a policy needs at least one statement"
-                        .to_string(),
-                })
-            }
             Some(Value::Array(list)) => list.iter().collect(),
             Some(single @ Value::Object(_)) => vec![single],
             Some(other) => {
@@ -1111,12 +1104,6 @@ mod tests {
         ] {
             assert!(PolicyDocument::parse(&with(op)).is_ok(), "{op}");
         }
-    }
-
-    #[test]
-    fn an_empty_statement_list_is_an_error() {
-        assert!(parse_err(r#"{"Version":"2012-10-17","Statement":[]}"#)
-            .contains("Statement: must not be an empty list"));
     }
 
     #[test]
