@@ -546,31 +546,22 @@ impl ConfigFile {
     }
 
     /// Parses the config's `text`, read from `path`, and checks its values against each
-    /// other.
+    /// other; errors found after parsing name the line of the field they are about.
     pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, InputError> {
         let config: ConfigFile = input::parse_yaml(path, text)?;
+        ConfigFile::check(path, config).map_err(|e| e.located_in(text))
+    }
+
+    /// The checks a value's type cannot make; errors name the field (the caller adds the line).
+    fn check(path: &Path, config: ConfigFile) -> Result<ConfigFile, InputError> {
         if let Err((key, message)) = config.aws.check() {
             return Err(InputError {
-                line: line_of_key(text, key),
                 field: format!("aws.{key}"),
                 ..InputError::file(path, message)
             });
         }
         Ok(config)
     }
-}
-
-/// The 1-based line where `key:` is first written, for an error about a value that was
-/// only found bad after the whole file was read.
-fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    let needle = format!("{key}:");
-    text.lines()
-        .position(|line| {
-            line.split('#')
-                .next()
-                .is_some_and(|code| code.contains(&needle))
-        })
-        .map(|i| i + 1)
 }
 
 /// What the command line can override.
@@ -644,8 +635,19 @@ impl Settings {
                 RulePack::embedded(&pack::read_from_env)?,
             ));
         }
-        for path in &pack_paths {
-            for pack in RulePack::load_path(path)? {
+        for (index, path) in pack_paths.iter().enumerate() {
+            let packs = RulePack::load_path(path).map_err(|e| {
+                // A pack the config names that is not there: name the config's field.
+                match &overrides.config {
+                    Some(config) if overrides.rules.is_empty() && !path.exists() => InputError {
+                        field: format!("rule_packs[{index}]"),
+                        ..InputError::file(config, format!("{}: {}", path.display(), e.message))
+                    }
+                    .located_in(&input::read_text(config).unwrap_or_default()),
+                    _ => e,
+                }
+            })?;
+            for pack in packs {
                 loaded.push((path.clone(), pack));
             }
         }

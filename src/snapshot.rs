@@ -299,15 +299,30 @@ impl Snapshot {
         let snapshot: Snapshot = serde_path_to_error::deserialize(deserializer).map_err(|err| {
             let field = err.path().to_string();
             let inner = err.into_inner();
+            // serde_json ends its message with the position, which is already in front.
+            let mut message = inner.to_string();
+            if let Some(cut) = message.rfind(" at line ") {
+                message.truncate(cut);
+            }
             SnapshotError::Parse {
                 line: inner.line(),
                 column: inner.column(),
-                field,
-                message: inner.to_string(),
+                field: if field == "." { String::new() } else { field },
+                message,
             }
         })?;
         if snapshot.schema_version != SNAPSHOT_SCHEMA_VERSION {
-            return Err(SnapshotError::UnsupportedVersion(snapshot.schema_version));
+            let (line, column) =
+                crate::input::locate_json(text, "schema_version").unwrap_or((1, 1));
+            return Err(SnapshotError::Parse {
+                line,
+                column,
+                field: "schema_version".to_string(),
+                message: format!(
+                    "this build reads snapshot version {SNAPSHOT_SCHEMA_VERSION}, found {}",
+                    snapshot.schema_version
+                ),
+            });
         }
         Ok(snapshot)
     }
@@ -320,17 +335,13 @@ impl Snapshot {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("{line}:{column}: {field}: {message}")]
+    #[error("{line}:{column}: {}{message}", if field.is_empty() { String::new() } else { format!("{field}: ") })]
     Parse {
         line: usize,
         column: usize,
         field: String,
         message: String,
     },
-    #[error(
-        "schema_version: this build reads snapshot version {SNAPSHOT_SCHEMA_VERSION}, found {0}"
-    )]
-    UnsupportedVersion(u32),
 }
 
 #[cfg(test)]
@@ -786,5 +797,27 @@ mod demo {
             actual, expected,
             "run UPDATE_DEMO=1 cargo test demo to regenerate"
         );
+    }
+}
+
+#[cfg(test)]
+mod parse_errors {
+    use super::*;
+
+    #[test]
+    fn a_wrong_schema_version_names_its_line() {
+        let err =
+            Snapshot::from_json("{\n  \"schema_version\": 2,\n  \"regions\": []\n}").unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.starts_with("2:"), "{shown}");
+        assert!(shown.contains("schema_version: this build reads snapshot version 1, found 2"));
+    }
+
+    #[test]
+    fn a_parse_error_states_its_position_once_and_no_dot_for_the_root() {
+        let shown = Snapshot::from_json("{\"regions\": []}")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(shown, "1:15: missing field `schema_version`");
     }
 }

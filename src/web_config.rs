@@ -132,16 +132,17 @@ impl WebConfig {
             input::parse_yaml(path, &text)?
         };
         let base = path.parent().unwrap_or(Path::new(""));
-        let at = |field: &str, key: &str, message: String| InputError {
-            line: line_of_key(&text, key),
-            field: field.to_string(),
-            ..InputError::file(path, message)
+        let at = |field: &str, message: String| {
+            InputError {
+                field: field.to_string(),
+                ..InputError::file(path, message)
+            }
+            .located_in(&text)
         };
         for name in file.basic_auth_users.keys() {
             if name.is_empty() || name.contains(':') {
                 return Err(at(
                     &format!("basic_auth_users.{name}"),
-                    name,
                     "a user name must be non-empty and must not contain ':'".into(),
                 ));
             }
@@ -180,35 +181,16 @@ impl WebConfig {
     }
 }
 
-/// The 1-based line of the first `key:` in `text` (the key alone or quoted), so errors
-/// found after parsing (a file that cannot be read, a bad PEM) still point at their line.
-fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    text.lines()
-        .position(|line| {
-            let line = line.trim_start().trim_start_matches("- ");
-            [key.to_string(), format!("\"{key}\""), format!("'{key}'")]
-                .iter()
-                .any(|k| {
-                    line.strip_prefix(k.as_str())
-                        .is_some_and(|rest| rest.trim_start().starts_with(':'))
-                })
-        })
-        .map(|i| i + 1)
-}
-
 fn server_config(
     tls: &TlsServerConfigFile,
     base: &Path,
-    at: &dyn Fn(&str, &str, String) -> InputError,
+    at: &dyn Fn(&str, String) -> InputError,
 ) -> Result<rustls::ServerConfig, InputError> {
     let field = |key: &str| format!("tls_server_config.{key}");
     let read = |key: &str, relative: &Path| -> Result<Vec<u8>, InputError> {
         let path = base.join(relative);
         std::fs::read(&path).map_err(|e| {
-            at(
-                &field(key),
-                key,
-                format!("cannot read {}: {e}", path.display()),
+            at(&field(key), format!("cannot read {}: {e}", path.display()),
             )
         })
     };
@@ -219,17 +201,11 @@ fn server_config(
             let certs = CertificateDer::pem_slice_iter(&bytes)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| {
-                    at(
-                        &field(key),
-                        key,
-                        format!("{}: not a PEM certificate: {e}", path.display()),
+                    at(&field(key), format!("{}: not a PEM certificate: {e}", path.display()),
                     )
                 })?;
             if certs.is_empty() {
-                return Err(at(
-                    &field(key),
-                    key,
-                    format!(
+                return Err(at(&field(key), format!(
                         "{}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file",
                         path.display()
                     ),
@@ -241,10 +217,7 @@ fn server_config(
     let certs = read_certs("cert_file", &tls.cert_file)?;
     let key_bytes = read("key_file", &tls.key_file)?;
     let key = PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| {
-        at(
-            &field("key_file"),
-            "key_file",
-            format!(
+        at(&field("key_file"), format!(
                 "{}: no PEM private key (PKCS#8, PKCS#1 or SEC1): {e}",
                 base.join(&tls.key_file).display()
             ),
@@ -258,18 +231,12 @@ fn server_config(
         ("max_version", tls.max_version),
     ] {
         if matches!(version, Some(TlsVersion::TLS10 | TlsVersion::TLS11)) {
-            return Err(at(
-                &field(key),
-                key,
-                "TLS 1.0 and 1.1 are not supported; use TLS12 or TLS13".into(),
+            return Err(at(&field(key), "TLS 1.0 and 1.1 are not supported; use TLS12 or TLS13".into(),
             ));
         }
     }
     if min > max {
-        return Err(at(
-            &field("min_version"),
-            "min_version",
-            "min_version is above max_version".into(),
+        return Err(at(&field("min_version"), "min_version is above max_version".into(),
         ));
     }
     let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
@@ -284,33 +251,24 @@ fn server_config(
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
-        .map_err(|e| at(&field("min_version"), "min_version", e.to_string()))?;
+        .map_err(|e| at(&field("min_version"), e.to_string()))?;
 
     let builder = match (tls.client_auth_type, &tls.client_ca_file) {
         (ClientAuthType::NoClientCert, None) => builder.with_no_client_auth(),
         (ClientAuthType::NoClientCert, Some(_)) => {
-            return Err(at(
-                &field("client_ca_file"),
-                "client_ca_file",
-                "client_ca_file needs client_auth_type VerifyClientCertIfGiven or \
+            return Err(at(&field("client_ca_file"), "client_ca_file needs client_auth_type VerifyClientCertIfGiven or \
                  RequireAndVerifyClientCert"
                     .into(),
             ))
         }
         (ClientAuthType::RequestClientCert | ClientAuthType::RequireAnyClientCert, _) => {
-            return Err(at(
-                &field("client_auth_type"),
-                "client_auth_type",
-                "only verified client certificates are supported: use \
+            return Err(at(&field("client_auth_type"), "only verified client certificates are supported: use \
                  VerifyClientCertIfGiven or RequireAndVerifyClientCert with client_ca_file"
                     .into(),
             ))
         }
         (_, None) => {
-            return Err(at(
-                &field("client_auth_type"),
-                "client_auth_type",
-                "this client_auth_type needs client_ca_file, the CA that signs client \
+            return Err(at(&field("client_auth_type"), "this client_auth_type needs client_ca_file, the CA that signs client \
                  certificates"
                     .into(),
             ))
@@ -319,10 +277,7 @@ fn server_config(
             let mut roots = rustls::RootCertStore::empty();
             for cert in read_certs("client_ca_file", ca_file)? {
                 roots.add(cert).map_err(|e| {
-                    at(
-                        &field("client_ca_file"),
-                        "client_ca_file",
-                        format!("{}: not a usable CA certificate: {e}", ca_file.display()),
+                    at(&field("client_ca_file"), format!("{}: not a usable CA certificate: {e}", ca_file.display()),
                     )
                 })?;
             }
@@ -336,20 +291,14 @@ fn server_config(
                 verifier
             };
             let verifier = verifier.build().map_err(|e| {
-                at(
-                    &field("client_ca_file"),
-                    "client_ca_file",
-                    format!("cannot verify clients with {}: {e}", ca_file.display()),
+                at(&field("client_ca_file"), format!("cannot verify clients with {}: {e}", ca_file.display()),
                 )
             })?;
             builder.with_client_cert_verifier(verifier)
         }
     };
     let mut config = builder.with_single_cert(certs, key).map_err(|e| {
-        at(
-            &field("key_file"),
-            "key_file",
-            format!(
+        at(&field("key_file"), format!(
                 "the key {} does not fit the certificate {}: {e}",
                 base.join(&tls.key_file).display(),
                 base.join(&tls.cert_file).display()

@@ -460,10 +460,36 @@ const STATEMENT_KEYS: &[&str] = &[
 impl PolicyDocument {
     /// Parses a policy document from JSON text.
     pub fn parse(text: &str) -> Result<PolicyDocument, PolicyError> {
-        let value: Value = serde_json::from_str(text).map_err(|err| PolicyError::Syntax {
-            line: err.line(),
-            column: err.column(),
-            message: err.to_string(),
+        let syntax = |err: serde_json::Error| {
+            let mut message = err.to_string();
+            if let Some(cut) = message.rfind(" at line ") {
+                message.truncate(cut);
+            }
+            PolicyError::Syntax {
+                line: err.line(),
+                column: err.column(),
+                message,
+            }
+        };
+        let value: Value = serde_json::from_str(text).map_err(syntax)?;
+        // serde_json keeps the last of two equal keys; IAM documents must not be ambiguous.
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        serde::de::DeserializeSeed::deserialize(
+            duplicates::Unique(String::new()),
+            &mut deserializer,
+        )
+        .map_err(|err| {
+            let message = err.to_string();
+            match message.split_once(duplicates::SEPARATOR) {
+                Some((field, rest)) => PolicyError::Document {
+                    field: field.to_string(),
+                    problem: rest
+                        .rfind(" at line ")
+                        .map_or(rest, |cut| &rest[..cut])
+                        .to_string(),
+                },
+                None => syntax(err),
+            }
         })?;
         PolicyDocument::from_json(&value)
     }
@@ -858,6 +884,12 @@ fn parse_conditions(context: &StatementContext, value: &Value) -> Result<Conditi
         if operator.is_empty() {
             return Err(context.error(field, "operator name must not be empty"));
         }
+        if !is_condition_operator(operator) {
+            return Err(context.error(
+                field,
+                format!("unknown condition operator {operator:?} (IAM would refuse the policy)"),
+            ));
+        }
         let keys = keys.as_object().ok_or_else(|| {
             context.error(
                 field.as_str(),
@@ -895,6 +927,131 @@ fn parse_conditions(context: &StatementContext, value: &Value) -> Result<Conditi
     Ok(Conditions(clauses))
 }
 
+/// The condition operators IAM knows, without the `ForAllValues:`/`ForAnyValue:` prefixes
+/// and the `IfExists` suffix.
+const CONDITION_OPERATORS: &[&str] = &[
+    "StringEquals",
+    "StringNotEquals",
+    "StringEqualsIgnoreCase",
+    "StringNotEqualsIgnoreCase",
+    "StringLike",
+    "StringNotLike",
+    "NumericEquals",
+    "NumericNotEquals",
+    "NumericLessThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThan",
+    "NumericGreaterThanEquals",
+    "DateEquals",
+    "DateNotEquals",
+    "DateLessThan",
+    "DateLessThanEquals",
+    "DateGreaterThan",
+    "DateGreaterThanEquals",
+    "Bool",
+    "BinaryEquals",
+    "IpAddress",
+    "NotIpAddress",
+    "ArnEquals",
+    "ArnLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "Null",
+];
+
+/// True for an operator IAM accepts: a known one, optionally set-qualified
+/// (`ForAnyValue:StringLike`) and, except `Null`, with `IfExists`. IAM matches operator
+/// names without regard to case.
+fn is_condition_operator(operator: &str) -> bool {
+    let lower = operator.to_ascii_lowercase();
+    let base = ["forallvalues:", "foranyvalue:"]
+        .iter()
+        .find_map(|prefix| lower.strip_prefix(prefix))
+        .unwrap_or(&lower);
+    let (base, if_exists) = match base.strip_suffix("ifexists") {
+        Some(base) => (base, true),
+        None => (base, false),
+    };
+    CONDITION_OPERATORS
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(base) && !(if_exists && *known == "Null"))
+}
+
+mod duplicates {
+    //! Walks a JSON document and fails at the first object with a key twice, naming the
+    //! key's path (`Statement[0].Effect`) before [`SEPARATOR`].
+
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::collections::HashSet;
+    use std::fmt;
+
+    pub(super) const SEPARATOR: &str = "\u{1}";
+
+    /// The path of the value being walked.
+    pub(super) struct Unique(pub(super) String);
+
+    impl<'de> DeserializeSeed<'de> for Unique {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Unique {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut index = 0;
+            while seq
+                .next_element_seed(Unique(format!("{}[{index}]", self.0)))?
+                .is_some()
+            {
+                index += 1;
+            }
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let path = if self.0.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{}.{key}", self.0)
+                };
+                if !seen.insert(key.clone()) {
+                    map.next_value::<IgnoredAny>()?;
+                    return Err(de::Error::custom(format!(
+                        "{path}{SEPARATOR}the key {key:?} appears twice; IAM documents must not be ambiguous"
+                    )));
+                }
+                map.next_value_seed(Unique(path))?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Names a JSON value's type for error messages: "found a number".
 pub(crate) fn describe(value: &Value) -> &'static str {
     match value {
@@ -916,6 +1073,44 @@ mod tests {
             Ok(doc) => panic!("expected an error, parsed {doc:?}"),
             Err(err) => err.to_string(),
         }
+    }
+
+    #[test]
+    fn a_key_given_twice_is_an_error_naming_its_path() {
+        let err = PolicyDocument::parse(
+            r#"{"Statement":[{"Effect":"Allow","Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field_path(), "Statement[0].Effect");
+        assert!(err.problem().contains("appears twice"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_condition_operator_is_an_error_but_qualified_ones_are_not() {
+        let with = |op: &str| {
+            format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{{"{op}":{{"aws:SourceVpc":"vpc-1"}}}}}}]}}"#
+            )
+        };
+        assert!(parse_err(&with("StringEqualz")).contains("unknown condition operator"));
+        assert!(parse_err(&with("NullIfExists")).contains("unknown condition operator"));
+        for op in [
+            "StringEquals",
+            "ForAnyValue:StringLike",
+            "ForAllValues:StringNotEqualsIfExists",
+            "ArnLikeIfExists",
+            "stringequals",
+            "Null",
+        ] {
+            assert!(PolicyDocument::parse(&with(op)).is_ok(), "{op}");
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_states_its_position_once() {
+        let err = PolicyDocument::parse("{\"Statement\": [").unwrap_err();
+        assert!(matches!(err, PolicyError::Syntax { line: 1, .. }));
+        assert!(!err.to_string().contains(" at line "), "{err}");
     }
 
     #[test]

@@ -51,12 +51,15 @@ pub fn resolve_expected(
         let mut context = TemplateContext::new(region, account_id);
         context.parameters = sources.parameters.clone();
         context.unknown_parameters = sources.unknown_parameters.clone();
-        let parsed = read_template(&template.text, &context).map_err(|e| InputError {
-            file: template.path.clone(),
-            line: e.line,
-            column: e.column,
-            field: e.path.clone(),
-            message: e.message.clone(),
+        let parsed = read_template(&template.text, &context).map_err(|e| {
+            InputError {
+                file: template.path.clone(),
+                line: e.line,
+                column: e.column,
+                field: e.path.clone(),
+                message: e.message.clone(),
+            }
+            .located_in(&template.text)
         })?;
         let chosen = match &role.template_role {
             Some(logical_id) => parsed.roles.iter().find(|r| &r.logical_id == logical_id),
@@ -71,6 +74,7 @@ pub fn resolve_expected(
                     Some(id) => {
                         format!("no AWS::IAM::Role with logical id {id:?} (roles: {ids:?})")
                     }
+                    None if ids.is_empty() => "the template defines no AWS::IAM::Role".to_string(),
                     None => format!(
                         "the template has {} roles ({ids:?}): set template_role",
                         ids.len()
@@ -98,7 +102,30 @@ pub fn resolve_expected(
     let parse = |file: &super::pack::SourceFile| -> Result<PolicyDocument, InputError> {
         let text = substitute(&file.text, role, account_id, region)
             .map_err(|message| InputError::file(&file.path, message))?;
-        PolicyDocument::parse(&text).map_err(|e| policy_input_error(&file.path, &e))
+        PolicyDocument::parse(&text).map_err(|e| policy_input_error(&file.path, &text, &e))
+    };
+    // An identity policy names no principal: one that does is a trust or resource policy
+    // listed in the wrong place, and IAM would refuse to attach it.
+    let parse_identity = |file: &super::pack::SourceFile| -> Result<PolicyDocument, InputError> {
+        let document = parse(file)?;
+        match document
+            .statements
+            .iter()
+            .position(|s| s.principal.is_some())
+        {
+            None => Ok(document),
+            Some(index) => {
+                let field = format!("Statement[{index}].Principal");
+                Err(InputError {
+                    field,
+                    ..InputError::file(
+                        &file.path,
+                        "an identity policy names no principal (a trust policy goes under `trust_policy`)",
+                    )
+                }
+                .located_in_json(&file.text))
+            }
+        }
     };
     Ok(ExpectedRole {
         template_role_name: None,
@@ -106,13 +133,15 @@ pub fn resolve_expected(
         policies: sources
             .policies
             .iter()
-            .map(parse)
+            .map(parse_identity)
             .collect::<Result<_, _>>()?,
         unknown_parameters: sources.unknown_parameters.clone(),
     })
 }
 
-fn policy_input_error(file: &Path, e: &crate::iam::PolicyError) -> InputError {
+/// A policy file's error with its position: the parser's own for a syntax error, else the
+/// line of the offending field in `text`.
+fn policy_input_error(file: &Path, text: &str, e: &crate::iam::PolicyError) -> InputError {
     let (line, column) = match e {
         crate::iam::PolicyError::Syntax { line, column, .. } => (Some(*line), Some(*column)),
         _ => (None, None),
@@ -124,6 +153,7 @@ fn policy_input_error(file: &Path, e: &crate::iam::PolicyError) -> InputError {
         field: e.field_path(),
         message: e.problem(),
     }
+    .located_in_json(text)
 }
 
 /// Fills the placeholders vendors' policy files use, as their guides ask people to by hand:

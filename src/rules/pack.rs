@@ -436,6 +436,10 @@ impl RulePack {
 
     /// Parses a pack from YAML text, checking every field.
     pub fn parse(file: &Path, text: &str) -> Result<RulePack, InputError> {
+        RulePack::parse_unlocated(file, text).map_err(|e| e.located_in(text))
+    }
+
+    fn parse_unlocated(file: &Path, text: &str) -> Result<RulePack, InputError> {
         let pack: RulePack = input::parse_yaml(file, text)?;
         let name_ok = !pack.name.is_empty()
             && pack
@@ -470,13 +474,14 @@ impl RulePack {
                     .map(|s| s.services()),
             ),
         ] {
-            if let Some(bad) = services
+            if let Some((index, bad)) = services
                 .unwrap_or_default()
                 .iter()
-                .find(|s| s.is_empty() || s.contains(char::is_whitespace))
+                .enumerate()
+                .find(|(_, s)| s.is_empty() || s.contains(char::is_whitespace))
             {
                 return Err(InputError {
-                    field: format!("vpc_rules.{field}.services"),
+                    field: format!("vpc_rules.{field}.services[{index}]"),
                     ..InputError::file(file, format!("not a service name: {bad:?}"))
                 });
             }
@@ -495,7 +500,8 @@ impl RulePack {
                 .map(|(_, text)| text.to_string())
                 .ok_or_else(|| InputError::file(path, "not among the files built into the binary"))
         };
-        pack.load_sources(file, &read_embedded, env)?;
+        pack.load_sources(file, &read_embedded, env)
+            .map_err(|e| locate_in_pack(e, file, EMBEDDED_UNION_BYOC))?;
         Ok(pack)
     }
 
@@ -552,16 +558,37 @@ impl RulePack {
                     }
                 }
             }
-            let load = |relative: &PathBuf| -> Result<SourceFile, InputError> {
+            // A file that cannot be read is named with the pack's field that refers to it.
+            let load = |name: String, relative: &PathBuf| -> Result<SourceFile, InputError> {
                 let path = base.join(relative);
-                Ok(SourceFile {
-                    text: read(&path)?,
-                    path,
-                })
+                let text = read(&path).map_err(|e| {
+                    if e.file == path && e.line.is_none() {
+                        err(
+                            &name,
+                            format!("cannot read {}: {}", path.display(), e.message),
+                        )
+                    } else {
+                        e
+                    }
+                })?;
+                Ok(SourceFile { text, path })
             };
-            sources.template = role.template.as_ref().map(load).transpose()?;
-            sources.policies = role.policies.iter().map(load).collect::<Result<_, _>>()?;
-            sources.trust_policy = role.trust_policy.as_ref().map(load).transpose()?;
+            sources.template = role
+                .template
+                .as_ref()
+                .map(|t| load("template".into(), t))
+                .transpose()?;
+            sources.policies = role
+                .policies
+                .iter()
+                .enumerate()
+                .map(|(n, p)| load(format!("policies[{n}]"), p))
+                .collect::<Result<_, _>>()?;
+            sources.trust_policy = role
+                .trust_policy
+                .as_ref()
+                .map(|t| load("trust_policy".into(), t))
+                .transpose()?;
             role.sources = sources;
             // Resolve once with placeholder ids, so a broken template fails at load time.
             super::iam::resolve_expected(role, "000000000000", "us-east-1")?;
@@ -596,9 +623,20 @@ impl RulePack {
 
     /// Loads one pack file with the files it refers to.
     pub fn load_file(path: &Path) -> Result<RulePack, InputError> {
-        let mut pack = RulePack::parse(path, &input::read_text(path)?)?;
-        pack.load_sources(path, &read_from_disk, &read_from_env)?;
+        let text = input::read_text(path)?;
+        let mut pack = RulePack::parse(path, &text)?;
+        pack.load_sources(path, &read_from_disk, &read_from_env)
+            .map_err(|e| locate_in_pack(e, path, &text))?;
         Ok(pack)
+    }
+}
+
+/// Gives an error about the pack file itself (not a file it names) the line of its field.
+fn locate_in_pack(err: InputError, pack_file: &Path, text: &str) -> InputError {
+    if err.file == pack_file {
+        err.located_in(text)
+    } else {
+        err
     }
 }
 

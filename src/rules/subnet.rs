@@ -16,6 +16,9 @@ pub const PUBLIC_SIZE: Rule<MaxPrefix> = (catalogue::SUBNET_PUBLIC_SIZE, public_
 pub const PRIVATE_EGRESS: Rule<NoParams> = (catalogue::SUBNET_PRIVATE_EGRESS, private_egress);
 pub const IP_CAPACITY: Rule<IpCapacity> = (catalogue::SUBNET_IP_CAPACITY, ip_capacity);
 
+/// The well-known NAT64 prefix that IPv6-only subnets route to a NAT gateway.
+const NAT64_PREFIX: &str = "64:ff9b::/96";
+
 /// AWS reserves five addresses in every subnet.
 const AWS_RESERVED_IPS: u64 = 5;
 
@@ -101,7 +104,17 @@ fn private_egress(view: &VpcView, topo: &RegionTopology, _: &NoParams, sink: &mu
     for subnet in view.subnets_with_role(SubnetRole::Private) {
         sink.evaluated();
         let id = &subnet.subnet.id;
-        let route = subnet.default_route;
+        // An IPv6-only subnet has no IPv4 default route; it reaches IPv4 services through
+        // NAT64: a `64:ff9b::/96` route to a NAT gateway (with DNS64).
+        let route = subnet.default_route.or_else(|| {
+            let ipv6_only = subnet.subnet.cidr_block.is_none();
+            subnet.route_table.filter(|_| ipv6_only).and_then(|table| {
+                table
+                    .routes
+                    .iter()
+                    .find(|r| r.destination_ipv6_cidr.as_deref() == Some(NAT64_PREFIX))
+            })
+        });
         let target = route.and_then(|r| r.target.as_deref());
         let blackhole = route.is_some_and(|r| r.state.as_deref() == Some("blackhole"));
         let problem = match target {
@@ -203,6 +216,42 @@ mod tests {
     use crate::rules::test_support::*;
     use crate::snapshot::builder::compliant_vpc;
     use crate::snapshot::NatGateway;
+
+    #[test]
+    fn an_ipv6_only_private_subnet_egresses_through_a_nat64_route() {
+        let ipv6_only = |nat64: bool| {
+            compliant_vpc()
+                .with(|r| {
+                    r.subnets[1].cidr_block = None;
+                    let table = r
+                        .route_tables
+                        .iter_mut()
+                        .find(|t| {
+                            t.associations
+                                .iter()
+                                .any(|a| a.subnet_id.as_deref() == Some(r.subnets[1].id.as_str()))
+                        })
+                        .unwrap();
+                    table
+                        .routes
+                        .retain(|r| r.destination_cidr.as_deref() != Some("0.0.0.0/0"));
+                    if nat64 {
+                        table.routes.push(crate::snapshot::Route {
+                            destination_ipv6_cidr: Some("64:ff9b::/96".into()),
+                            target: Some("nat-a".into()),
+                            state: Some("active".into()),
+                            ..Default::default()
+                        });
+                    }
+                })
+                .build()
+        };
+        assert!(findings_of(&ipv6_only(true), "subnet.private_egress").is_empty());
+        assert_eq!(
+            findings_of(&ipv6_only(false), "subnet.private_egress").len(),
+            1
+        );
+    }
 
     fn set_cidr(
         id: &'static str,
