@@ -11,9 +11,10 @@ pub enum LogFormat {
 }
 
 /// Log targets held at `info` whatever the level asked for, because below it they write
-/// secrets: the AWS SDK's endpoint resolution logs, at debug, its whole config bag, the
-/// resolved credentials' access key id included.
-const SECRET_BEARING_TARGETS: [&str; 1] = ["aws_smithy_runtime::client::orchestrator::endpoints"];
+/// secrets: the AWS SDK's orchestrator logs its config bag at debug (the access key id
+/// among it) and, at trace, the resolved identity and every response body (IAM's carry the
+/// trust policies, ExternalIds included); its SigV4 signer logs the identity at trace.
+const SECRET_BEARING_TARGETS: [&str; 2] = ["aws_smithy_runtime::client::orchestrator", "aws_sigv4"];
 
 /// Installs the global subscriber. `RUST_LOG` overrides `default_level` when set.
 pub fn init(format: LogFormat, default_level: &str) {

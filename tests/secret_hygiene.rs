@@ -2,7 +2,7 @@
 //! writes. A full scan against moto (the union-byoc pack, its ExternalId from
 //! `UNION_EXTERNAL_ID`, a role whose trust policy carries a different ExternalId so the
 //! drift finding has to talk about it) runs with known fake AWS credentials and a
-//! basic-auth password, at debug log level, as `--once` (JSON and table) and as the daemon;
+//! basic-auth password, at debug and trace log level, as `--once` (JSON and table) and as the daemon;
 //! every byte of stdout, stderr, the report files, /metrics, /findings and / is searched
 //! for each secret.
 
@@ -96,9 +96,9 @@ async fn no_secret_appears_in_logs_metrics_pages_or_reports() {
     );
     let mut everything: Vec<(String, String)> = Vec::new();
 
-    // --once, JSON on stdout and a table in a file, at debug level.
+    // --once, JSON on stdout (at trace level) and a table in a file (at debug level).
     let mut once = with_secrets(moto.once_json(Some(&config)));
-    once.args(["--log-level", "debug"]);
+    once.args(["--log-level", "trace"]);
     let out = run(&mut once);
     let report: serde_json::Value = common::json_report(&out);
     let drift: Vec<_> = report["findings"]
