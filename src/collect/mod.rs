@@ -11,7 +11,6 @@ pub mod iam;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -235,9 +234,9 @@ impl Intercept for WholeXmlResponse {
         };
         if let Some(problem) = problem {
             if let Some(result) = context.output_or_error_mut() {
-                *result = Err(OrchestratorError::response(format!(
-                    "the response body is not a complete XML document: {problem}"
-                )));
+                let message =
+                    format!("the response body is not a complete XML document: {problem}");
+                *result = Err(OrchestratorError::response(message.into()));
             }
         }
         Ok(())
@@ -478,6 +477,21 @@ pub fn retain_in_scope(region: &mut RegionSnapshot) {
 mod tests {
     use super::*;
     use crate::snapshot::builder::compliant_vpc;
+
+    #[test]
+    fn only_a_whole_well_formed_xml_document_passes() {
+        let whole = b"<?xml version=\"1.0\"?><R xmlns=\"x\"><vpcSet><item><vpcId>vpc-1</vpcId></item></vpcSet><a:b/></R>";
+        assert_eq!(check_xml_document(whole), Ok(()));
+        for cut in [10, 40, whole.len() - 1] {
+            assert!(check_xml_document(&whole[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(check_xml_document(b"").is_err());
+        assert!(check_xml_document(b"<R><a></b></R>")
+            .unwrap_err()
+            .contains("closes <a>"));
+        assert!(check_xml_document(b"<R/><R/>").is_err());
+        assert!(check_xml_document(b"<R>\x01<<#garbled&&></R>").is_err());
+    }
 
     #[test]
     fn retain_in_scope_drops_resources_of_vpcs_not_in_the_snapshot() {

@@ -460,6 +460,8 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 
 /// Closes the connection with a TCP reset rather than a clean close.
 fn reset(stream: TcpStream) {
+    // A zero linger resets at once and does not block.
+    #[allow(deprecated)]
     let _ = stream.set_linger(Some(Duration::ZERO));
     drop(stream);
 }
