@@ -12,6 +12,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use vpc_auditor::config::Scope;
 use vpc_auditor::rules::evaluate;
 
+// Each bench uses a different part of the shared generator.
+#[allow(dead_code)]
 #[path = "support/synthetic.rs"]
 mod synthetic;
 

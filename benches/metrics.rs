@@ -17,6 +17,8 @@ use vpc_auditor::export::Report;
 use vpc_auditor::rules::evaluate;
 use vpc_auditor::scan::ScanOutput;
 
+// Each bench uses a different part of the shared generator.
+#[allow(dead_code)]
 #[path = "support/synthetic.rs"]
 mod synthetic;
 

@@ -2,6 +2,8 @@
 //! `cargo bench --bench write_snapshot -- <VPCS> <FILE>` (6 subnets per VPC). Not a timing
 //! benchmark; without arguments (a plain `cargo bench`) it does nothing.
 
+// Each bench uses a different part of the shared generator.
+#[allow(dead_code)]
 #[path = "support/synthetic.rs"]
 mod synthetic;
 

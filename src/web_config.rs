@@ -189,10 +189,8 @@ fn server_config(
     let field = |key: &str| format!("tls_server_config.{key}");
     let read = |key: &str, relative: &Path| -> Result<Vec<u8>, InputError> {
         let path = base.join(relative);
-        std::fs::read(&path).map_err(|e| {
-            at(&field(key), format!("cannot read {}: {e}", path.display()),
-            )
-        })
+        std::fs::read(&path)
+            .map_err(|e| at(&field(key), format!("cannot read {}: {e}", path.display())))
     };
     let read_certs =
         |key: &str, relative: &Path| -> Result<Vec<CertificateDer<'static>>, InputError> {
@@ -201,11 +199,15 @@ fn server_config(
             let certs = CertificateDer::pem_slice_iter(&bytes)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| {
-                    at(&field(key), format!("{}: not a PEM certificate: {e}", path.display()),
+                    at(
+                        &field(key),
+                        format!("{}: not a PEM certificate: {e}", path.display()),
                     )
                 })?;
             if certs.is_empty() {
-                return Err(at(&field(key), format!(
+                return Err(at(
+                    &field(key),
+                    format!(
                         "{}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file",
                         path.display()
                     ),
@@ -217,7 +219,9 @@ fn server_config(
     let certs = read_certs("cert_file", &tls.cert_file)?;
     let key_bytes = read("key_file", &tls.key_file)?;
     let key = PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| {
-        at(&field("key_file"), format!(
+        at(
+            &field("key_file"),
+            format!(
                 "{}: no PEM private key (PKCS#8, PKCS#1 or SEC1): {e}",
                 base.join(&tls.key_file).display()
             ),
@@ -231,12 +235,16 @@ fn server_config(
         ("max_version", tls.max_version),
     ] {
         if matches!(version, Some(TlsVersion::TLS10 | TlsVersion::TLS11)) {
-            return Err(at(&field(key), "TLS 1.0 and 1.1 are not supported; use TLS12 or TLS13".into(),
+            return Err(at(
+                &field(key),
+                "TLS 1.0 and 1.1 are not supported; use TLS12 or TLS13".into(),
             ));
         }
     }
     if min > max {
-        return Err(at(&field("min_version"), "min_version is above max_version".into(),
+        return Err(at(
+            &field("min_version"),
+            "min_version is above max_version".into(),
         ));
     }
     let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
@@ -256,19 +264,25 @@ fn server_config(
     let builder = match (tls.client_auth_type, &tls.client_ca_file) {
         (ClientAuthType::NoClientCert, None) => builder.with_no_client_auth(),
         (ClientAuthType::NoClientCert, Some(_)) => {
-            return Err(at(&field("client_ca_file"), "client_ca_file needs client_auth_type VerifyClientCertIfGiven or \
+            return Err(at(
+                &field("client_ca_file"),
+                "client_ca_file needs client_auth_type VerifyClientCertIfGiven or \
                  RequireAndVerifyClientCert"
                     .into(),
             ))
         }
         (ClientAuthType::RequestClientCert | ClientAuthType::RequireAnyClientCert, _) => {
-            return Err(at(&field("client_auth_type"), "only verified client certificates are supported: use \
+            return Err(at(
+                &field("client_auth_type"),
+                "only verified client certificates are supported: use \
                  VerifyClientCertIfGiven or RequireAndVerifyClientCert with client_ca_file"
                     .into(),
             ))
         }
         (_, None) => {
-            return Err(at(&field("client_auth_type"), "this client_auth_type needs client_ca_file, the CA that signs client \
+            return Err(at(
+                &field("client_auth_type"),
+                "this client_auth_type needs client_ca_file, the CA that signs client \
                  certificates"
                     .into(),
             ))
@@ -277,7 +291,9 @@ fn server_config(
             let mut roots = rustls::RootCertStore::empty();
             for cert in read_certs("client_ca_file", ca_file)? {
                 roots.add(cert).map_err(|e| {
-                    at(&field("client_ca_file"), format!("{}: not a usable CA certificate: {e}", ca_file.display()),
+                    at(
+                        &field("client_ca_file"),
+                        format!("{}: not a usable CA certificate: {e}", ca_file.display()),
                     )
                 })?;
             }
@@ -291,14 +307,18 @@ fn server_config(
                 verifier
             };
             let verifier = verifier.build().map_err(|e| {
-                at(&field("client_ca_file"), format!("cannot verify clients with {}: {e}", ca_file.display()),
+                at(
+                    &field("client_ca_file"),
+                    format!("cannot verify clients with {}: {e}", ca_file.display()),
                 )
             })?;
             builder.with_client_cert_verifier(verifier)
         }
     };
     let mut config = builder.with_single_cert(certs, key).map_err(|e| {
-        at(&field("key_file"), format!(
+        at(
+            &field("key_file"),
+            format!(
                 "the key {} does not fit the certificate {}: {e}",
                 base.join(&tls.key_file).display(),
                 base.join(&tls.cert_file).display()

@@ -549,6 +549,7 @@ pub mod tests {
             .with(|r| {
                 if broken {
                     r.vpcs[0].cidr_block = Some("10.0.0.0/20".into());
+                    r.vpcs[0].cidr_blocks = vec!["10.0.0.0/20".into()];
                 }
             })
             .build();

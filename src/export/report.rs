@@ -237,7 +237,10 @@ mod tests {
     #[test]
     fn findings_below_fail_on_exit_zero_and_at_or_above_exit_one() {
         let snapshot = compliant_vpc()
-            .with(|r| r.vpcs[0].cidr_block = Some("10.0.0.0/20".into()))
+            .with(|r| {
+                r.vpcs[0].cidr_block = Some("10.0.0.0/20".into());
+                r.vpcs[0].cidr_blocks = vec!["10.0.0.0/20".into()];
+            })
             .build();
         let report = report_of(&snapshot);
         assert_eq!(report.findings[0].severity, Severity::Medium);
