@@ -154,7 +154,7 @@ fn bad_values_are_errors_not_silently_ignored() {
         ),
         (
             "aws:\n  max_attempts: 0\n",
-            "aws.max_attempts: must be at least 1",
+            "aws.max_attempts: must be from 1 to 20",
         ),
         ("fail_on: severe\n", "fail_on: unknown variant `severe`"),
         (

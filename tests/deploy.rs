@@ -237,16 +237,24 @@ fn operation_literals(code: &str) -> BTreeSet<String> {
     out
 }
 
-/// SDK operation calls: fluent builders such as `.describe_subnets()` (they take no
-/// arguments), as PascalCase operation names.
+/// SDK operation calls, as PascalCase operation names: fluent builders such as
+/// `.describe_subnets()` (they take no arguments), and the builder named as the second
+/// argument of the collector's paging macro, `all_items!(client, describe_subnets, ...)`.
 fn sdk_calls(code: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    for (i, _) in code.match_indices('.') {
-        let ident: String = code[i + 1..]
+    let fluent = code.match_indices('.').map(|(i, _)| (i + 1, "()"));
+    let paged = code.match_indices("all_items!(").filter_map(|(i, m)| {
+        let first_comma = code[i + m.len()..].find(',')?;
+        let start = i + m.len() + first_comma + 1;
+        let skipped = code[start..].len() - code[start..].trim_start().len();
+        Some((start + skipped, ","))
+    });
+    for (start, follows) in fluent.chain(paged) {
+        let ident: String = code[start..]
             .chars()
             .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
             .collect();
-        let call = code[i + 1 + ident.len()..].starts_with("()");
+        let call = code[start + ident.len()..].starts_with(follows);
         let verb = ["describe_", "get_", "list_"]
             .iter()
             .any(|p| ident.starts_with(p));
