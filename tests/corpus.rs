@@ -105,9 +105,9 @@ fn generate(name: &str) -> (&'static str, Vec<u8>) {
             );
             ("deep-objects.json", text.into_bytes())
         }
-        // About 6 MB: 100 000 statements. Valid; the role is not in the demo account.
+        // About 2 MB: 30 000 statements. Valid; the role is not in the demo account.
         "policy-huge" => {
-            let statements: Vec<String> = (0..100_000)
+            let statements: Vec<String> = (0..30_000)
                 .map(|i| {
                     format!(
                         r#"{{"Sid":"S{i}","Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::bucket-{i}/*"}}"#
@@ -192,12 +192,12 @@ fn generate(name: &str) -> (&'static str, Vec<u8>) {
             "long-line.yaml",
             format!("name: {}\n", "a".repeat(2_000_000)).into_bytes(),
         ),
-        // A policy with 100 000 copies of one statement, so nothing about it is new but its size.
+        // A policy with 30 000 copies of one statement, so nothing about it is new but its size.
         "policy-repeated-statement" => (
             "repeated-statement.json",
             format!(
                 r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
-                vec![statement; 100_000].join(",")
+                vec![statement; 30_000].join(",")
             )
             .into_bytes(),
         ),

@@ -45,21 +45,7 @@ fn cidr_size(view: &VpcView, _: &RegionTopology, settings: &MaxPrefix, sink: &mu
     sink.evaluated();
     let vpc = &view.vpc.id;
     let max = settings.max_prefix_length().0;
-    // Judge the largest associated block: a secondary CIDR is the remedy for a small primary.
-    let largest = view
-        .vpc
-        .cidr_blocks
-        .iter()
-        .filter_map(|c| {
-            c.parse::<ipnetwork::Ipv4Network>()
-                .ok()
-                .map(|n| (n.prefix(), c))
-        })
-        .min();
-    let cidr = match largest {
-        Some((_, c)) => c.as_str(),
-        None => view.vpc.cidr_block.as_deref().unwrap_or(""),
-    };
+    let cidr = view.vpc.cidr_block.as_deref().unwrap_or("");
     match cidr.parse::<ipnetwork::Ipv4Network>() {
         Ok(net) if net.prefix() <= max => {}
         Ok(net) => sink.report(
@@ -238,10 +224,7 @@ mod tests {
     #[test]
     fn slash_20_vpc_fires_cidr_size_and_slash_16_or_larger_passes() {
         let small = compliant_vpc()
-            .with(|r| {
-                r.vpcs[0].cidr_block = Some("10.0.0.0/20".into());
-                r.vpcs[0].cidr_blocks = vec!["10.0.0.0/20".into()];
-            })
+            .with(|r| r.vpcs[0].cidr_block = Some("10.0.0.0/20".into()))
             .build();
         let found = findings_of(&small, "vpc.cidr_size");
         assert_eq!(found.len(), 1);
@@ -253,23 +236,9 @@ mod tests {
     }
 
     #[test]
-    fn a_small_primary_cidr_with_a_large_secondary_passes_cidr_size() {
-        let snapshot = compliant_vpc()
-            .with(|r| {
-                r.vpcs[0].cidr_block = Some("172.16.0.0/24".into());
-                r.vpcs[0].cidr_blocks = vec!["172.16.0.0/24".into(), "10.0.0.0/16".into()];
-            })
-            .build();
-        assert!(findings_of(&snapshot, "vpc.cidr_size").is_empty());
-    }
-
-    #[test]
     fn unreadable_vpc_cidr_fails_closed() {
         let snapshot = compliant_vpc()
-            .with(|r| {
-                r.vpcs[0].cidr_block = None;
-                r.vpcs[0].cidr_blocks.clear();
-            })
+            .with(|r| r.vpcs[0].cidr_block = None)
             .build();
         assert_eq!(findings_of(&snapshot, "vpc.cidr_size").len(), 1);
     }
