@@ -119,10 +119,10 @@ fn push_vpc(region: &mut RegionSnapshot, index: usize) {
         region.route_tables.push(RouteTable {
             id: table_id.clone(),
             vpc_id: vpc_id.clone(),
-            associations: vec![association(Some(&private_id), false)],
+            associations: vec![association(Some(private_id.as_str()), false)],
             routes: vec![route(&vpc_cidr, "local"), route("0.0.0.0/0", &nat_id)],
         });
-        public_associations.push(association(Some(&public_id), false));
+        public_associations.push(association(Some(public_id.as_str()), false));
         private_subnets.push(private_id);
         private_tables.push(table_id);
     }
