@@ -5,6 +5,8 @@
 #   2. AWS API calls per account-region of a `--once` scan of moto holding 13 and 130 VPCs;
 #   3. wall time of that scan (release binary), beside a peer auditor (prowler, pinned, in
 #      .venv/bench-peer) doing the same job when it is installed, and their ratio;
+#   3b. many accounts: 16 accounts (roles assumed in moto) scanned with scan.concurrency 1, 4
+#      and 16, the wall time of each and the speed-up over concurrency 1;
 #   4. criterion: rule evaluation of synthetic snapshots of 1k, 10k and 100k VPCs
 #      (benches/evaluate.rs) and /metrics with 10k series (benches/metrics.rs);
 #   5. peak RSS of the daemon idle (demo snapshot) and after scanning a 100k-subnet snapshot.
@@ -163,6 +165,42 @@ for vpcs in 13 130; do
     api_calls "$OUT/report-$vpcs.json" "$vpcs"
     wall_time "$vpcs"
 done
+
+# --- many accounts ---------------------------------------------------------------------------
+section "16 accounts x 1 region (roles assumed in moto), by scan.concurrency"
+accounts_config() { # concurrency
+    printf 'regions: [us-east-1]\nscan:\n  concurrency: %s\naccounts:\n' "$1"
+    for i in $(seq 1 16); do
+        printf '  - role_arn: arn:aws:iam::%012d:role/vpc-auditor-member\n' "$((700000000000 + i))"
+    done
+}
+for c in 1 4 16; do accounts_config "$c" > "$OUT/accounts-c$c.yaml"; done
+# A first scan makes moto create each account's default VPC, so the timed runs are alike.
+"$BIN" --once --format json --endpoint-url "$ENDPOINT" --config "$OUT/accounts-c16.yaml" > "$OUT/report-accounts.json" || true
+"$PY" - "$OUT/report-accounts.json" << 'EOF'
+import json, sys
+report = json.load(open(sys.argv[1]))
+scans = report["scans"]
+failed = [s for s in scans if s["status"] != "ok"]
+regional = [s for s in scans if s["region"] != "global"]
+calls = [sum(s["api_calls"].values()) for s in regional]
+print(f"accounts   {len({s['account_id'] for s in scans})}, scans {len(scans)}, failed {len(failed)}")
+print(f"api calls  per account-region: min {min(calls)}, max {max(calls)}")
+EOF
+if [ "$HAVE_HYPERFINE" = 1 ]; then
+    args=(--shell=bash --warmup 1 --runs "${BENCH_RUNS:-5}" --export-json "$OUT/wall-accounts.json")
+    for c in 1 4 16; do
+        args+=(-n "16 accounts, concurrency $c" "$BIN --once --format json --endpoint-url $ENDPOINT --config $OUT/accounts-c$c.yaml > /dev/null; test \$? -le 1")
+    done
+    hyperfine "${args[@]}"
+    "$PY" - "$OUT/wall-accounts.json" << 'EOF'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+base = results[0]["mean"]
+for r in results:
+    print(f"wall time  {r['command']}: mean {r['mean']:.3f} s, speed-up {base / r['mean']:.1f}x over concurrency 1")
+EOF
+fi
 
 # --- criterion -----------------------------------------------------------------------------
 section "rule evaluation, synthetic snapshots (criterion, one thread)"

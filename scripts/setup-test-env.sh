@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs that cargo does not: moto server, pinned, in a
-# venv under .venv/moto. Safe to run again: it only installs what is missing or stale.
+# venv under .venv/moto; the report validators in .venv/report-tools; Prometheus, Chromium
+# and the deploy linters. Safe to run again: it only installs what is missing or stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,21 @@ if ! "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOT
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
+# The report validators for tests/report_formats.rs: jsonschema checks the SARIF report
+# against the SARIF 2.1.0 schema, and junitparser reads the JUnit report as CI tools do.
+report_venv=.venv/report-tools
+JSONSCHEMA_VERSION=4.26.0
+JUNITPARSER_VERSION=5.0.3
+if ! "$report_venv/bin/python" -c "
+import importlib.metadata as m, sys
+sys.exit(m.version('jsonschema') != '$JSONSCHEMA_VERSION' or m.version('junitparser') != '$JUNITPARSER_VERSION')" 2>/dev/null; then
+  echo "setup: installing jsonschema and junitparser into $report_venv" >&2
+  rm -rf "$report_venv"
+  python3 -m venv "$report_venv"
+  "$report_venv/bin/pip" install --quiet --disable-pip-version-check \
+    "jsonschema==$JSONSCHEMA_VERSION" "junitparser==$JUNITPARSER_VERSION"
 fi
 
 # Prometheus and promtool (Debian's package) for the daemon's end-to-end tests: a real

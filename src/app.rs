@@ -11,7 +11,7 @@ use crate::config::{Overrides, Settings};
 use crate::daemon::{self, DaemonConfig};
 use crate::export::baseline::Baseline;
 use crate::export::table;
-use crate::scan::{scan, ScanOutput, SnapshotSource};
+use crate::scan::{scan, scan_recording_checks, ScanOutput, SnapshotSource};
 
 /// Exit code for an incomplete scan or bad input.
 const EXIT_INCOMPLETE: i32 = 2;
@@ -48,6 +48,8 @@ fn overrides(cli: &Cli) -> Overrides {
         listen: cli.listen.clone(),
         suppressions: cli.suppressions.clone(),
         web_config_file: cli.web_config_file.clone(),
+        shard: cli.shard,
+        total_shards: cli.total_shards,
     }
 }
 
@@ -98,11 +100,18 @@ async fn run_once(cli: &Cli) -> Result<i32, String> {
         Some(path) => Some(Baseline::read(path).map_err(|e| e.to_string())?),
         None => None,
     };
+    let formats = requested_formats(cli)?;
+    // Only the JUnit report lists passing checks; only then are they recorded.
+    let scan_result = if formats.contains(&ReportFormat::Junit) {
+        scan_recording_checks(&settings, &source).await
+    } else {
+        scan(&settings, &source).await
+    };
     let ScanOutput {
         snapshot,
         mut report,
         duration,
-    } = scan(&settings, &source).await?;
+    } = scan_result?;
     if let Some(baseline) = &baseline {
         crate::export::baseline::apply(&mut report, baseline);
     }
@@ -114,24 +123,30 @@ async fn run_once(cli: &Cli) -> Result<i32, String> {
     if let Some(path) = &cli.snapshot_out {
         write_file(path, &snapshot.to_json_pretty())?;
     }
-    let rendered = match cli.format {
-        ReportFormat::Json => report.to_json() + "\n",
-        ReportFormat::Html => crate::export::html_report::render(&report, &snapshot),
-        ReportFormat::Table => {
-            let color = cli.output.is_none()
-                && std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none();
-            table::render(&report, color)
+    if let Some(dir) = &cli.output_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("{}: cannot create the folder: {e}", dir.display()))?;
+    }
+    for format in &formats {
+        let to_terminal = cli.output.is_none() && cli.output_dir.is_none();
+        let rendered = render(*format, &report, &snapshot, to_terminal)?;
+        match (&cli.output_dir, &cli.output) {
+            (Some(dir), _) => write_file(&dir.join(format.file_name()), &rendered)?,
+            (None, Some(path)) => write_file(path, &rendered)?,
+            (None, None) => {
+                let mut stdout = std::io::stdout().lock();
+                // A closed pipe (`| head`) is not an error worth reporting.
+                let _ = stdout.write_all(rendered.as_bytes());
+                let _ = stdout.flush();
+            }
         }
-    };
-    match &cli.output {
-        Some(path) => write_file(path, &rendered)?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth reporting.
-            let _ = stdout.write_all(rendered.as_bytes());
-            let _ = stdout.flush();
-        }
+    }
+    if report.scans.is_empty() && !settings.shard.is_whole() {
+        eprintln!(
+            "vpc-auditor: shard {} owns none of the accounts to audit, so nothing was audited \
+             (fewer accounts than shards?)",
+            settings.shard
+        );
     }
     for scan in report.scans.iter().filter(|s| s.error.is_some()) {
         eprintln!(
@@ -145,6 +160,51 @@ async fn run_once(cli: &Cli) -> Result<i32, String> {
         report.exit_code_new(settings.fail_on)
     } else {
         report.exit_code(settings.fail_on)
+    })
+}
+
+/// The formats asked for, each once, in the order given; `table` when none. More than one
+/// needs `--output-dir`, as one file or stdout cannot hold several.
+fn requested_formats(cli: &Cli) -> Result<Vec<ReportFormat>, String> {
+    let mut formats: Vec<ReportFormat> = Vec::new();
+    for format in &cli.formats {
+        if !formats.contains(format) {
+            formats.push(*format);
+        }
+    }
+    if formats.is_empty() {
+        formats.push(ReportFormat::Table);
+    }
+    if formats.len() > 1 && cli.output_dir.is_none() {
+        return Err(format!(
+            "{} formats asked for: write them with --output-dir DIR (one file each), \
+             or ask for one --format",
+            formats.len()
+        ));
+    }
+    Ok(formats)
+}
+
+/// One format of the report; `to_terminal` lets the table use colours when stdout is one.
+fn render(
+    format: ReportFormat,
+    report: &crate::export::Report,
+    snapshot: &crate::snapshot::Snapshot,
+    to_terminal: bool,
+) -> Result<String, String> {
+    use crate::export::{html_report, junit, markdown, sarif};
+    Ok(match format {
+        ReportFormat::Json => report.to_json() + "\n",
+        ReportFormat::Html => html_report::render(report, snapshot),
+        ReportFormat::Sarif => sarif::render(report) + "\n",
+        ReportFormat::Junit => junit::render(report)?,
+        ReportFormat::Markdown => markdown::render(report),
+        ReportFormat::Table => {
+            let color = to_terminal
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none();
+            table::render(report, color)
+        }
     })
 }
 

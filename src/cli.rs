@@ -16,6 +16,26 @@ pub enum ReportFormat {
     Json,
     /// One self-contained HTML page with a picture of each VPC, for a person.
     Html,
+    /// SARIF 2.1.0, for code-scanning UIs.
+    Sarif,
+    /// JUnit XML: a test case per rule and resource, for CI dashboards.
+    Junit,
+    /// GitHub-flavoured Markdown, for a pull-request comment.
+    Markdown,
+}
+
+impl ReportFormat {
+    /// The file name `--output-dir` writes this format to.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            ReportFormat::Table => "report.txt",
+            ReportFormat::Json => "report.json",
+            ReportFormat::Html => "report.html",
+            ReportFormat::Sarif => "report.sarif",
+            ReportFormat::Junit => "report.junit.xml",
+            ReportFormat::Markdown => "report.md",
+        }
+    }
 }
 
 /// Audits AWS VPCs against the network requirements of bring-your-own-cloud platforms.
@@ -47,13 +67,28 @@ pub struct Cli {
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    /// Report format; repeatable, or comma-separated, with --output-dir (default: table).
+    #[arg(
+        long = "format",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "FORMAT"
+    )]
+    pub formats: Vec<ReportFormat>,
 
     /// Write the report to this file instead of stdout.
-    #[arg(long, value_name = "FILE", requires = "once")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "once",
+        conflicts_with = "output_dir"
+    )]
     pub output: Option<PathBuf>,
+
+    /// Write every --format to this folder, as report.txt, report.json, report.html,
+    /// report.sarif, report.junit.xml and report.md (the folder is created).
+    #[arg(long, value_name = "DIR", requires = "once")]
+    pub output_dir: Option<PathBuf>,
 
     /// The lowest severity that makes --once exit 1 (default: low).
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
@@ -98,6 +133,16 @@ pub struct Cli {
     /// format (tls_server_config, basic_auth_users) [config: web_config_file].
     #[arg(long, value_name = "FILE", conflicts_with = "once")]
     pub web_config_file: Option<PathBuf>,
+
+    /// This replica's shard of the accounts, 0-based, or `auto` for the StatefulSet pod
+    /// ordinal (from POD_NAME or HOSTNAME) [config: sharding.shard; default: 0].
+    #[arg(long, value_name = "N|auto", env = "VPC_AUDITOR_SHARD")]
+    pub shard: Option<crate::shard::ShardIndex>,
+
+    /// How many shards the accounts are split into [config: sharding.total_shards;
+    /// default: 1].
+    #[arg(long, value_name = "N", env = "VPC_AUDITOR_TOTAL_SHARDS")]
+    pub total_shards: Option<u32>,
 
     /// Print the rule catalogue (id, severity, resource, what it checks and why) and exit.
     #[arg(long)]

@@ -5,6 +5,8 @@
 //! program uses, after the command-line flags are applied on top and the rule packs are
 //! loaded and merged with the config's overrides.
 
+pub mod accounts;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,8 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::finding::Severity;
 use crate::input::{self, InputError};
 use crate::rules::pack::{self, IamRules, RuleOverrides, RulePack, VpcRules};
+use crate::shard::{Shard, ShardIndex};
 use crate::snapshot::Vpc;
 use crate::suppress::{Suppression, SuppressionsFile};
+use accounts::{AccountTarget, OrganizationsDiscovery, ScanSettings, ShardingSettings};
 
 /// An AWS region name such as `us-east-1`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -537,6 +541,19 @@ pub struct ConfigFile {
     /// A file of more suppressions (`suppressions:` and a list), relative to the config.
     #[serde(default)]
     pub suppressions_file: Option<PathBuf>,
+    /// Accounts to audit through a role each; empty (and no `organizations`) means the
+    /// account of the auditor's own credentials.
+    #[serde(default)]
+    pub accounts: Vec<AccountTarget>,
+    /// Discover the accounts of an AWS Organization and audit each through a role.
+    #[serde(default)]
+    pub organizations: Option<OrganizationsDiscovery>,
+    /// Concurrency and per-service rate limits.
+    #[serde(default)]
+    pub scan: ScanSettings,
+    /// This replica's share of the accounts.
+    #[serde(default)]
+    pub sharding: ShardingSettings,
 }
 
 impl ConfigFile {
@@ -578,6 +595,10 @@ pub struct Overrides {
     pub suppressions: Option<PathBuf>,
     /// The daemon's web config file; replaces the config's `web_config_file`.
     pub web_config_file: Option<PathBuf>,
+    /// `--shard`; replaces `sharding.shard`.
+    pub shard: Option<ShardIndex>,
+    /// `--total-shards`; replaces `sharding.total_shards`.
+    pub total_shards: Option<u32>,
 }
 
 /// Everything a run needs, validated.
@@ -592,6 +613,12 @@ pub struct Settings {
     pub daemon: DaemonSettings,
     /// The config's suppressions, then the suppressions file's.
     pub suppressions: Vec<Suppression>,
+    /// Accounts to audit through roles (empty with no `organizations`: the own account).
+    pub accounts: Vec<AccountTarget>,
+    pub organizations: Option<OrganizationsDiscovery>,
+    pub scan: ScanSettings,
+    /// This replica's shard of the accounts.
+    pub shard: Shard,
 }
 
 impl Settings {
@@ -701,6 +728,8 @@ impl Settings {
             suppressions.extend(SuppressionsFile::load(path)?);
         }
 
+        let shard = resolve_shard(overrides, &file, overrides.config.as_deref())?;
+
         Ok(Settings {
             regions,
             packs,
@@ -709,8 +738,45 @@ impl Settings {
             fail_on: overrides.fail_on.or(file.fail_on).unwrap_or(Severity::Low),
             daemon,
             suppressions,
+            accounts: file.accounts.clone(),
+            organizations: file.organizations.clone(),
+            scan: file.scan.clone(),
+            shard,
         })
     }
+}
+
+/// This replica's shard: the flags over the config, `auto` read from the pod's name.
+fn resolve_shard(
+    overrides: &Overrides,
+    file: &ConfigFile,
+    config: Option<&Path>,
+) -> Result<Shard, InputError> {
+    let (source, field) = match (overrides.shard, config) {
+        (Some(_), _) | (None, None) => (PathBuf::from("--shard"), String::new()),
+        (None, Some(path)) => (path.to_path_buf(), "sharding.shard".to_string()),
+    };
+    let fail = |message: String| {
+        let err = InputError {
+            field: field.clone(),
+            ..InputError::file(&source, message)
+        };
+        match config.filter(|_| !field.is_empty()) {
+            Some(path) => err.located_in(&input::read_text(path).unwrap_or_default()),
+            None => err,
+        }
+    };
+    let pod_name = std::env::var("POD_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok());
+    let index = overrides
+        .shard
+        .unwrap_or(file.sharding.shard)
+        .resolve(pod_name.as_deref())
+        .map_err(fail)?;
+    let total = overrides.total_shards.unwrap_or(file.sharding.total_shards);
+    Shard::new(index, total).map_err(fail)
 }
 
 #[cfg(test)]

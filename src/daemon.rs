@@ -101,6 +101,7 @@ impl Shared {
         let metrics = Metrics::new(settings.daemon.metrics.per_resource_series)
             .map_err(|e| format!("cannot register the metrics: {e}"))?;
         metrics.config_loaded(ConfigLoad::AtStart);
+        metrics.set_shard(settings.shard);
         Ok(Shared {
             latest: RwLock::new(Latest::default()),
             metrics,
@@ -348,6 +349,10 @@ async fn reload_config(
         basic_auth = auth,
         "config reloaded; it applies from the next scan"
     );
+    if settings.shard != old.shard {
+        tracing::info!(shard = %settings.shard, "the shard changed; it applies from the next scan");
+        shared.metrics.set_shard(settings.shard);
+    }
     *shared.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
     *shared.web.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(web);
     shared.metrics.config_loaded(ConfigLoad::Reloaded);

@@ -16,6 +16,7 @@ pub mod iam;
 pub mod input;
 pub mod rules;
 pub mod scan;
+pub mod shard;
 pub mod snapshot;
 pub mod suppress;
 pub mod telemetry;

@@ -9,7 +9,7 @@ use crate::collect;
 use crate::config::Settings;
 use crate::export::Report;
 use crate::input;
-use crate::rules::evaluate;
+use crate::rules::{evaluate, evaluate_recording_checks};
 use crate::snapshot::Snapshot;
 use crate::suppress;
 
@@ -39,6 +39,23 @@ pub struct ScanOutput {
 /// Runs one scan. An AWS failure in a region is not an error here: it is in the report,
 /// per region. `Err` means nothing could be scanned at all (a bad snapshot file, no region).
 pub async fn scan(settings: &Settings, source: &SnapshotSource) -> Result<ScanOutput, String> {
+    scan_inner(settings, source, false).await
+}
+
+/// Like [`scan`], and the report also lists every (rule, resource) evaluated, pass or
+/// fail (`Report::checked`), which the JUnit report needs for its passing test cases.
+pub async fn scan_recording_checks(
+    settings: &Settings,
+    source: &SnapshotSource,
+) -> Result<ScanOutput, String> {
+    scan_inner(settings, source, true).await
+}
+
+async fn scan_inner(
+    settings: &Settings,
+    source: &SnapshotSource,
+    record_checks: bool,
+) -> Result<ScanOutput, String> {
     let started = Instant::now();
     let snapshot = match source {
         SnapshotSource::Demo => Snapshot::from_json(DEMO_SNAPSHOT)
@@ -47,16 +64,14 @@ pub async fn scan(settings: &Settings, source: &SnapshotSource) -> Result<ScanOu
             let text = input::read_text(path).map_err(|e| e.to_string())?;
             Snapshot::from_json(&text).map_err(|e| format!("{}:{e}", path.display()))?
         }
-        SnapshotSource::Aws => collect::collect(
-            &settings.regions,
-            &settings.aws,
-            &settings.scope,
-            settings.needs_iam(),
-        )
-        .await
-        .map_err(|e| e.to_string())?,
+        SnapshotSource::Aws => collect::collect(settings)
+            .await
+            .map_err(|e| e.to_string())?,
     };
-    let mut evaluation = evaluate(&snapshot, &settings.packs, &settings.scope);
+    let mut evaluation = match record_checks {
+        true => evaluate_recording_checks(&snapshot, &settings.packs, &settings.scope),
+        false => evaluate(&snapshot, &settings.packs, &settings.scope),
+    };
     let clock = chrono::Utc::now();
     suppress::apply(&mut evaluation, &settings.suppressions, clock.date_naive());
     let now = clock.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

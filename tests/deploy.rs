@@ -662,7 +662,10 @@ fn cfn_role(overrides: &[(&str, &str)]) -> (Json, Vec<Json>) {
 #[test]
 fn cloudformation_role_grants_exactly_the_collector_calls() {
     let required = required_permissions();
-    let irsa = [("OidcIssuer", ISSUER)];
+    let irsa = [
+        ("OidcIssuer", ISSUER),
+        ("DiscoverOrganizationAccounts", "true"),
+    ];
     let (_, policies) = cfn_role(&irsa);
     assert_eq!(policies.len(), 1, "one inline policy");
     let (actions, assumable) = check_permission_policy(&policies[0], ROLE_TEMPLATE);
@@ -670,6 +673,12 @@ fn cloudformation_role_grants_exactly_the_collector_calls() {
         actions, required,
         "{ROLE_TEMPLATE}: granted (left) vs collector calls (right)"
     );
+    // Listing the Organization is granted only when asked for.
+    let (_, policies) = cfn_role(&[("OidcIssuer", ISSUER)]);
+    let (actions, _) = check_permission_policy(&policies[0], ROLE_TEMPLATE);
+    let mut without_listing = required.clone();
+    without_listing.remove("organizations:ListAccounts");
+    assert_eq!(actions, without_listing);
     assert!(
         assumable.is_empty(),
         "no sts:AssumeRole unless AssumableRoleArns is set"
@@ -678,7 +687,7 @@ fn cloudformation_role_grants_exactly_the_collector_calls() {
     let member = "arn:aws:iam::*:role/vpc-auditor-member";
     let (_, policies) = cfn_role(&[("OidcIssuer", ISSUER), ("AssumableRoleArns", member)]);
     let (actions, assumable) = check_permission_policy(&policies[0], ROLE_TEMPLATE);
-    let mut expected = required.clone();
+    let mut expected = without_listing.clone();
     expected.insert("sts:AssumeRole".into());
     assert_eq!(actions, expected);
     assert_eq!(assumable, [member]);
@@ -1604,6 +1613,123 @@ fn kubernetes_configs_load_from_the_pod_layout() {
     let root = tempfile::tempdir().unwrap();
     pod_layout(root.path(), &overlay);
     audit_demo_with(root.path(), &deployment_args());
+}
+
+const SHARDED: &str = "deploy/kubernetes/overlays/sharded";
+
+/// The sharded overlay's StatefulSet is the base Deployment's pod with the shard flags and
+/// POD_NAME added, its replicas match --total-shards, its config loads in the pod layout
+/// for every ordinal, and an ordinal past the last shard is refused.
+#[test]
+fn sharded_overlay_runs_the_deployments_pod_as_a_statefulset_of_shards() {
+    let statefulset = yaml_json(&format!("{SHARDED}/statefulset.yaml"));
+    let deployment = deployment();
+    assert_eq!(statefulset["kind"], "StatefulSet");
+    assert_eq!(
+        statefulset["spec"]["selector"],
+        deployment["spec"]["selector"]
+    );
+    let mut template = statefulset["spec"]["template"].clone();
+    let container = &mut template["spec"]["containers"][0];
+    let args = strings(&container["args"]);
+    let shard_flags = &args[args.len() - 4..];
+    assert_eq!(shard_flags[..3], ["--shard", "auto", "--total-shards"]);
+    let total: u64 = shard_flags[3].parse().expect("--total-shards N");
+    assert_eq!(
+        statefulset["spec"]["replicas"].as_u64(),
+        Some(total),
+        "one replica per shard"
+    );
+    assert_eq!(args[..args.len() - 4], deployment_args()[..]);
+    container["args"] = json!(args[..args.len() - 4]);
+    let env = container["env"].as_array_mut().unwrap();
+    assert_eq!(env[0]["name"], "POD_NAME");
+    assert_eq!(
+        env[0]["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
+    env.remove(0);
+    assert_eq!(
+        template, deployment["spec"]["template"],
+        "the StatefulSet's pod is the Deployment's, plus the shard flags and POD_NAME"
+    );
+
+    // Its config loads for every ordinal, from the pod layout.
+    let mut layout = generators(BASE);
+    for dir in [OVERLAY, SHARDED] {
+        for (name, files) in generators(dir) {
+            layout.insert(name, files);
+        }
+    }
+    let root = tempfile::tempdir().unwrap();
+    pod_layout(root.path(), &layout);
+    let rerooted = reroot(root.path(), &args);
+    for ordinal in 0..total {
+        let out = Command::new(binary())
+            .args(&rerooted)
+            .args(["--once", "--demo", "--format", "json"])
+            .env("POD_NAME", format!("vpc-auditor-{ordinal}"))
+            .env_remove("UNION_EXTERNAL_ID")
+            .output()
+            .expect("run vpc-auditor");
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "ordinal {ordinal}: {}",
+            clip(&out.stderr)
+        );
+    }
+    let out = Command::new(binary())
+        .args(&rerooted)
+        .args(["--once", "--demo"])
+        .env("POD_NAME", format!("vpc-auditor-{total}"))
+        .output()
+        .expect("run vpc-auditor");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a pod past the last shard is refused"
+    );
+    assert!(
+        clip(&out.stderr).contains("out of range"),
+        "{}",
+        clip(&out.stderr)
+    );
+
+    // Rendered: the StatefulSet replaces the Deployment and mounts the generated ConfigMaps.
+    let Some(rendered) = kustomize(SHARDED) else {
+        return;
+    };
+    let docs = yaml_docs(&rendered);
+    let kinds: BTreeSet<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert!(
+        kinds.contains("StatefulSet") && !kinds.contains("Deployment"),
+        "{kinds:?}"
+    );
+    let config_maps: BTreeSet<&str> = docs
+        .iter()
+        .filter(|d| d["kind"] == "ConfigMap")
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    let sts = docs.iter().find(|d| d["kind"] == "StatefulSet").unwrap();
+    let mounted: BTreeSet<&str> = sts["spec"]["template"]["spec"]["volumes"][0]["projected"]
+        ["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["configMap"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(mounted, config_maps);
+    if let Some(validate) = linter("kubernetes-validate") {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sharded.yaml");
+        std::fs::write(&file, &rendered).unwrap();
+        for version in ["1.29.0", "1.37.0"] {
+            lint(
+                &validate,
+                &["--strict", "--quiet", "-k", version, file.to_str().unwrap()],
+            );
+        }
+    }
 }
 
 #[test]

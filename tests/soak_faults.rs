@@ -97,7 +97,9 @@ fn write_config(dir: &Path, name: &str, endpoint: &str, extra: &str) -> std::pat
              scope: {{exclude_default_vpc: true}}\n\
              aws:\n  endpoint_url: '{endpoint}'\n  max_attempts: 3\n  retry_mode: standard\n  \
              retry_initial_backoff: 10ms\n  retry_max_backoff: 50ms\n  attempt_timeout: 1500ms\n  \
-             operation_timeout: 10s\n  connect_timeout: 1s\n  max_pages: 5\n{extra}",
+             operation_timeout: 10s\n  connect_timeout: 1s\n  max_pages: 5\n\
+             scan:\n  rate_limits:\n    ec2: {{per_second: 100000, burst: 10000}}\n    \
+             sts: {{per_second: 100000, burst: 10000}}\n{extra}",
             pack.display()
         ),
     )
@@ -181,6 +183,7 @@ fn every_scan_under_faults_is_exact_or_reported_failed() {
             seed: 20261203,
             kinds,
             slow_delay: Duration::from_millis(2500),
+            ..Default::default()
         },
     );
     let dir = tempfile::tempdir().unwrap();

@@ -1,13 +1,20 @@
 //! Collection: the only code that talks to AWS.
 //!
-//! For each region, one task builds its own clients from one `SdkConfig`, makes one
-//! paginated call per resource type (see [`ec2`]), and returns a [`RegionSnapshot`]. A
-//! failing region is returned with its `error` set and nothing else in it, so it can never
-//! be mistaken for an empty, compliant region; the other regions carry on. Every API call
-//! is counted per operation by an interceptor, and the counts go into the snapshot.
+//! A scan first decides which accounts and regions it covers ([`accounts`]: the own
+//! account, listed roles, an Organization's accounts, this replica's shard), then collects
+//! every (account, region), and each account's IAM roles, up to `scan.concurrency` at
+//! once. For each region, one task builds its own clients from the account's `SdkConfig`,
+//! makes one paginated call per resource type (see [`ec2`]), and returns a
+//! [`RegionSnapshot`]. A failing region, or every region of an account whose role cannot
+//! be assumed, is returned with its `error` set and nothing else in it, so it can never be
+//! mistaken for an empty, compliant region; the other regions and accounts carry on.
+//! Every API call is counted per operation by an interceptor, and the counts go into the
+//! snapshot; every HTTP request waits for its service's rate limit ([`ratelimit`]).
 
+pub mod accounts;
 pub mod ec2;
 pub mod iam;
+pub mod ratelimit;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -25,10 +32,15 @@ use aws_smithy_runtime_api::client::orchestrator::{Metadata, OrchestratorError};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::config::{AwsSettings, RetryMode, Scope};
+use futures::stream::{self, StreamExt};
+
+use crate::config::accounts::{RateLimit, RegionSelection};
+use crate::config::{AwsSettings, RetryMode, Settings};
 use crate::snapshot::{
     CollectionError, IamSnapshot, RegionSnapshot, Snapshot, SNAPSHOT_SCHEMA_VERSION,
 };
+use accounts::{AccountPlan, Sessions};
+use ratelimit::{RateLimitedHttpClient, RateLimiter, ServiceRate};
 
 /// Why collecting a region failed. Each variant knows the AWS operation it failed in.
 #[derive(Debug, thiserror::Error)]
@@ -299,51 +311,276 @@ pub fn check_xml_document(body: &[u8]) -> Result<(), String> {
     }
 }
 
-/// Collects every configured region, concurrently, into one snapshot, plus the account's
-/// IAM roles when `with_iam` (some rule pack expects roles). Regions come from `regions`,
-/// or the SDK's own region when that is empty.
-pub async fn collect(
-    regions: &[String],
-    aws: &AwsSettings,
-    scope: &Scope,
-    with_iam: bool,
-) -> Result<Snapshot, CollectError> {
-    let regions: Vec<String> = if regions.is_empty() {
-        let base = sdk_config(aws, None).await;
-        vec![base.region().ok_or(CollectError::NoRegion)?.to_string()]
-    } else {
-        regions.to_vec()
-    };
-    let region_tasks = futures::future::join_all(
-        regions
-            .iter()
-            .map(|region| collect_region(region, aws, scope)),
+/// An HTTP client that keeps `service` in `account` and `region` under `rate`.
+pub fn limited_http_client(
+    service: &str,
+    account: &str,
+    region: &str,
+    rate: RateLimit,
+) -> RateLimitedHttpClient {
+    let bucket = RateLimiter::global().bucket(
+        service,
+        account,
+        region,
+        ServiceRate {
+            per_second: rate.per_second,
+            burst: rate.burst,
+        },
     );
-    let iam_task = async {
-        match with_iam {
-            // IAM is global: any region's endpoint serves it; use the first configured.
-            true => vec![collect_iam(&regions[0], aws).await],
-            false => Vec::new(),
+    RateLimitedHttpClient::new(ratelimit::base_http_client(), bucket)
+}
+
+/// Collects every account and region the settings cover, this replica's shard of them,
+/// into one snapshot, plus each account's IAM roles when some rule pack expects roles.
+/// `Err` only when nothing can be collected at all (no region anywhere); a failing
+/// account, region or Organization listing is a failed entry in the snapshot.
+pub async fn collect(settings: &Settings) -> Result<Snapshot, CollectError> {
+    let aws = &settings.aws;
+    let base = sdk_config(aws, settings.regions.first().map(String::as_str)).await;
+    let home_region = match base.region() {
+        Some(region) => region.to_string(),
+        None => return Err(CollectError::NoRegion),
+    };
+    let base = base
+        .into_builder()
+        .http_client(limited_http_client(
+            "sts",
+            "self",
+            &home_region,
+            settings.scan.rate_limits.sts,
+        ))
+        .build();
+    let default_regions: Vec<String> = if settings.regions.is_empty() {
+        vec![home_region.clone()]
+    } else {
+        settings.regions.clone()
+    };
+
+    let mut regions_out: Vec<RegionSnapshot> = Vec::new();
+    let plans = match account_plans(settings, &base).await {
+        Ok(plans) => plans,
+        Err(failed) => {
+            regions_out.push(failed);
+            Vec::new()
         }
     };
-    let (results, iam) = tokio::join!(region_tasks, iam_task);
+
+    // Each account's credentials and regions (DescribeRegions for `all`).
+    let concurrency = settings.scan.concurrency.max(1);
+    // (The futures are made before they go into the stream: a closure in the stream that
+    // borrows would make the scan's future not `Send`.)
+    let resolving: Vec<_> = plans
+        .into_iter()
+        .map(|plan| resolve_account(plan, &base, &default_regions, settings))
+        .collect();
+    let resolved: Vec<ResolvedAccount> = stream::iter(resolving)
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+
+    // Every (account, region), and each account's IAM, `concurrency` at a time.
+    let mut jobs: Vec<Job> = Vec::new();
+    for (plan, config, regions) in &resolved {
+        match regions {
+            Ok(regions) => {
+                for region in regions {
+                    jobs.push(Job::Region(plan, config, region.clone()));
+                }
+                if settings.needs_iam() {
+                    // IAM is global: any region's endpoint serves it; use the first.
+                    let region = regions
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| home_region.clone());
+                    jobs.push(Job::Iam(plan, config, region));
+                }
+            }
+            Err(failed) => {
+                regions_out.push(failed.clone());
+                if settings.needs_iam() {
+                    // IAM needs no region list: audit the roles even so.
+                    jobs.push(Job::Iam(plan, config, home_region.clone()));
+                }
+            }
+        }
+    }
+    let running: Vec<_> = jobs.into_iter().map(|job| run_job(job, settings)).collect();
+    let collected: Vec<Collected> = stream::iter(running)
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut iam_out = Vec::new();
+    for item in collected {
+        match item {
+            Collected::Region(region) => regions_out.push(region),
+            Collected::Iam(iam) => iam_out.push(iam),
+        }
+    }
+    regions_out.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+    iam_out.sort_by(|a, b| a.account_id.cmp(&b.account_id));
     Ok(Snapshot {
         schema_version: SNAPSHOT_SCHEMA_VERSION,
         collected_at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        regions: results,
-        iam,
+        regions: regions_out,
+        iam: iam_out,
     })
 }
 
+/// An account with its credentials and its regions, or the failed entry of its region
+/// listing.
+type ResolvedAccount = (AccountPlan, SdkConfig, Result<Vec<String>, RegionSnapshot>);
+
+async fn resolve_account(
+    plan: AccountPlan,
+    base: &SdkConfig,
+    default_regions: &[String],
+    settings: &Settings,
+) -> ResolvedAccount {
+    let config = Sessions::global()
+        .config_for(&plan.access, base, &settings.aws)
+        .await;
+    let regions = match &plan.regions {
+        None => Ok(default_regions.to_vec()),
+        Some(RegionSelection::Named(names)) => Ok(names.iter().map(|r| r.0.clone()).collect()),
+        Some(RegionSelection::All(_)) => {
+            let counter = ApiCallCounter::default();
+            accounts::enabled_regions(&config, plan.id(), settings, &counter)
+                .await
+                .map_err(|err| {
+                    tracing::error!(account = plan.id(), error = %err, "cannot list the account's regions");
+                    failed_region(plan.id(), "all", &err, &counter)
+                })
+        }
+    };
+    (plan, config, regions)
+}
+
+/// One unit of collection work.
+enum Job<'a> {
+    Region(&'a AccountPlan, &'a SdkConfig, String),
+    Iam(&'a AccountPlan, &'a SdkConfig, String),
+}
+
+enum Collected {
+    Region(RegionSnapshot),
+    Iam(IamSnapshot),
+}
+
+async fn run_job(job: Job<'_>, settings: &Settings) -> Collected {
+    match job {
+        Job::Region(plan, config, region) => Collected::Region(
+            collect_region(plan, &accounts::in_region(config, &region), settings).await,
+        ),
+        Job::Iam(plan, config, region) => {
+            Collected::Iam(collect_iam(plan, &accounts::in_region(config, &region), settings).await)
+        }
+    }
+}
+
+/// The accounts this scan covers. `Err` is the failed entry to report when the
+/// Organization cannot be listed, or the own account cannot be identified for sharding.
+async fn account_plans(
+    settings: &Settings,
+    base: &SdkConfig,
+) -> Result<Vec<AccountPlan>, RegionSnapshot> {
+    let listed = accounts::listed_accounts(&settings.accounts);
+    let discovered = match &settings.organizations {
+        None => Vec::new(),
+        Some(discovery) => {
+            let counter = ApiCallCounter::default();
+            let found =
+                accounts::list_organization_accounts(base, &settings.aws, settings, &counter)
+                    .await
+                    .map_err(|err| {
+                        tracing::error!(error = %err, "cannot list the Organization's accounts");
+                        failed_region("", "organizations", &err, &counter)
+                    })?;
+            accounts::discovered_accounts(discovery, &found)
+        }
+    };
+    if settings.accounts.is_empty() && settings.organizations.is_none() {
+        let mut own = AccountPlan {
+            account_id: None,
+            access: accounts::Access::Own,
+            regions: None,
+        };
+        if !settings.shard.is_whole() {
+            // Sharding the own account needs its id.
+            let counter = ApiCallCounter::default();
+            let id = account_id(base, &counter).await.map_err(|err| {
+                failed_region(
+                    "",
+                    base.region().map(|r| r.as_ref()).unwrap_or(""),
+                    &err,
+                    &counter,
+                )
+            })?;
+            if !settings.shard.owns(&id) {
+                return Ok(Vec::new());
+            }
+            own.account_id = Some(id);
+        }
+        return Ok(vec![own]);
+    }
+    let plans = accounts::merge_and_shard(listed, discovered, settings.shard);
+    tracing::info!(shard = %settings.shard, accounts = plans.len(), "accounts to audit");
+    Ok(plans)
+}
+
+/// A region entry that records a failure and nothing else.
+fn failed_region(
+    account_id: &str,
+    region: &str,
+    err: &CollectError,
+    counter: &ApiCallCounter,
+) -> RegionSnapshot {
+    RegionSnapshot {
+        account_id: account_id.to_string(),
+        region: region.to_string(),
+        error: Some(err.into()),
+        api_calls: counter.counts(),
+        ..Default::default()
+    }
+}
+
+/// Checks that the credentials are for the account the plan expects: a role ARN that
+/// names one account but yields credentials for another is misconfigured, and auditing
+/// the wrong account under the expected one's name would be worse than failing.
+fn check_account(plan: &AccountPlan, actual: String) -> Result<String, CollectError> {
+    match &plan.account_id {
+        Some(expected) if *expected != actual => Err(CollectError::Malformed {
+            operation: "sts:GetCallerIdentity",
+            message: format!(
+                "the credentials are for account {actual}, not {expected} as the role ARN says"
+            ),
+        }),
+        _ => Ok(actual),
+    }
+}
+
 /// Collects the account's IAM roles. Never fails: a failure is recorded in `error`.
-pub async fn collect_iam(region: &str, aws: &AwsSettings) -> IamSnapshot {
-    let config = sdk_config(aws, Some(region)).await;
+pub async fn collect_iam(
+    plan: &AccountPlan,
+    config: &SdkConfig,
+    settings: &Settings,
+) -> IamSnapshot {
+    let aws = &settings.aws;
     let counter = ApiCallCounter::default();
-    let mut snapshot = IamSnapshot::default();
+    let mut snapshot = IamSnapshot {
+        account_id: plan.id().to_string(),
+        ..Default::default()
+    };
+    let region = config.region().map(|r| r.to_string()).unwrap_or_default();
     let result = async {
-        snapshot.account_id = account_id(&config, &counter).await?;
+        snapshot.account_id = check_account(plan, account_id(config, &counter).await?)?;
         let client = aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::config::Builder::from(&config)
+            aws_sdk_iam::config::Builder::from(config)
+                .http_client(limited_http_client(
+                    "iam",
+                    &snapshot.account_id,
+                    "global",
+                    settings.scan.rate_limits.iam,
+                ))
                 .interceptor(counter.clone())
                 .interceptor(WholeXmlResponse)
                 .build(),
@@ -357,7 +594,7 @@ pub async fn collect_iam(region: &str, aws: &AwsSettings) -> IamSnapshot {
             snapshot.roles = roles;
         }
         Err(err) => {
-            tracing::error!(error = %err, "IAM collection failed");
+            tracing::error!(account = plan.id(), region, error = %err, "IAM collection failed");
             snapshot.error = Some((&err).into());
         }
     }
@@ -387,24 +624,33 @@ async fn account_id(config: &SdkConfig, counter: &ApiCallCounter) -> Result<Stri
     }
 }
 
-/// Collects one region. Never fails: a failure is recorded in the result's `error`.
-pub async fn collect_region(region: &str, aws: &AwsSettings, scope: &Scope) -> RegionSnapshot {
-    let config = sdk_config(aws, Some(region)).await;
+/// Collects one region of one account. Never fails: a failure is recorded in the
+/// result's `error`, under the plan's account id when STS could not say it.
+pub async fn collect_region(
+    plan: &AccountPlan,
+    config: &SdkConfig,
+    settings: &Settings,
+) -> RegionSnapshot {
+    let region = config.region().map(|r| r.to_string()).unwrap_or_default();
     let counter = ApiCallCounter::default();
     let mut snapshot = RegionSnapshot {
-        region: region.to_string(),
+        account_id: plan.id().to_string(),
+        region: region.clone(),
         ..Default::default()
     };
-    match collect_region_inner(&config, &counter, aws, scope, &mut snapshot).await {
+    match collect_region_inner(plan, config, &counter, settings, &mut snapshot).await {
         Ok(()) => {
-            tracing::info!(region, resources = ?ec2::summary(&snapshot), "collected region");
+            tracing::info!(account = %snapshot.account_id, region, resources = ?ec2::summary(&snapshot), "collected region");
         }
         Err(err) => {
-            tracing::error!(region, error = %err, "collection failed");
-            let account_id = std::mem::take(&mut snapshot.account_id);
+            tracing::error!(account = plan.id(), region, error = %err, "collection failed");
+            let account_id = match std::mem::take(&mut snapshot.account_id) {
+                id if id.is_empty() => plan.id().to_string(),
+                id => id,
+            };
             snapshot = RegionSnapshot {
                 account_id,
-                region: region.to_string(),
+                region: region.clone(),
                 error: Some((&err).into()),
                 ..Default::default()
             };
@@ -415,15 +661,22 @@ pub async fn collect_region(region: &str, aws: &AwsSettings, scope: &Scope) -> R
 }
 
 async fn collect_region_inner(
+    plan: &AccountPlan,
     config: &SdkConfig,
     counter: &ApiCallCounter,
-    aws: &AwsSettings,
-    scope: &Scope,
+    settings: &Settings,
     out: &mut RegionSnapshot,
 ) -> Result<(), CollectError> {
-    out.account_id = account_id(config, counter).await?;
+    let (aws, scope) = (&settings.aws, &settings.scope);
+    out.account_id = check_account(plan, account_id(config, counter).await?)?;
     let client = aws_sdk_ec2::Client::from_conf(
         aws_sdk_ec2::config::Builder::from(config)
+            .http_client(limited_http_client(
+                "ec2",
+                &out.account_id,
+                &out.region,
+                settings.scan.rate_limits.ec2,
+            ))
             .interceptor(counter.clone())
             .interceptor(WholeXmlResponse)
             .build(),

@@ -94,8 +94,8 @@ impl ScanError {
 pub struct ScanRecord {
     /// Every failure, one per failed region (or one for a scan that failed as a whole).
     pub errors: Vec<ScanError>,
-    /// AWS API calls made, per `service:Operation`, over all regions.
-    pub api_calls: BTreeMap<String, u64>,
+    /// AWS API calls made, per account and `service:Operation`, over all regions.
+    pub api_calls: BTreeMap<(String, String), u64>,
 }
 
 /// One subnet's IP capacity, for the per-subnet metrics.
@@ -152,6 +152,8 @@ pub struct LastScan {
     pub error: Option<String>,
     /// Resources evaluated per rule in this scan (a failed region contributes none).
     pub evaluated: BTreeMap<String, u64>,
+    /// The same per account: account id → rule id → resources evaluated.
+    pub evaluated_by_account: BTreeMap<String, BTreeMap<String, u64>>,
     /// The report's notes (things that are not findings, e.g. a value not compared).
     pub notes: Vec<String>,
     /// Suppressions that matched no finding in this scan.
@@ -179,10 +181,12 @@ impl Latest {
     ) -> ScanRecord {
         match result {
             Ok(output) => {
-                let mut api_calls: BTreeMap<String, u64> = BTreeMap::new();
+                let mut api_calls: BTreeMap<(String, String), u64> = BTreeMap::new();
                 for scan in &output.report.scans {
                     for (operation, n) in &scan.api_calls {
-                        *api_calls.entry(operation.clone()).or_default() += n;
+                        *api_calls
+                            .entry((scan.account_id.clone(), operation.clone()))
+                            .or_default() += n;
                     }
                 }
                 ScanRecord {
@@ -278,6 +282,7 @@ impl Latest {
             complete,
             error: None,
             evaluated: report.summary.evaluated.clone(),
+            evaluated_by_account: report.summary.evaluated_by_account.clone(),
             notes: report.notes.clone(),
             suppressions_stale: report.summary.suppressions_stale,
             generated_at: report.generated_at.clone(),
@@ -299,6 +304,7 @@ impl Latest {
             complete: false,
             error: Some(error.message().to_string()),
             evaluated: BTreeMap::new(),
+            evaluated_by_account: BTreeMap::new(),
             notes: Vec::new(),
             suppressions_stale: 0,
             generated_at: rfc3339(at),
@@ -336,6 +342,16 @@ impl Latest {
     }
 
     /// Every finding served: each region's from its last good scan, in report order.
+    /// Every account audited: of a region known, or of a finding (IAM's are global).
+    pub fn accounts(&self) -> std::collections::BTreeSet<&str> {
+        self.regions
+            .values()
+            .map(|r| r.account_id.as_str())
+            .chain(self.findings().into_iter().map(|f| f.account_id.as_str()))
+            .filter(|a| !a.is_empty())
+            .collect()
+    }
+
     pub fn findings(&self) -> Vec<&Finding> {
         let mut out: Vec<&Finding> = self.regions.values().flat_map(|r| &r.findings).collect();
         out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
@@ -369,6 +385,11 @@ impl Latest {
                 .as_ref()
                 .map(|s| s.evaluated.clone())
                 .unwrap_or_default(),
+            evaluated_by_account: self
+                .last_scan
+                .as_ref()
+                .map(|s| s.evaluated_by_account.clone())
+                .unwrap_or_default(),
             vpcs: self.regions.values().flat_map(|r| r.vpcs.clone()).collect(),
             notes: self
                 .last_scan
@@ -381,6 +402,7 @@ impl Latest {
                 .as_ref()
                 .map(|s| s.suppressions_stale)
                 .unwrap_or_default(),
+            checked: None,
         };
         let generated_at = self
             .last_scan
@@ -600,7 +622,11 @@ pub mod tests {
         let out = output_of(snapshot(vec![region("us-east-1", true)]));
         let record = latest.record(Ok(&out), t(0), D);
         assert!(record.errors.is_empty());
-        assert_eq!(record.api_calls["ec2:DescribeSubnets"], 1);
+        let key = (
+            crate::snapshot::builder::ACCOUNT.to_string(),
+            "ec2:DescribeSubnets".to_string(),
+        );
+        assert_eq!(record.api_calls[&key], 1);
         assert!(latest.is_ready() && !latest.is_stale());
         let doc = latest.findings_document().unwrap();
         assert!(!doc.stale);

@@ -18,6 +18,7 @@ use crate::export::latest::{Latest, ScanError, ScanRecord};
 use crate::export::report::REPORT_SCHEMA_VERSION;
 use crate::finding::Severity;
 use crate::rules::catalogue::CATALOGUE;
+use crate::shard::Shard;
 
 /// The content type of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -63,6 +64,8 @@ pub struct Metrics {
     config_reloads: IntCounterVec,
     config_last_reload_successful: IntGauge,
     config_last_reload_success_timestamp: Gauge,
+    shard_info: IntGaugeVec,
+    accounts_audited: IntGauge,
     /// Held while metrics change and render: a gauge vector's reset and refill are not
     /// atomic, and a render in between would show findings missing.
     updating: Mutex<()>,
@@ -128,16 +131,16 @@ impl Metrics {
             findings: register!(IntGaugeVec::new(
                 opts(
                     "findings",
-                    "Open findings per rule and severity; every catalogued rule and every severity is exported, 0 when none."
+                    "Open findings per account, rule and severity; every catalogued rule and every severity is exported for each audited account, 0 when none."
                 ),
-                &["rule_id", "severity"],
+                &["rule_id", "severity", "aws_account_id"],
             )?),
             resources_evaluated: register!(IntGaugeVec::new(
                 opts(
                     "resources_evaluated",
-                    "Resources each rule evaluated in the last scan; 0 findings with 0 evaluated means nothing was checked."
+                    "Resources each rule evaluated in the account in the last scan; 0 findings with 0 evaluated means nothing was checked."
                 ),
-                &["rule_id"],
+                &["rule_id", "aws_account_id"],
             )?),
             subnet_available_ips: register!(IntGaugeVec::new(
                 opts(
@@ -201,9 +204,9 @@ impl Metrics {
             aws_api_calls: register!(IntCounterVec::new(
                 opts(
                     "aws_api_calls_total",
-                    "AWS API calls made by scans, by service and operation (a page is one call)."
+                    "AWS API calls made by scans, by service, operation and account (a page is one call)."
                 ),
-                &["service", "operation"],
+                &["service", "operation", "aws_account_id"],
             )?),
             config_reloads: register!(IntCounterVec::new(
                 opts(
@@ -220,6 +223,17 @@ impl Metrics {
                 "config_last_reload_success_timestamp_seconds",
                 "Unix time of the last successful config load, at start or on SIGHUP."
             ))?),
+            shard_info: register!(IntGaugeVec::new(
+                opts(
+                    "shard_info",
+                    "Always 1; the labels say which shard of the accounts this replica audits (shard 0 of 1: all of them)."
+                ),
+                &["shard", "total_shards"],
+            )?),
+            accounts_audited: register!(IntGauge::with_opts(opts(
+                "accounts_audited",
+                "Accounts this replica audits (its shard), as of the last scan."
+            ))?),
             registry,
             updating: Mutex::new(()),
             rendered: RwLock::new(Arc::from("")),
@@ -227,6 +241,7 @@ impl Metrics {
         for result in ["success", "failure"] {
             metrics.config_reloads.with_label_values(&[result]);
         }
+        metrics.shard_info.with_label_values(&["0", "1"]).set(1);
         metrics.render();
         Ok(metrics)
     }
@@ -269,16 +284,26 @@ impl Metrics {
 
     /// Sets every gauge from the merged result after a scan, counts the scan's errors and
     /// API calls, and renders the text that scrapes return until the next scan.
+    /// Sets the shard this replica audits (at start and when a reload changes it).
+    pub fn set_shard(&self, shard: Shard) {
+        let _guard = self.updating.lock().unwrap_or_else(|e| e.into_inner());
+        self.shard_info.reset();
+        self.shard_info
+            .with_label_values(&[&shard.index.to_string(), &shard.total.to_string()])
+            .set(1);
+        self.render();
+    }
+
     pub fn record_scan(&self, latest: &Latest, record: &ScanRecord) {
         let _guard = self.updating.lock().unwrap_or_else(|e| e.into_inner());
         self.scans.inc();
         for error in &record.errors {
             self.count_error(error);
         }
-        for (key, n) in &record.api_calls {
+        for ((account, key), n) in &record.api_calls {
             let (service, operation) = split_operation(key).unwrap_or(("other", "other"));
             self.aws_api_calls
-                .with_label_values(&[service, operation])
+                .with_label_values(&[service, operation, account.as_str()])
                 .inc_by(*n);
         }
         self.set_findings(latest);
@@ -302,11 +327,16 @@ impl Metrics {
         self.finding.reset();
         self.suppressed_finding.reset();
         self.findings.reset();
-        for rule in CATALOGUE {
-            for severity in Severity::ALL {
-                self.findings
-                    .with_label_values(&[rule.id, severity.as_str()])
-                    .set(0);
+        let accounts = latest.accounts();
+        self.accounts_audited
+            .set(i64::try_from(accounts.len()).unwrap_or(i64::MAX));
+        for account in &accounts {
+            for rule in CATALOGUE {
+                for severity in Severity::ALL {
+                    self.findings
+                        .with_label_values(&[rule.id, severity.as_str(), account])
+                        .set(0);
+                }
             }
         }
         for finding in latest.findings() {
@@ -315,7 +345,11 @@ impl Metrics {
                 &self.suppressed_finding
             } else {
                 self.findings
-                    .with_label_values(&[finding.rule_id.as_str(), finding.severity.as_str()])
+                    .with_label_values(&[
+                        finding.rule_id.as_str(),
+                        finding.severity.as_str(),
+                        finding.account_id.as_str(),
+                    ])
                     .inc();
                 &self.finding
             };
@@ -334,16 +368,20 @@ impl Metrics {
             }
         }
         self.resources_evaluated.reset();
-        for rule in CATALOGUE {
-            self.resources_evaluated
-                .with_label_values(&[rule.id])
-                .set(0);
+        for account in &accounts {
+            for rule in CATALOGUE {
+                self.resources_evaluated
+                    .with_label_values(&[rule.id, account])
+                    .set(0);
+            }
         }
         if let Some(last) = latest.last_scan() {
-            for (rule, n) in &last.evaluated {
-                self.resources_evaluated
-                    .with_label_values(&[rule.as_str()])
-                    .set(clamp(*n));
+            for (account, rules) in &last.evaluated_by_account {
+                for (rule, n) in rules {
+                    self.resources_evaluated
+                        .with_label_values(&[rule.as_str(), account.as_str()])
+                        .set(clamp(*n));
+                }
             }
         }
     }
@@ -475,6 +513,11 @@ mod tests {
 
     const ACCOUNT: &str = crate::snapshot::builder::ACCOUNT;
 
+    /// The per-account summary series of `rule` at `severity` in the test account.
+    fn findings_series(rule: &str, severity: &str) -> String {
+        format!("vpc_auditor_findings{{aws_account_id=\"{ACCOUNT}\",rule_id=\"{rule}\",severity=\"{severity}\"}}")
+    }
+
     #[test]
     fn a_finding_is_a_series_with_its_identifying_labels_and_summaries_count_it() {
         let text = scrape_after(
@@ -486,10 +529,7 @@ mod tests {
             Some(1.0)
         );
         assert_eq!(
-            sample(
-                &text,
-                "vpc_auditor_findings{rule_id=\"vpc.cidr_size\",severity=\"medium\"}"
-            ),
+            sample(&text, &findings_series("vpc.cidr_size", "medium")),
             Some(1.0)
         );
         // Every catalogued rule at every severity is there, 0 when it has no finding, so
@@ -502,7 +542,7 @@ mod tests {
         assert_eq!(
             sample(
                 &text,
-                "vpc_auditor_findings{rule_id=\"iam.trust_policy_drift\",severity=\"critical\"}"
+                &findings_series("iam.trust_policy_drift", "critical")
             ),
             Some(0.0)
         );
@@ -519,7 +559,7 @@ mod tests {
         assert_eq!(
             sample(
                 &text,
-                "vpc_auditor_aws_api_calls_total{operation=\"DescribeSubnets\",service=\"ec2\"}"
+                &format!("vpc_auditor_aws_api_calls_total{{aws_account_id=\"{ACCOUNT}\",operation=\"DescribeSubnets\",service=\"ec2\"}}")
             ),
             Some(1.0)
         );
@@ -541,14 +581,14 @@ mod tests {
         assert_eq!(
             sample(
                 &text,
-                "vpc_auditor_resources_evaluated{rule_id=\"subnet.ip_capacity\"}"
+                &format!("vpc_auditor_resources_evaluated{{aws_account_id=\"{ACCOUNT}\",rule_id=\"subnet.ip_capacity\"}}")
             ),
             Some(evaluated as f64)
         );
         assert_eq!(
             sample(
                 &text,
-                "vpc_auditor_resources_evaluated{rule_id=\"iam.role_missing\"}"
+                &format!("vpc_auditor_resources_evaluated{{aws_account_id=\"{ACCOUNT}\",rule_id=\"iam.role_missing\"}}")
             ),
             Some(0.0)
         );
@@ -579,10 +619,7 @@ mod tests {
         );
         assert!(!text.contains("vpc_auditor_finding{"), "{text}");
         assert_eq!(
-            sample(
-                &text,
-                "vpc_auditor_findings{rule_id=\"vpc.cidr_size\",severity=\"medium\"}"
-            ),
+            sample(&text, &findings_series("vpc.cidr_size", "medium")),
             Some(0.0)
         );
         assert_eq!(sample(&text, "vpc_auditor_scans_total"), Some(2.0));
@@ -656,10 +693,7 @@ mod tests {
         assert!(!text.contains("vpc_auditor_finding{"));
         assert!(!text.contains("vpc_auditor_subnet_"));
         assert_eq!(
-            sample(
-                &text,
-                "vpc_auditor_findings{rule_id=\"vpc.cidr_size\",severity=\"medium\"}"
-            ),
+            sample(&text, &findings_series("vpc.cidr_size", "medium")),
             Some(1.0)
         );
     }
@@ -680,7 +714,7 @@ mod tests {
                 operation: Some("free text\nwith a newline".into()),
                 message: "boom".into(),
             }],
-            api_calls: BTreeMap::from([("weird key".to_string(), 2)]),
+            api_calls: BTreeMap::from([((ACCOUNT.to_string(), "weird key".to_string()), 2)]),
         };
         metrics.record_scan(&Latest::default(), &record);
         let text = metrics.text();
@@ -689,7 +723,7 @@ mod tests {
         assert_eq!(
             sample(
                 &text,
-                "vpc_auditor_aws_api_calls_total{operation=\"other\",service=\"other\"}"
+                &format!("vpc_auditor_aws_api_calls_total{{aws_account_id=\"{ACCOUNT}\",operation=\"other\",service=\"other\"}}")
             ),
             Some(2.0)
         );
@@ -746,10 +780,7 @@ mod tests {
         let suppressed = open.replace("vpc_auditor_finding{", "vpc_auditor_suppressed_finding{");
         assert_eq!(sample(&text, &suppressed), Some(1.0), "{text}");
         assert_eq!(
-            sample(
-                &text,
-                "vpc_auditor_findings{rule_id=\"vpc.cidr_size\",severity=\"medium\"}"
-            ),
+            sample(&text, &findings_series("vpc.cidr_size", "medium")),
             Some(0.0)
         );
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::finding::{Finding, Severity};
 use crate::rules::iam::GLOBAL_REGION;
-use crate::rules::{AuditedVpc, Evaluation};
+use crate::rules::{AuditedVpc, CheckedResource, Evaluation};
 use crate::snapshot::{CollectionError, Snapshot};
 
 use super::baseline::{BaselineCounts, BaselineFinding};
@@ -35,6 +35,10 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved: Option<Vec<BaselineFinding>>,
     pub summary: Summary,
+    /// Every (rule, resource) evaluated, pass or fail, when the evaluation recorded them
+    /// (for the JUnit report); not part of the JSON schema.
+    #[serde(skip)]
+    pub checked: Option<Vec<CheckedResource>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +77,9 @@ pub struct Summary {
     pub by_rule: BTreeMap<String, usize>,
     /// Resources evaluated per rule: a rule with findings 0 and evaluated 0 checked nothing.
     pub evaluated: BTreeMap<String, u64>,
+    /// The same per account: account id → rule id → resources evaluated.
+    #[serde(default)]
+    pub evaluated_by_account: BTreeMap<String, BTreeMap<String, u64>>,
     pub vpcs_audited: usize,
     pub scans_failed: usize,
     /// Findings a suppression covers: listed, but not in `by_severity` nor the exit code.
@@ -141,6 +148,7 @@ impl Report {
             by_severity,
             by_rule,
             evaluated: evaluation.evaluated,
+            evaluated_by_account: evaluation.evaluated_by_account,
             vpcs_audited: evaluation.vpcs.len(),
             scans_failed: scans
                 .iter()
@@ -163,6 +171,7 @@ impl Report {
             notes: evaluation.notes,
             resolved: None,
             summary,
+            checked: evaluation.checked,
         }
     }
 

@@ -75,7 +75,7 @@ fn interface_endpoints<'a>(
 }
 
 fn s3_gateway(view: &VpcView, _: &RegionTopology, settings: &GatewayEndpoint, sink: &mut Sink) {
-    sink.evaluated();
+    sink.evaluated(&view.vpc.id);
     let vpc = &view.vpc.id;
     let service = service_name(sink.region(), &settings.service());
     let gateways: Vec<&VpcEndpoint> = view
@@ -153,7 +153,7 @@ fn interface_required(
     settings: &InterfaceEndpoints,
     sink: &mut Sink,
 ) {
-    sink.evaluated();
+    sink.evaluated(&view.vpc.id);
     let vpc = &view.vpc.id;
     let services = settings.services();
     let region = sink.region().to_string();
@@ -220,7 +220,7 @@ fn interface_az_coverage(
     let services = settings.services();
     let region = sink.region().to_string();
     for (_, endpoint) in interface_endpoints(view, &region, &services) {
-        sink.evaluated();
+        sink.evaluated(&endpoint.id);
         let covered: BTreeSet<&str> = endpoint
             .subnet_ids
             .iter()
@@ -264,7 +264,7 @@ fn private_dns(view: &VpcView, _: &RegionTopology, settings: &InterfaceEndpoints
     let services = settings.services();
     let region = sink.region().to_string();
     for (_, endpoint) in interface_endpoints(view, &region, &services) {
-        sink.evaluated();
+        sink.evaluated(&endpoint.id);
         if endpoint.private_dns_enabled == Some(true) {
             continue;
         }
@@ -298,7 +298,7 @@ fn security_group(
         nets
     };
     for (_, endpoint) in interface_endpoints(view, &region, &services) {
-        sink.evaluated();
+        sink.evaluated(&endpoint.id);
         let mut unknown_groups = Vec::new();
         let rules: Vec<&IngressRule> = endpoint
             .security_group_ids

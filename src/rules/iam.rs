@@ -270,7 +270,7 @@ fn evaluate_expectation(
                 catalogue::IAM_POLICY_MISSING_PERMISSIONS,
                 scope(),
             ) {
-                sink.evaluated();
+                sink.evaluated(&expectation.label());
                 sink.report(
                     &expectation.label(),
                     format!(
@@ -296,15 +296,15 @@ fn evaluate_expectation(
         .collect();
 
     if let Some(mut sink) = Sink::new(eval, pack, catalogue::IAM_ROLE_MISSING, scope()) {
-        sink.evaluated();
+        let resource = if pattern::matches(&name_pattern, &name_pattern, false)
+            && !name_pattern.contains(['*', '?'])
+        {
+            format!("arn:aws:iam::{}:role/{name_pattern}", account.account_id)
+        } else {
+            name_pattern.clone()
+        };
+        sink.evaluated(&resource);
         if matched.is_empty() {
-            let resource = if pattern::matches(&name_pattern, &name_pattern, false)
-                && !name_pattern.contains(['*', '?'])
-            {
-                format!("arn:aws:iam::{}:role/{name_pattern}", account.account_id)
-            } else {
-                name_pattern.clone()
-            };
             sink.report(
                 &resource,
                 format!(
@@ -375,7 +375,7 @@ fn check_role(
         catalogue::IAM_POLICY_MISSING_PERMISSIONS,
         scope.clone(),
     ) {
-        sink.evaluated();
+        sink.evaluated(&arn);
         match &have {
             Err(why) => unverifiable(&mut sink, why),
             Ok(have) => {
@@ -414,7 +414,7 @@ fn check_role(
     )
     .filter(|_| exact)
     {
-        sink.evaluated();
+        sink.evaluated(&arn);
         match &have {
             Err(why) => unverifiable(&mut sink, why),
             Ok(have) => {
@@ -445,7 +445,7 @@ fn check_role(
         let Some(mut sink) = Sink::new(eval, pack, catalogue::IAM_TRUST_POLICY_DRIFT, scope) else {
             return;
         };
-        sink.evaluated();
+        sink.evaluated(&arn);
         let parsed = role
             .trust_policy
             .as_deref()

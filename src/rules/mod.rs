@@ -36,6 +36,9 @@ pub struct Evaluation {
     pub findings: Vec<Finding>,
     /// How many resources each rule evaluated, across all packs and regions.
     pub evaluated: BTreeMap<String, u64>,
+    /// The same per account: account id → rule id → resources evaluated.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub evaluated_by_account: BTreeMap<String, BTreeMap<String, u64>>,
     /// Every VPC that was audited, so a clean VPC is visible as clean.
     pub vpcs: Vec<AuditedVpc>,
     /// Things a person should know that are not findings, e.g. a value not compared.
@@ -48,6 +51,21 @@ pub struct Evaluation {
     /// Active suppressions that matched no finding.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub stale_suppressions: usize,
+    /// Every (rule, resource) evaluated, pass or fail, when asked for with
+    /// [`evaluate_recording_checks`] (the JUnit report's test cases); `None` otherwise, so
+    /// a large account does not pay for a list nobody reads.
+    #[serde(skip)]
+    pub checked: Option<Vec<CheckedResource>>,
+}
+
+/// One resource one rule evaluated, whether or not it passed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CheckedResource {
+    pub rule_id: &'static str,
+    pub pack: String,
+    pub account_id: String,
+    pub region: String,
+    pub resource_id: String,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -78,7 +96,34 @@ pub struct AuditedVpc {
 /// Evaluates every enabled rule of every pack on every in-scope VPC of every region that
 /// was collected completely.
 pub fn evaluate(snapshot: &Snapshot, packs: &[RulePack], scope: &Scope) -> Evaluation {
-    let mut eval = Evaluation::default();
+    evaluate_into(Evaluation::default(), snapshot, packs, scope)
+}
+
+/// Like [`evaluate`], and also lists every (rule, resource) evaluated in
+/// [`Evaluation::checked`], sorted.
+pub fn evaluate_recording_checks(
+    snapshot: &Snapshot,
+    packs: &[RulePack],
+    scope: &Scope,
+) -> Evaluation {
+    let start = Evaluation {
+        checked: Some(Vec::new()),
+        ..Default::default()
+    };
+    let mut eval = evaluate_into(start, snapshot, packs, scope);
+    if let Some(checked) = eval.checked.as_mut() {
+        checked.sort();
+        checked.dedup();
+    }
+    eval
+}
+
+fn evaluate_into(
+    mut eval: Evaluation,
+    snapshot: &Snapshot,
+    packs: &[RulePack],
+    scope: &Scope,
+) -> Evaluation {
     for region in snapshot.regions.iter().filter(|r| r.error.is_none()) {
         let topo = RegionTopology::build(region);
         for view in topo.vpcs.iter().filter(|v| scope.includes(v.vpc)) {
@@ -206,13 +251,30 @@ impl<'e> Sink<'e> {
         self.eval.notes.push(text);
     }
 
-    /// Counts one resource the rule looked at, whether or not it passed.
-    pub fn evaluated(&mut self) {
+    /// Counts one resource the rule looked at, whether or not it passed (and lists it, when
+    /// the evaluation records checks).
+    pub fn evaluated(&mut self, resource_id: &str) {
         *self
             .eval
             .evaluated
             .entry(self.info.id.to_string())
             .or_default() += 1;
+        *self
+            .eval
+            .evaluated_by_account
+            .entry(self.scope.account_id.clone())
+            .or_default()
+            .entry(self.info.id.to_string())
+            .or_default() += 1;
+        if let Some(checked) = self.eval.checked.as_mut() {
+            checked.push(CheckedResource {
+                rule_id: self.info.id,
+                pack: self.pack.clone(),
+                account_id: self.scope.account_id.clone(),
+                region: self.scope.region.clone(),
+                resource_id: resource_id.to_string(),
+            });
+        }
     }
 
     pub fn region(&self) -> &str {

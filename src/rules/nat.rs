@@ -29,7 +29,7 @@ fn in_public_subnet(view: &VpcView, topo: &RegionTopology, _: &NoParams, sink: &
         if !live || !public {
             continue;
         }
-        sink.evaluated();
+        sink.evaluated(&nat.id);
         let id = &nat.id;
         let problem = match topo.subnet(subnet_id) {
             None => format!("is in subnet {subnet_id}, which is not in this VPC's subnets"),
@@ -66,7 +66,7 @@ fn same_az(view: &VpcView, topo: &RegionTopology, _: &NoParams, sink: &mut Sink)
         else {
             continue;
         };
-        sink.evaluated();
+        sink.evaluated(&subnet.subnet.id);
         if nat_subnet.az() != subnet.az() {
             let id = &subnet.subnet.id;
             let table = subnet

@@ -41,7 +41,7 @@ fn private_size(view: &VpcView, _: &RegionTopology, settings: &MaxPrefix, sink: 
         let Some(net) = ipv4_net(subnet) else {
             continue;
         };
-        sink.evaluated();
+        sink.evaluated(&subnet.subnet.id);
         if net.prefix() > max {
             let id = &subnet.subnet.id;
             let capacity = usable_ips(&net);
@@ -77,7 +77,7 @@ fn public_size(view: &VpcView, _: &RegionTopology, settings: &MaxPrefix, sink: &
         let Some(net) = ipv4_net(subnet) else {
             continue;
         };
-        sink.evaluated();
+        sink.evaluated(&subnet.subnet.id);
         if net.prefix() < recommended {
             let id = &subnet.subnet.id;
             sink.report(
@@ -102,7 +102,7 @@ fn public_size(view: &VpcView, _: &RegionTopology, settings: &MaxPrefix, sink: &
 
 fn private_egress(view: &VpcView, topo: &RegionTopology, _: &NoParams, sink: &mut Sink) {
     for subnet in view.subnets_with_role(SubnetRole::Private) {
-        sink.evaluated();
+        sink.evaluated(&subnet.subnet.id);
         let id = &subnet.subnet.id;
         // An IPv6-only subnet has no IPv4 default route; it reaches IPv4 services through
         // NAT64: a `64:ff9b::/96` route to a NAT gateway (with DNS64).
@@ -168,7 +168,7 @@ fn ip_capacity(view: &VpcView, _: &RegionTopology, settings: &IpCapacity, sink: 
         };
         let id = &subnet.subnet.id;
         let usable = usable_ips(&net);
-        sink.evaluated();
+        sink.evaluated(&subnet.subnet.id);
         let Some(free) = subnet.subnet.available_ip_address_count else {
             sink.report(
                 id,

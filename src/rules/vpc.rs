@@ -20,7 +20,7 @@ pub const PRIVATE_SUBNET_PER_AZ: Rule<NoParams> =
     (catalogue::VPC_PRIVATE_SUBNET_PER_AZ, private_subnet_per_az);
 
 fn az_count(view: &VpcView, _: &RegionTopology, settings: &AzCount, sink: &mut Sink) {
-    sink.evaluated();
+    sink.evaluated(&view.vpc.id);
     let azs = view.azs();
     let min = settings.min_azs();
     if (azs.len() as u64) < u64::from(min) {
@@ -42,7 +42,7 @@ fn az_count(view: &VpcView, _: &RegionTopology, settings: &AzCount, sink: &mut S
 }
 
 fn cidr_size(view: &VpcView, _: &RegionTopology, settings: &MaxPrefix, sink: &mut Sink) {
-    sink.evaluated();
+    sink.evaluated(&view.vpc.id);
     let vpc = &view.vpc.id;
     let max = settings.max_prefix_length().0;
     let cidr = view.vpc.cidr_block.as_deref().unwrap_or("");
@@ -67,7 +67,7 @@ fn cidr_size(view: &VpcView, _: &RegionTopology, settings: &MaxPrefix, sink: &mu
 }
 
 fn igw_attached(view: &VpcView, _: &RegionTopology, _: &NoParams, sink: &mut Sink) {
-    sink.evaluated();
+    sink.evaluated(&view.vpc.id);
     let vpc = &view.vpc.id;
     let attached: Vec<&str> = view
         .internet_gateways
@@ -109,7 +109,7 @@ fn igw_attached(view: &VpcView, _: &RegionTopology, _: &NoParams, sink: &mut Sin
 }
 
 fn dns_attributes(view: &VpcView, _: &RegionTopology, _: &NoParams, sink: &mut Sink) {
-    sink.evaluated();
+    sink.evaluated(&view.vpc.id);
     let vpc = &view.vpc.id;
     let support = view.vpc.enable_dns_support;
     let hostnames = view.vpc.enable_dns_hostnames;
@@ -157,7 +157,7 @@ fn private_subnet_per_az(view: &VpcView, topo: &RegionTopology, _: &NoParams, si
 /// Every AZ the VPC uses must have a subnet of `role`. A public subnet only counts when it
 /// actually routes to an attached internet gateway.
 fn subnet_per_az(view: &VpcView, _: &RegionTopology, role: SubnetRole, sink: &mut Sink) {
-    sink.evaluated();
+    sink.evaluated(&view.vpc.id);
     let vpc = &view.vpc.id;
     let all = view.azs();
     let covered: BTreeSet<&str> = view

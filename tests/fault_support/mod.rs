@@ -14,6 +14,10 @@
 //!   every request for that token is answered with moto's first page and another fresh token;
 //! - a pagination token that repeats: the same, but always the same token.
 //!
+//! Apart from the random faults, the proxy can refuse AssumeRole into chosen roles with
+//! STS's `AccessDenied` (as for a role whose trust policy does not admit the auditor), and
+//! it counts every request by its `Action`.
+//!
 //! Which requests get a fault comes from a seeded generator indexed by the request's number,
 //! so a run's sequence of decisions is reproducible. Every fault is counted per kind.
 //!
@@ -94,6 +98,20 @@ pub struct FaultConfig {
     pub kinds: Vec<FaultKind>,
     /// How long a `Slow` answer is held back: more than the SDK's attempt timeout.
     pub slow_delay: Duration,
+    /// AssumeRole requests whose RoleArn contains one of these (e.g. an account id) are
+    /// answered 403 AccessDenied, always.
+    pub deny_assume_role: Vec<String>,
+}
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        FaultConfig {
+            seed: 0,
+            kinds: Vec::new(),
+            slow_delay: Duration::from_millis(2500),
+            deny_assume_role: Vec::new(),
+        }
+    }
 }
 
 const TOKEN_ENDLESS: &str = "vpc-auditor-fault-endless-";
@@ -111,6 +129,8 @@ struct State {
     injected: [AtomicU64; FaultKind::ALL.len()],
     fresh_tokens: AtomicU64,
     stopping: AtomicBool,
+    /// Requests per `Action` parameter (`-` for a request without one).
+    actions: std::sync::Mutex<BTreeMap<String, u64>>,
 }
 
 /// The running proxy; stops serving when dropped.
@@ -202,6 +222,12 @@ impl FaultProxy {
     /// Requests passed to moto and answered with moto's answer unchanged.
     pub fn forwarded(&self) -> u64 {
         self.state.forwarded.load(Ordering::SeqCst)
+    }
+
+    /// Requests received with this `Action`, e.g. `AssumeRole`.
+    pub fn action_count(&self, action: &str) -> u64 {
+        let actions = self.state.actions.lock().unwrap_or_else(|e| e.into_inner());
+        actions.get(action).copied().unwrap_or(0)
     }
 
     /// Requests for a page of an injected endless or repeating listing.
@@ -475,7 +501,7 @@ fn error_body(service: &str, status: u16, code: &str, message: &str) -> Vec<u8> 
         )
         .into_bytes()
     } else {
-        let kind = if code == "Throttling" {
+        let kind = if code == "Throttling" || code == "AccessDenied" {
             "Sender"
         } else {
             "Receiver"
@@ -590,6 +616,29 @@ async fn serve_connection(
         let draws = Draws::new(config.seed, n);
         let service = request.service();
         let token = request.param("NextToken");
+        let action = request.param("Action").unwrap_or_else(|| "-".into());
+        {
+            let mut actions = state.actions.lock().unwrap_or_else(|e| e.into_inner());
+            *actions.entry(action.clone()).or_default() += 1;
+        }
+        if action == "AssumeRole" {
+            let role = request.param("RoleArn").unwrap_or_default();
+            if config
+                .deny_assume_role
+                .iter()
+                .any(|d| role.contains(d.as_str()))
+            {
+                let body = error_body(
+                    "sts",
+                    403,
+                    "AccessDenied",
+                    "User is not authorized to perform: sts:AssumeRole on the role",
+                );
+                let response = Response::new(403, "Forbidden", "text/xml", body);
+                client.write_all(&response.to_bytes()).await?;
+                continue;
+            }
+        }
 
         // A page of a listing the proxy made endless or repeating: the fault carries on.
         if let Some(token) = token.filter(|t| t.starts_with("vpc-auditor-fault-")) {

@@ -18,6 +18,8 @@ locals {
     "ec2:DescribeAvailabilityZones",
     "ec2:DescribeInternetGateways",
     "ec2:DescribeNatGateways",
+    # The account's enabled regions, for an account configured with regions: all.
+    "ec2:DescribeRegions",
     "ec2:DescribeRouteTables",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeSubnets",
@@ -123,6 +125,18 @@ data "aws_iam_policy_document" "permissions" {
       effect    = "Allow"
       actions   = ["sts:AssumeRole"]
       resources = var.assumable_role_arns
+    }
+  }
+
+  # The Organization's accounts, for `organizations:` discovery; works only in the management
+  # account or a delegated administrator account.
+  dynamic "statement" {
+    for_each = var.discover_organization_accounts ? [1] : []
+    content {
+      sid       = "ListOrganizationAccounts"
+      effect    = "Allow"
+      actions   = ["organizations:ListAccounts"]
+      resources = ["*"]
     }
   }
 }

@@ -63,6 +63,12 @@ variable "assumable_role_arns" {
   }
 }
 
+variable "discover_organization_accounts" {
+  description = "Let the auditor list the AWS Organization's accounts (organizations:ListAccounts) for the config's organizations: discovery; only useful in the management or a delegated administrator account."
+  type        = bool
+  default     = false
+}
+
 variable "permissions_boundary_arn" {
   description = "A permissions boundary to attach, if your organisation requires one."
   type        = string
