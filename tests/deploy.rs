@@ -1705,30 +1705,42 @@ fn sharded_overlay_runs_the_deployments_pod_as_a_statefulset_of_shards() {
         kinds.contains("StatefulSet") && !kinds.contains("Deployment"),
         "{kinds:?}"
     );
-    let config_maps: BTreeSet<&str> = docs
-        .iter()
+    let sts = docs.iter().find(|d| d["kind"] == "StatefulSet").unwrap();
+    assert_eq!(mounted_config_maps(sts), config_map_names(&docs));
+    if let Some(validate) = linter("kubernetes-validate") {
+        let dir = tempfile::tempdir().unwrap();
+        kubernetes_validate(&validate, dir.path(), "sharded.yaml", &rendered);
+    }
+}
+
+/// The names of the ConfigMaps among rendered manifests.
+fn config_map_names(docs: &[Json]) -> BTreeSet<&str> {
+    docs.iter()
         .filter(|d| d["kind"] == "ConfigMap")
         .map(|d| d["metadata"]["name"].as_str().unwrap())
-        .collect();
-    let sts = docs.iter().find(|d| d["kind"] == "StatefulSet").unwrap();
-    let mounted: BTreeSet<&str> = sts["spec"]["template"]["spec"]["volumes"][0]["projected"]
-        ["sources"]
+        .collect()
+}
+
+/// The ConfigMaps a workload's pod mounts in its projected config volume.
+fn mounted_config_maps(workload: &Json) -> BTreeSet<&str> {
+    workload["spec"]["template"]["spec"]["volumes"][0]["projected"]["sources"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s["configMap"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(mounted, config_maps);
-    if let Some(validate) = linter("kubernetes-validate") {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("sharded.yaml");
-        std::fs::write(&file, &rendered).unwrap();
-        for version in ["1.29.0", "1.37.0"] {
-            lint(
-                &validate,
-                &["--strict", "--quiet", "-k", version, file.to_str().unwrap()],
-            );
-        }
+        .collect()
+}
+
+/// kubernetes-validate, strict, on rendered manifests, for the oldest Kubernetes EKS still
+/// supports (extended) and the newest schema shipped.
+fn kubernetes_validate(validate: &Path, dir: &Path, name: &str, text: &str) {
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    for version in ["1.29.0", "1.37.0"] {
+        lint(
+            validate,
+            &["--strict", "--quiet", "-k", version, file.to_str().unwrap()],
+        );
     }
 }
 
@@ -2254,21 +2266,11 @@ fn kustomize_renders_and_kubernetes_validate_accepts_the_output() {
         }
     }
     // Generated names carry a hash suffix, and the Deployment refers to exactly those.
-    let config_maps: BTreeSet<&str> = docs
-        .iter()
-        .filter(|d| d["kind"] == "ConfigMap")
-        .map(|d| d["metadata"]["name"].as_str().unwrap())
-        .collect();
+    let config_maps = config_map_names(&docs);
     let d = find("Deployment");
-    let referenced: BTreeSet<&str> = d["spec"]["template"]["spec"]["volumes"][0]["projected"]
-        ["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["configMap"]["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        referenced, config_maps,
+        mounted_config_maps(d),
+        config_maps,
         "the Deployment mounts the generated ConfigMaps"
     );
     for generator in ["vpc-auditor-config", "vpc-auditor-rules"] {
@@ -2313,15 +2315,7 @@ fn kustomize_renders_and_kubernetes_validate_accepts_the_output() {
     };
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in [("base.yaml", &base), ("overlay.yaml", &overlay)] {
-        let file = dir.path().join(name);
-        std::fs::write(&file, text).unwrap();
-        // The oldest Kubernetes EKS still supports (extended) and the newest schema shipped.
-        for version in ["1.29.0", "1.37.0"] {
-            lint(
-                &validate,
-                &["--strict", "--quiet", "-k", version, file.to_str().unwrap()],
-            );
-        }
+        kubernetes_validate(&validate, dir.path(), name, text);
     }
 }
 

@@ -50,10 +50,25 @@ impl TryFrom<String> for RoleArn {
     }
 }
 
-impl From<RoleArn> for String {
-    fn from(arn: RoleArn) -> String {
-        arn.0
-    }
+// Each checked string is written back as itself.
+macro_rules! into_string {
+    ($($name:ty),*) => {
+        $(impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        })*
+    };
+}
+
+into_string!(RoleArn, SessionName, ExternalId, AccountId, RoleNamePattern);
+
+/// Whether `value` has a length in `len` and is made of letters, digits and `extra`.
+fn made_of(value: &str, len: std::ops::RangeInclusive<usize>, extra: &str) -> bool {
+    len.contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
 }
 
 /// Whether `s` is a 12-digit AWS account id.
@@ -75,11 +90,7 @@ impl Default for SessionName {
 impl TryFrom<String> for SessionName {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        let ok = (2..=64).contains(&value.len())
-            && value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c));
-        if ok {
+        if made_of(&value, 2..=64, "+=,.@-_") {
             Ok(SessionName(value))
         } else {
             Err(format!(
@@ -89,15 +100,9 @@ impl TryFrom<String> for SessionName {
     }
 }
 
-impl From<SessionName> for String {
-    fn from(name: SessionName) -> String {
-        name.0
-    }
-}
-
 /// The regions of an account: a list, or `all` (every region enabled in the account, from
 /// DescribeRegions at each scan).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum RegionSelection {
     All(AllRegions),
@@ -109,6 +114,45 @@ pub enum RegionSelection {
 #[serde(rename_all = "lowercase")]
 pub enum AllRegions {
     All,
+}
+
+impl<'de> Deserialize<'de> for RegionSelection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Selection;
+        impl<'de> serde::de::Visitor<'de> for Selection {
+            type Value = RegionSelection;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`all` or a list of regions such as [us-east-1, eu-west-1]")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<RegionSelection, E> {
+                match value {
+                    "all" => Ok(RegionSelection::All(AllRegions::All)),
+                    other => Err(E::custom(format!(
+                        "expected `all` or a list of regions such as [us-east-1], found {other:?}"
+                    ))),
+                }
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RegionSelection, A::Error> {
+                let mut regions = Vec::new();
+                while let Some(region) = seq.next_element::<RegionName>()? {
+                    regions.push(region);
+                }
+                if regions.is_empty() {
+                    return Err(serde::de::Error::custom(
+                        "an empty list audits nothing: name regions, or write `all`",
+                    ));
+                }
+                Ok(RegionSelection::Named(regions))
+            }
+        }
+        d.deserialize_any(Selection)
+    }
 }
 
 /// One account to audit by assuming a role in it.
@@ -140,11 +184,7 @@ impl std::fmt::Debug for ExternalId {
 impl TryFrom<String> for ExternalId {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        let ok = (2..=1224).contains(&value.len())
-            && value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
-        if ok {
+        if made_of(&value, 2..=1224, "+=,.@:/-_") {
             Ok(ExternalId(value))
         } else {
             Err(format!(
@@ -152,12 +192,6 @@ impl TryFrom<String> for ExternalId {
                 value.len()
             ))
         }
-    }
-}
-
-impl From<ExternalId> for String {
-    fn from(id: ExternalId) -> String {
-        id.0
     }
 }
 
@@ -198,12 +232,6 @@ impl TryFrom<String> for AccountId {
     }
 }
 
-impl From<AccountId> for String {
-    fn from(id: AccountId) -> String {
-        id.0
-    }
-}
-
 /// A role name (with an optional path) that may contain `{account_id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -223,13 +251,9 @@ impl TryFrom<String> for RoleNamePattern {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
         let probe = value.replace("{account_id}", "123456789012");
-        let ok = !probe.is_empty()
-            && probe.len() <= 512
+        let ok = made_of(&probe, 1..=512, "+=,.@-_/")
             && !probe.starts_with('/')
-            && !probe.ends_with('/')
-            && probe
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_/".contains(c));
+            && !probe.ends_with('/');
         if ok {
             Ok(RoleNamePattern(value))
         } else {
@@ -237,12 +261,6 @@ impl TryFrom<String> for RoleNamePattern {
                 "expected a role name such as vpc-auditor (a path and {{account_id}} are allowed), found {value:?}"
             ))
         }
-    }
-}
-
-impl From<RoleNamePattern> for String {
-    fn from(p: RoleNamePattern) -> String {
-        p.0
     }
 }
 

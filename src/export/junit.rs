@@ -140,19 +140,9 @@ fn scans_suite(report: &Report) -> TestSuite {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Scope;
-    use crate::rules::evaluate_recording_checks;
+    use crate::export::report::test_support::report_with_checks_of as report_of;
     use crate::snapshot::builder::compliant_vpc;
-    use crate::snapshot::{CollectionError, Snapshot};
-
-    fn report_of(snapshot: &Snapshot) -> Report {
-        let eval = evaluate_recording_checks(
-            snapshot,
-            &[crate::rules::test_support::vpc_pack()],
-            &Scope::default(),
-        );
-        Report::build(snapshot, eval, "2026-01-01T00:00:00Z".into())
-    }
+    use crate::snapshot::CollectionError;
 
     #[test]
     fn every_checked_resource_is_a_test_case_and_findings_are_failures() {

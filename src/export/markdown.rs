@@ -205,19 +205,8 @@ fn indent(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Scope;
-    use crate::rules::evaluate;
+    use crate::export::report::test_support::report_of;
     use crate::snapshot::builder::compliant_vpc;
-    use crate::snapshot::Snapshot;
-
-    fn report_of(snapshot: &Snapshot) -> Report {
-        let eval = evaluate(
-            snapshot,
-            &[crate::rules::test_support::vpc_pack()],
-            &Scope::default(),
-        );
-        Report::build(snapshot, eval, "2026-01-01T00:00:00Z".into())
-    }
 
     #[test]
     fn a_clean_account_reads_compliant() {

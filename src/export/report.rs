@@ -219,21 +219,32 @@ impl Report {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
+    //! Reports of hand-built snapshots, for the exporters' tests.
+
     use super::*;
     use crate::config::Scope;
-    use crate::rules::evaluate;
-    use crate::snapshot::builder::compliant_vpc;
-    use crate::snapshot::CollectionError;
+    use crate::rules::{evaluate, evaluate_recording_checks, test_support::vpc_pack};
 
-    fn report_of(snapshot: &Snapshot) -> Report {
-        let eval = evaluate(
-            snapshot,
-            &[crate::rules::test_support::vpc_pack()],
-            &Scope::default(),
-        );
+    /// The report of `snapshot` under the shipped pack's VPC rules, at a fixed time.
+    pub fn report_of(snapshot: &Snapshot) -> Report {
+        let eval = evaluate(snapshot, &[vpc_pack()], &Scope::default());
         Report::build(snapshot, eval, "2026-01-01T00:00:00Z".into())
     }
+
+    /// The same, listing every (rule, resource) evaluated.
+    pub fn report_with_checks_of(snapshot: &Snapshot) -> Report {
+        let eval = evaluate_recording_checks(snapshot, &[vpc_pack()], &Scope::default());
+        Report::build(snapshot, eval, "2026-01-01T00:00:00Z".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::report_of;
+    use super::*;
+    use crate::snapshot::builder::compliant_vpc;
+    use crate::snapshot::CollectionError;
 
     #[test]
     fn clean_complete_report_exits_zero_and_counts_zero_for_every_severity() {

@@ -321,19 +321,9 @@ fn invocation(report: &Report) -> Invocation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Scope;
-    use crate::rules::evaluate;
+    use crate::export::report::test_support::report_of;
     use crate::snapshot::builder::compliant_vpc;
     use crate::snapshot::{CollectionError, Snapshot};
-
-    fn report_of(snapshot: &Snapshot) -> Report {
-        let eval = evaluate(
-            snapshot,
-            &[crate::rules::test_support::vpc_pack()],
-            &Scope::default(),
-        );
-        Report::build(snapshot, eval, "2026-01-01T00:00:00Z".into())
-    }
 
     fn sarif_of(snapshot: &Snapshot) -> serde_json::Value {
         serde_json::from_str(&render(&report_of(snapshot))).expect("SARIF is JSON")
