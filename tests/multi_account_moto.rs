@@ -312,6 +312,14 @@ async fn regions_all_audits_every_region_describe_regions_lists() {
         })
         .collect();
     assert_eq!(regions, enabled);
+    // The region listing is one call, counted once, in the account's first region.
+    let listings: u64 = report["scans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["api_calls"]["ec2:DescribeRegions"].as_u64())
+        .sum();
+    assert_eq!(listings, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

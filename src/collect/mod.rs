@@ -380,9 +380,14 @@ pub async fn collect(settings: &Settings) -> Result<Snapshot, CollectError> {
 
     // Every (account, region), and each account's IAM, `concurrency` at a time.
     let mut jobs: Vec<Job> = Vec::new();
+    // DescribeRegions calls, counted in the account's first region.
+    let mut listing_calls: Vec<(&str, &str, &BTreeMap<String, u64>)> = Vec::new();
     for (plan, config, regions) in &resolved {
         match regions {
-            Ok(regions) => {
+            Ok((regions, calls)) => {
+                if let Some(first) = regions.first().filter(|_| !calls.is_empty()) {
+                    listing_calls.push((plan.id(), first, calls));
+                }
                 for region in regions {
                     jobs.push(Job::Region(plan, config, region.clone()));
                 }
@@ -416,6 +421,16 @@ pub async fn collect(settings: &Settings) -> Result<Snapshot, CollectError> {
             Collected::Iam(iam) => iam_out.push(iam),
         }
     }
+    for (account, region, calls) in listing_calls {
+        if let Some(snapshot) = regions_out
+            .iter_mut()
+            .find(|r| r.account_id == account && r.region == region)
+        {
+            for (operation, n) in calls {
+                *snapshot.api_calls.entry(operation.clone()).or_default() += n;
+            }
+        }
+    }
     regions_out.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
     iam_out.sort_by(|a, b| a.account_id.cmp(&b.account_id));
     Ok(Snapshot {
@@ -426,9 +441,13 @@ pub async fn collect(settings: &Settings) -> Result<Snapshot, CollectError> {
     })
 }
 
-/// An account with its credentials and its regions, or the failed entry of its region
-/// listing.
-type ResolvedAccount = (AccountPlan, SdkConfig, Result<Vec<String>, RegionSnapshot>);
+/// An account with its credentials and its regions (with the API calls that listed them),
+/// or the failed entry of its region listing.
+type ResolvedAccount = (
+    AccountPlan,
+    SdkConfig,
+    Result<(Vec<String>, BTreeMap<String, u64>), RegionSnapshot>,
+);
 
 async fn resolve_account(
     plan: AccountPlan,
@@ -440,12 +459,15 @@ async fn resolve_account(
         .config_for(&plan.access, base, &settings.aws)
         .await;
     let regions = match &plan.regions {
-        None => Ok(default_regions.to_vec()),
-        Some(RegionSelection::Named(names)) => Ok(names.iter().map(|r| r.0.clone()).collect()),
+        None => Ok((default_regions.to_vec(), BTreeMap::new())),
+        Some(RegionSelection::Named(names)) => {
+            Ok((names.iter().map(|r| r.0.clone()).collect(), BTreeMap::new()))
+        }
         Some(RegionSelection::All(_)) => {
             let counter = ApiCallCounter::default();
             accounts::enabled_regions(&config, plan.id(), settings, &counter)
                 .await
+                .map(|regions| (regions, counter.counts()))
                 .map_err(|err| {
                     tracing::error!(account = plan.id(), error = %err, "cannot list the account's regions");
                     failed_region(plan.id(), "all", &err, &counter)

@@ -923,11 +923,11 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
             let to = escape(target);
             if s.role == SubnetRole::Public && s.routes_to_igw() {
                 if let Some((ix, _, iw, _)) = igw {
-                    let _ = write!(
+                    let _ = writeln!(
                         out,
                         "<line data-kind=\"route\" data-from=\"{from}\" data-to=\"{to}\" \
                          x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{igw_bottom}\" stroke=\"#8a8a8a\" \
-                         stroke-width=\"1.2\"><title>{from} → {to}</title></line>\n",
+                         stroke-width=\"1.2\"><title>{from} → {to}</title></line>",
                         x + w / 2.0,
                         ix + iw / 2.0,
                     );
@@ -947,12 +947,12 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
                 } else {
                     ("#b07a00", "", "")
                 };
-                let _ = write!(
+                let _ = writeln!(
                     out,
                     "<line data-kind=\"route\" data-from=\"{from}\" data-to=\"{to}\" \
                      data-cross-az=\"{cross}\" x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{}\" \
                      stroke=\"{stroke}\" stroke-width=\"2\"{dash}><title>{from} → {to}{note}\
-                     </title></line>\n",
+                     </title></line>",
                     x + w / 2.0,
                     nx + nw / 2.0,
                     ny + nh,
@@ -1689,11 +1689,11 @@ mod tests {
             .build();
         let (svg, findings) = picture(&snapshot);
         assert!(findings.len() >= 3, "{findings:#?}");
-        for i in 0..findings.len() {
+        for (i, finding) in findings.iter().enumerate() {
             assert!(
                 svg.contains(&format!("href=\"#finding-{i}\"")),
                 "finding {i} ({}) not linked",
-                findings[i].rule_id
+                finding.rule_id
             );
         }
         // A VPC-wide finding with no element of its own is a pill in the header.
