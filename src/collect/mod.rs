@@ -40,7 +40,7 @@ use crate::snapshot::{
     CollectionError, IamSnapshot, RegionSnapshot, Snapshot, SNAPSHOT_SCHEMA_VERSION,
 };
 use accounts::{AccountPlan, Sessions};
-use ratelimit::{RateLimitedHttpClient, RateLimiter, ServiceRate};
+use ratelimit::{RateLimitedHttpClient, RateLimiter};
 
 /// Why collecting a region failed. Each variant knows the AWS operation it failed in.
 #[derive(Debug, thiserror::Error)]
@@ -318,15 +318,7 @@ pub fn limited_http_client(
     region: &str,
     rate: RateLimit,
 ) -> RateLimitedHttpClient {
-    let bucket = RateLimiter::global().bucket(
-        service,
-        account,
-        region,
-        ServiceRate {
-            per_second: rate.per_second,
-            burst: rate.burst,
-        },
-    );
+    let bucket = RateLimiter::global().bucket(service, account, region, rate);
     RateLimitedHttpClient::new(ratelimit::base_http_client(), bucket)
 }
 

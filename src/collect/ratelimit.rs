@@ -26,6 +26,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use tokio::time::Instant;
 
+use crate::config::accounts::RateLimit;
+
 /// A token bucket: `rate` tokens a second, holding at most `burst`. Uses tokio's clock, so
 /// tests can pause time.
 #[derive(Debug)]
@@ -56,7 +58,7 @@ impl TokenBucket {
     }
 
     /// Whether the bucket was made with `rate`.
-    fn has_rate(&self, rate: ServiceRate) -> bool {
+    fn has_rate(&self, rate: RateLimit) -> bool {
         let burst = f64::from(rate.burst.max(1));
         self.rate == rate.per_second.max(f64::MIN_POSITIVE) && self.burst == burst
     }
@@ -88,14 +90,6 @@ impl TokenBucket {
     }
 }
 
-/// The rate of one AWS service: requests per second per account (and region, for a
-/// regional service), and the burst allowed above it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ServiceRate {
-    pub per_second: f64,
-    pub burst: u32,
-}
-
 /// Every bucket of the process, by (service, account, region).
 #[derive(Debug, Default)]
 pub struct RateLimiter {
@@ -111,7 +105,7 @@ impl RateLimiter {
         service: &str,
         account: &str,
         region: &str,
-        rate: ServiceRate,
+        rate: RateLimit,
     ) -> Arc<TokenBucket> {
         let key = (service.to_string(), account.to_string(), region.to_string());
         let mut buckets = match self.buckets.lock() {
@@ -241,10 +235,7 @@ mod tests {
     #[test]
     fn buckets_are_per_service_account_and_region() {
         let limiter = RateLimiter::default();
-        let rate = ServiceRate {
-            per_second: 1.0,
-            burst: 1,
-        };
+        let rate = RateLimit::new(1.0, 1);
         let a = limiter.bucket("ec2", "111111111111", "us-east-1", rate);
         assert!(Arc::ptr_eq(
             &a,
@@ -262,10 +253,7 @@ mod tests {
             &a,
             &limiter.bucket("iam", "111111111111", "us-east-1", rate)
         ));
-        let faster = ServiceRate {
-            per_second: 2.0,
-            burst: 1,
-        };
+        let faster = RateLimit::new(2.0, 1);
         let b = limiter.bucket("ec2", "111111111111", "us-east-1", faster);
         assert!(!Arc::ptr_eq(&a, &b), "a new rate makes a new bucket");
         assert!(Arc::ptr_eq(

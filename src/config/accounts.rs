@@ -332,29 +332,20 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
+    pub const fn new(per_second: f64, burst: u32) -> RateLimit {
+        RateLimit { per_second, burst }
+    }
     fn ec2() -> RateLimit {
-        RateLimit {
-            per_second: 20.0,
-            burst: 100,
-        }
+        RateLimit::new(20.0, 100)
     }
     fn iam() -> RateLimit {
-        RateLimit {
-            per_second: 10.0,
-            burst: 20,
-        }
+        RateLimit::new(10.0, 20)
     }
     fn sts() -> RateLimit {
-        RateLimit {
-            per_second: 50.0,
-            burst: 100,
-        }
+        RateLimit::new(50.0, 100)
     }
     fn organizations() -> RateLimit {
-        RateLimit {
-            per_second: 5.0,
-            burst: 10,
-        }
+        RateLimit::new(5.0, 10)
     }
 }
 
