@@ -302,7 +302,7 @@ pub struct RateLimits {
     /// IAM, per account.
     #[serde(default = "RateLimit::iam")]
     pub iam: RateLimit,
-    /// STS (GetCallerIdentity, AssumeRole), per account and region.
+    /// STS (GetCallerIdentity, AssumeRole): one bucket for all of the auditor's STS calls.
     #[serde(default = "RateLimit::sts")]
     pub sts: RateLimit,
     /// Organizations (ListAccounts), per account.
