@@ -743,8 +743,7 @@ mod demo {
     fn demo_iam() -> IamSnapshot {
         use crate::iam::render::to_iam_json;
         use crate::iam::{read_template, TemplateContext};
-        let path = crate::iam::tests_support::reference_dir()
-            .join("union-ai-admin/union-ai-admin-role.v0.11.template.yaml");
+        let path = crate::iam::tests_support::union_template_path("v0.11");
         let text = std::fs::read_to_string(path).unwrap();
         let template =
             read_template(&text, &TemplateContext::new("us-east-1", "123456789012")).unwrap();

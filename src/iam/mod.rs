@@ -35,19 +35,29 @@ pub use trust::{compare_trust, TrustOptions};
 
 #[cfg(test)]
 pub(crate) mod tests_support {
-    //! Finding the shared reference files from either the main crate or a
-    //! scratch crate that includes this module tree.
+    //! Where the unit tests find the vendors' published documents, all inside the
+    //! repository: the current ones the packs ship (`rules/vendor/`) and the older
+    //! union-ai-admin releases kept for tests (`tests/fixtures/union-ai-admin/`).
 
     use std::path::PathBuf;
 
-    /// `$CARGO_MANIFEST_DIR/../shared/reference` when it exists (the main
-    /// crate's layout), else `/work/shared/reference`.
-    pub(crate) fn reference_dir() -> PathBuf {
-        let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference");
-        if beside.is_dir() {
-            beside
+    fn root() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// A released union-ai-admin template, `version` as in `v0.11`.
+    pub(crate) fn union_template_path(version: &str) -> PathBuf {
+        let file = format!("union-ai-admin-role.{version}.template.yaml");
+        let shipped = root().join("rules/vendor").join(&file);
+        if shipped.is_file() {
+            shipped
         } else {
-            PathBuf::from("/work/shared/reference")
+            root().join("tests/fixtures/union-ai-admin").join(file)
         }
+    }
+
+    /// Teradata's published AI Unlimited policies.
+    pub(crate) fn teradata_dir() -> PathBuf {
+        root().join("rules/vendor/teradata")
     }
 }

@@ -1434,7 +1434,7 @@ mod tests {
 
     #[test]
     fn teradata_reference_policies_parse() {
-        let dir = crate::iam::tests_support::reference_dir().join("teradata-ai-unlimited");
+        let dir = crate::iam::tests_support::teradata_dir();
         let mut count = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();

@@ -1393,9 +1393,7 @@ mod tests {
     }
 
     fn union_template(version: &str) -> String {
-        let path = crate::iam::tests_support::reference_dir()
-            .join("union-ai-admin")
-            .join(format!("union-ai-admin-role.v{version}.template.yaml"));
+        let path = crate::iam::tests_support::union_template_path(&format!("v{version}"));
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 

@@ -11,11 +11,17 @@ use serde_yaml_ng::Value as Yaml;
 
 pub const VERSIONS: [&str; 7] = ["v0.7", "v0.8", "v0.9", "v0.10", "v0.11", "v0.12", "v0.13"];
 
-/// The shared reference folder with every released union-ai-admin template.
+/// A released union-ai-admin template: the current one the union-byoc pack ships
+/// (`rules/vendor/`), or an older one kept for tests (`tests/fixtures/union-ai-admin/`).
 pub fn template_path(version: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/reference/union-ai-admin")
-        .join(format!("union-ai-admin-role.{version}.template.yaml"))
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let file = format!("union-ai-admin-role.{version}.template.yaml");
+    let shipped = root.join("rules/vendor").join(&file);
+    if shipped.is_file() {
+        shipped
+    } else {
+        root.join("tests/fixtures/union-ai-admin").join(file)
+    }
 }
 
 /// The role's trust policy and its policies, as IAM JSON.
