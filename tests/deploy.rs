@@ -2069,6 +2069,8 @@ fn copies() -> Vec<(PathBuf, PathBuf)> {
     if copy.is_dir() {
         files.extend(tree(&copy));
     }
+    // Notes for people (the vendored documents' provenance) are not configuration.
+    files.retain(|f| !f.ends_with(".md"));
     out.extend(
         files
             .into_iter()

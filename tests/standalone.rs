@@ -29,6 +29,9 @@ fn root() -> PathBuf {
 fn files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n == ".git") {
+            continue; // a directory in a clone, a file in a worktree
+        }
         if path.is_dir() {
             let relative = path.strip_prefix(root).unwrap();
             let name = path.file_name().unwrap();
@@ -75,11 +78,8 @@ fn resolve(root: &Path, dir: &Path, path: &str) -> Option<PathBuf> {
     let mut resolved = dir.strip_prefix(root).unwrap().to_path_buf();
     for part in Path::new(path).components() {
         match part {
-            Component::ParentDir => {
-                if !resolved.pop() {
-                    return None;
-                }
-            }
+            Component::ParentDir if !resolved.pop() => return None,
+            Component::ParentDir => {}
             Component::Normal(p) => resolved.push(p),
             _ => {}
         }
