@@ -28,13 +28,16 @@
 //! `read_region` that fills its fields of the [`RegionSnapshot`]; then, in this file's
 //! `read_region` (under [`collect_region`]), build its client and call its `read_region`.
 
+// The plan of a scan, and what every AWS client is built with.
 pub mod client;
-pub mod ec2;
 pub mod error;
-pub mod iam;
-pub mod organizations;
 pub mod plan;
 pub mod ratelimit;
+
+// One module per AWS service read, each with its `client()`.
+pub mod ec2;
+pub mod iam;
+pub mod organizations;
 pub mod sts;
 
 use std::collections::BTreeSet;
