@@ -1,21 +1,108 @@
-//! EC2 collectors: one function per resource type, each making one paginated call for the
-//! whole region and converting the SDK's types into the snapshot's plain structs.
+//! EC2: the network of one account-region, and the regions an account has enabled.
 //!
-//! DescribeVpcAttribute is the one per-VPC call (AWS has no bulk form); those calls run
-//! concurrently, a bounded number at a time.
+//! [`read_region`] is what a region's collection reads from EC2: one function per resource
+//! type, each making one paginated call for the whole region (all at once) and converting
+//! the SDK's types into the snapshot's plain structs; then the VPCs in scope get their DNS
+//! attributes. DescribeVpcAttribute is the one per-VPC call (AWS has no bulk form); those
+//! calls run concurrently, a bounded number at a time. [`enabled_regions`] is the plan's
+//! read for `regions: all` (DescribeRegions).
 
 use std::collections::BTreeMap;
 
+use aws_config::SdkConfig;
 use aws_sdk_ec2::types as ec2;
 use aws_sdk_ec2::Client;
 use futures::{StreamExt, TryStreamExt};
 
+use crate::config::accounts::RateLimit;
 use crate::snapshot::{
-    AvailabilityZone, GatewayAttachment, IngressRule, InternetGateway, NatGateway, Route,
-    RouteTable, RouteTableAssociation, SecurityGroup, Subnet, Tags, Vpc, VpcEndpoint,
+    AvailabilityZone, GatewayAttachment, IngressRule, InternetGateway, NatGateway, RegionSnapshot,
+    Route, RouteTable, RouteTableAssociation, SecurityGroup, Subnet, Tags, Vpc, VpcEndpoint,
 };
 
-use super::{CollectError, PageGuard};
+use super::client::{limited_http_client, ApiCallCounter, PageGuard, WholeXmlResponse};
+use super::CollectError;
+
+/// An EC2 client for `account` in the region of `config`, under `rate` (EC2 meters per
+/// account and region), its calls counted by `counter`.
+pub fn client(
+    config: &SdkConfig,
+    account: &str,
+    rate: RateLimit,
+    counter: &ApiCallCounter,
+) -> Client {
+    let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+    Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(config)
+            .http_client(limited_http_client("ec2", account, &region, rate))
+            .interceptor(counter.clone())
+            .interceptor(WholeXmlResponse)
+            .build(),
+    )
+}
+
+/// Reads the region's network into `out`: every listing at once, then the DNS attributes
+/// of the VPCs `in_scope` keeps (the others are dropped before any per-VPC call). The first
+/// failure fails the whole read; `out` is then not to be used.
+pub async fn read_region(
+    client: &Client,
+    max_pages: u32,
+    attribute_concurrency: usize,
+    in_scope: impl Fn(&Vpc) -> bool,
+    out: &mut RegionSnapshot,
+) -> Result<(), CollectError> {
+    let pages = max_pages;
+    let (azs, vpcs, subnets, route_tables, igws, nats, endpoints, groups) = tokio::try_join!(
+        availability_zones(client),
+        vpcs(client, pages),
+        subnets(client, pages),
+        route_tables(client, pages),
+        internet_gateways(client, pages),
+        nat_gateways(client, pages),
+        vpc_endpoints(client, pages),
+        security_groups(client, pages),
+    )?;
+    let mut vpcs: Vec<_> = vpcs.into_iter().filter(|v| in_scope(v)).collect();
+    vpc_dns_attributes(client, &mut vpcs, attribute_concurrency).await?;
+
+    out.availability_zones = azs;
+    out.vpcs = vpcs;
+    out.subnets = subnets;
+    out.route_tables = route_tables;
+    out.internet_gateways = igws;
+    out.nat_gateways = nats;
+    out.vpc_endpoints = endpoints;
+    out.security_groups = groups;
+    Ok(())
+}
+
+/// The regions enabled in the client's account (DescribeRegions), sorted.
+pub async fn enabled_regions(client: &Client) -> Result<Vec<String>, CollectError> {
+    const OP: &str = "ec2:DescribeRegions";
+    let answer = client
+        .describe_regions()
+        .send()
+        .await
+        .map_err(|e| CollectError::aws(OP, e))?;
+    let mut regions: Vec<String> = answer
+        .regions()
+        .iter()
+        .filter(|r| {
+            // Without AllRegions, AWS lists enabled regions only; opt-in status guards
+            // against an answer that includes disabled ones anyway.
+            r.opt_in_status().is_none_or(|s| s != "not-opted-in")
+        })
+        .filter_map(|r| r.region_name().map(str::to_string))
+        .collect();
+    if regions.is_empty() {
+        return Err(CollectError::Malformed {
+            operation: OP,
+            message: "no region is enabled in the account".into(),
+        });
+    }
+    regions.sort();
+    Ok(regions)
+}
 
 fn tags(tags: &[ec2::Tag]) -> Tags {
     tags.iter()
@@ -392,7 +479,7 @@ pub async fn security_groups(
 }
 
 /// Counts of how many items each collector returned, for logs.
-pub fn summary(region: &crate::snapshot::RegionSnapshot) -> BTreeMap<&'static str, usize> {
+pub fn summary(region: &RegionSnapshot) -> BTreeMap<&'static str, usize> {
     BTreeMap::from([
         ("vpcs", region.vpcs.len()),
         ("subnets", region.subnets.len()),

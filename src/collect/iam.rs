@@ -1,6 +1,7 @@
-//! IAM collector: every role of the account with its trust policy, inline policies and
-//! attached managed policies, from `GetAccountAuthorizationDetails` (paginated). The number
-//! of calls does not grow with the number of roles.
+//! IAM: every role of the account with its trust policy, inline policies and attached
+//! managed policies, from `GetAccountAuthorizationDetails` (paginated). The number of calls
+//! does not grow with the number of roles. IAM is global: one read per account, whichever
+//! region's config the client is built from, under one rate-limit bucket per account.
 //!
 //! IAM returns policy documents URL-encoded; they are decoded here, so the snapshot holds
 //! plain JSON text. Parsing them is left to evaluation, which can report a bad document
@@ -8,15 +9,34 @@
 
 use std::collections::BTreeMap;
 
+use aws_config::SdkConfig;
 use aws_sdk_iam::types::{EntityType, ManagedPolicyDetail, RoleDetail};
 use aws_sdk_iam::Client;
 
+use crate::config::accounts::RateLimit;
 use crate::iam::decode_url_encoded;
 use crate::snapshot::{IamPolicy, IamRole};
 
-use super::{CollectError, PageGuard};
+use super::client::{limited_http_client, ApiCallCounter, PageGuard, WholeXmlResponse};
+use super::CollectError;
 
 const OP: &str = "iam:GetAccountAuthorizationDetails";
+
+/// An IAM client for `account` from `config`, under `rate`, its calls counted by `counter`.
+pub fn client(
+    config: &SdkConfig,
+    account: &str,
+    rate: RateLimit,
+    counter: &ApiCallCounter,
+) -> Client {
+    Client::from_conf(
+        aws_sdk_iam::config::Builder::from(config)
+            .http_client(limited_http_client("iam", account, "global", rate))
+            .interceptor(counter.clone())
+            .interceptor(WholeXmlResponse)
+            .build(),
+    )
+}
 
 /// Decodes a document as IAM returns it: URL-encoded JSON (AWS), or plain JSON (some
 /// emulators). A URL-encoded document never starts with `{`, which encodes as `%7B`.
