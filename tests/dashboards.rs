@@ -32,10 +32,13 @@ use daemon_support::{Daemon, Prometheus};
 
 /// The dashboards that must exist; any other `dashboards/*.json` is held to the same rules.
 const DASHBOARDS: [&str; 2] = ["vpc-auditor-overview.json", "vpc-auditor-vpc-detail.json"];
-/// Where every `runbook_url` points: the README's runbook, one heading per alert.
-const RUNBOOK_BASE: &str = "https://github.com/vpc-auditor/vpc-auditor/blob/main/README.md#";
+/// The runbook page: `## Runbook`, then one `### <Alert>` heading per alert.
+const RUNBOOK_PAGE: &str = "docs/alerts-runbook.md";
+/// Where every `runbook_url` points: the runbook page, one heading per alert.
+const RUNBOOK_BASE: &str =
+    "https://github.com/vpc-auditor/vpc-auditor/blob/main/docs/alerts-runbook.md#";
 /// The job name the alerts select (`up{job="vpc-auditor"}`); the ServiceMonitor and the
-/// static scrape config in the README use it.
+/// static scrape config in the docs use it.
 const JOB: &str = "vpc-auditor";
 /// Labels Prometheus adds to every scraped series: `job` and `instance` always, the rest with
 /// Kubernetes service discovery (the ServiceMonitor).
@@ -854,14 +857,14 @@ fn anchors(markdown: &str) -> BTreeSet<String> {
     out
 }
 
-/// The level-4 headings under `### Runbook`.
+/// The level-3 headings under `## Runbook`.
 fn runbook_headings(markdown: &str) -> Vec<String> {
     let mut inside = false;
     let mut out = Vec::new();
     for (level, text) in headings(markdown) {
-        if level <= 3 {
-            inside = level == 3 && text == "Runbook";
-        } else if inside && level == 4 {
+        if level <= 2 {
+            inside = level == 2 && text == "Runbook";
+        } else if inside && level == 3 {
             out.push(text);
         }
     }
@@ -1005,7 +1008,7 @@ fn alerts_follow_the_mixin_conventions() {
                 rule.json["for"]
             ));
         }
-        // The job label convention: the ServiceMonitor and the README's scrape config name
+        // The job label convention: the ServiceMonitor and the docs' scrape config name
         // the job vpc-auditor.
         if let Ok(names) = promql_names(expr) {
             for selector in names.selectors.iter().filter(|s| s.metric == "up") {
@@ -1045,8 +1048,8 @@ fn alerts_follow_the_mixin_conventions() {
 
 #[test]
 fn every_runbook_url_points_at_its_alerts_heading_in_the_runbook() {
-    // The runbook is the README's "Dashboards and alerts" section: that is where the links point.
-    let documents = vec![("README.md", read(&repo().join("README.md")))];
+    // The runbook is the "Runbook" section of the alerts page: that is where the links point.
+    let documents = vec![(RUNBOOK_PAGE, read(&repo().join(RUNBOOK_PAGE)))];
     let alerts: Vec<String> = alert_rules()
         .iter()
         .filter_map(|r| r.alert().map(str::to_string))
@@ -1055,9 +1058,9 @@ fn every_runbook_url_points_at_its_alerts_heading_in_the_runbook() {
     for (name, text) in &documents {
         if !headings(text)
             .iter()
-            .any(|(level, t)| *level == 2 && t == "Dashboards and alerts")
+            .any(|(level, t)| *level == 1 && t == "Dashboards and alerts")
         {
-            problems.push(format!("{name}: no \"## Dashboards and alerts\" heading"));
+            problems.push(format!("{name}: no \"# Dashboards and alerts\" heading"));
         }
         let runbook: BTreeSet<String> = runbook_headings(text).into_iter().collect();
         let anchors = anchors(text);
@@ -1065,7 +1068,7 @@ fn every_runbook_url_points_at_its_alerts_heading_in_the_runbook() {
             let Some(alert) = rule.alert() else { continue };
             if !runbook.contains(alert) {
                 problems.push(format!(
-                    "{name}: no \"#### {alert}\" heading under \"### Runbook\""
+                    "{name}: no \"### {alert}\" heading under \"## Runbook\""
                 ));
             }
             let url = rule.json["annotations"]["runbook_url"]
@@ -1721,7 +1724,7 @@ fn runbook_helpers_compute_github_anchors() {
         "dashboards-and-alerts"
     );
     assert_eq!(github_slug("What `--once` does?"), "what---once-does");
-    let doc = "## A\n```\n# not a heading\n```\n### Runbook\n#### X\n#### Y\n## A\n#### Z\n";
+    let doc = "## A\n```\n# not a heading\n```\n## Runbook\n### X\n### Y\n## A\n### Z\n";
     assert_eq!(runbook_headings(doc), ["X", "Y"]);
     assert_eq!(
         anchors(doc),

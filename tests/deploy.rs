@@ -2422,18 +2422,16 @@ fn cfn_lint_accepts_the_role_template() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The README section
+// The deployment page
 // ---------------------------------------------------------------------------------------
 
 #[test]
-fn readme_section_names_only_files_that_exist() {
-    let readme = read("README.md");
-    let start = readme
-        .find("## Deploying")
-        .expect("README has a Deploying section");
-    let rest = &readme[start..];
-    let end = rest[3..].find("\n## ").map(|i| i + 3).unwrap_or(rest.len());
-    let text = &rest[..end];
+fn deployment_page_names_only_files_that_exist() {
+    let text = read("docs/deployment.md");
+    assert!(
+        text.starts_with("# Deploying\n"),
+        "docs/deployment.md starts with its \"# Deploying\" heading"
+    );
     let mut named = BTreeSet::new();
     for (i, _) in text.match_indices("deploy/") {
         if i > 0
@@ -2454,7 +2452,7 @@ fn readme_section_names_only_files_that_exist() {
     for path in named {
         assert!(
             repo().join(&path).exists(),
-            "README's Deploying section names {path}, which does not exist"
+            "docs/deployment.md names {path}, which does not exist"
         );
     }
 }

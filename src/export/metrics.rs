@@ -812,7 +812,7 @@ mod tests {
     }
 
     #[test]
-    fn readme_documents_every_metric_with_its_type_and_labels() {
+    fn docs_document_every_metric_with_its_type_and_labels() {
         // A scrape with every kind of series: findings, subnets, errors and API calls.
         let metrics = Metrics::new(true).unwrap();
         let mut latest = Latest::default();
@@ -853,9 +853,10 @@ mod tests {
             }
         }
 
-        let readme = include_str!("../../README.md");
+        // The metric table of docs/daemon.md, "Metrics".
+        let page = include_str!("../../docs/daemon.md");
         let mut documented: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
-        for row in readme.lines().filter(|l| l.starts_with("| `vpc_auditor_")) {
+        for row in page.lines().filter(|l| l.starts_with("| `vpc_auditor_")) {
             let cells: Vec<&str> = row.split('|').skip(1).map(str::trim).collect();
             let name = cells[0].trim_matches('`');
             let labels = if cells[2] == "as above" {
@@ -876,7 +877,7 @@ mod tests {
         assert_eq!(
             documented.keys().collect::<Vec<_>>(),
             exported.keys().collect::<Vec<_>>(),
-            "README's metric table and /metrics disagree"
+            "docs/daemon.md's metric table and /metrics disagree"
         );
         for (name, (kind, mut labels)) in documented {
             let (exported_kind, mut exported_labels) = exported[&name].clone();
