@@ -11,6 +11,11 @@ into Grafana's alert-rule provisioning format and checks the provisioning files 
             grafana-foundation-sdk, wrapped in the envelope of Grafana's provisioning files
   validate  checks provisioning files (rules, contact points, policies) against that schema
             and names the file and the path of every error
+  merge-policies
+            adds the vpc-auditor policy of notification-policies.yaml to YOUR exported policy
+            tree (a provisioning file, or the JSON of GET /api/v1/provisioning/policies) as the
+            first child of its root, keeping everything else; provisioning replaces the whole
+            tree, so this is how the example goes next to your own policies
 
 Run it with the venv that scripts/setup-test-env.sh makes (pinned PyYAML, jsonschema and
 grafana-foundation-sdk):
@@ -32,6 +37,7 @@ import yaml
 REPO = pathlib.Path(__file__).resolve().parent.parent
 ALERTS = REPO / "dashboards" / "alerts.yaml"
 RULES_OUT = REPO / "dashboards" / "grafana-alerting" / "alert-rules.yaml"
+POLICIES = REPO / "dashboards" / "grafana-alerting" / "notification-policies.yaml"
 SCHEMA_OUT = REPO / "tests" / "schemas" / "grafana-alerting-provisioning.schema.json"
 
 # The pinned SDK the schema is generated from (scripts/setup-test-env.sh installs it).
@@ -560,6 +566,46 @@ def validate(paths, schema_path):
 
 
 # ---------------------------------------------------------------------------------------
+# Merging the example policy into the user's tree
+# ---------------------------------------------------------------------------------------
+
+def is_vpc_auditor_policy(policy):
+    return ["grafana_folder", "=", FOLDER] in (policy.get("object_matchers") or [])
+
+
+def merge_policies(tree_path, example_path=POLICIES):
+    """The user's tree with the example's vpc-auditor policy first under its root, and the
+    output in the input's shape: a provisioning file (YAML), or the API's route (JSON)."""
+    example = load_yaml(example_path)
+    ours = [p for p in example["policies"][0].get("routes", []) if is_vpc_auditor_policy(p)]
+    if len(ours) != 1:
+        raise InputError(f"{example_path}: expected one policy matching grafana_folder={FOLDER}")
+    doc = load_yaml(tree_path)
+    if isinstance(doc, dict) and isinstance(doc.get("policies"), list):
+        roots = doc["policies"]
+        if len(roots) != 1:
+            raise InputError(f"{tree_path}: policies: expected one tree (one organisation), "
+                             f"found {len(roots)}; merge each organisation's tree separately")
+        root, api = roots[0], False
+    elif isinstance(doc, dict) and "receiver" in doc:
+        root, api = doc, True
+    else:
+        raise InputError(f"{tree_path}: neither a policies provisioning file nor the JSON of "
+                         "GET /api/v1/provisioning/policies (a route with a receiver)")
+    if not isinstance(root.get("receiver"), str):
+        raise InputError(f"{tree_path}: the root policy has no receiver")
+    routes = root.get("routes") or []
+    if not isinstance(routes, list):
+        raise InputError(f"{tree_path}: routes must be a list")
+    # First, so that no policy of yours stops these alerts before they reach it; replaces an
+    # earlier merge, so running it again changes nothing.
+    root["routes"] = ours + [p for p in routes if not is_vpc_auditor_policy(p)]
+    if api:
+        return json.dumps(doc, indent=2) + "\n"
+    return dump(doc)
+
+
+# ---------------------------------------------------------------------------------------
 
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -576,6 +622,11 @@ def main(argv):
     check = sub.add_parser("validate", help="check provisioning files against the schema")
     check.add_argument("--schema", default=str(SCHEMA_OUT))
     check.add_argument("files", nargs="+")
+    merge = sub.add_parser("merge-policies",
+                           help="add the vpc-auditor policy to your exported policy tree")
+    merge.add_argument("tree", help="your tree: an exported provisioning file (YAML) or the "
+                                    "JSON of GET /api/v1/provisioning/policies")
+    merge.add_argument("--output", default="-", help="default: stdout")
     args = parser.parse_args(argv)
 
     try:
@@ -585,6 +636,8 @@ def main(argv):
             output = args.output
         elif args.command == "schema":
             text, output = render_schema(), args.output
+        elif args.command == "merge-policies":
+            text, output = merge_policies(pathlib.Path(args.tree)), args.output
         else:
             return validate(args.files, args.schema)
     except InputError as e:

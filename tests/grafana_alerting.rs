@@ -1057,3 +1057,103 @@ fn every_grafana_rule_query_runs_against_a_real_prometheus() {
         logs()
     );
 }
+
+#[test]
+fn merge_policies_puts_the_example_first_in_your_tree_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Your tree, as Grafana exports it: a default receiver and a policy that would catch
+    // every critical alert before the vpc-auditor one, were that not first.
+    let mine = dir.path().join("mine.yaml");
+    std::fs::write(
+        &mine,
+        "apiVersion: 1\npolicies:\n  - orgId: 1\n    receiver: ops-email\n    \
+         group_by: ['grafana_folder', 'alertname']\n    routes:\n      - receiver: ops-pager\n        \
+         object_matchers:\n          - ['severity', '=', 'critical']\n",
+    )
+    .unwrap();
+    let merged_path = dir.path().join("merged.yaml");
+    let out = script(&[
+        "merge-policies",
+        mine.to_str().unwrap(),
+        "--output",
+        merged_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let merged = yaml_file(&merged_path);
+    let tree = &merged["policies"][0];
+    assert_eq!(tree["receiver"], "ops-email", "your default receiver stays");
+    let example = yaml_file(&alerting_dir().join("notification-policies.yaml"));
+    assert_eq!(
+        tree["routes"][0], example["policies"][0]["routes"][0],
+        "the example comes first"
+    );
+    assert_eq!(
+        tree["routes"][1]["receiver"], "ops-pager",
+        "your policy stays"
+    );
+    assert_eq!(tree["routes"].as_array().map(Vec::len), Some(2));
+
+    // Routing through the merged tree: vpc-auditor's alerts as in the example, yours as before.
+    let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let route_of = |l: &[(&str, &str)]| route(tree, &labels(l), "ops-email");
+    assert_eq!(
+        route_of(&[
+            ("alertname", "VpcAuditorRoleDrift"),
+            ("severity", "critical"),
+            ("grafana_folder", FOLDER)
+        ]),
+        ["vpc-auditor-page"]
+    );
+    assert_eq!(
+        route_of(&[
+            ("alertname", "VpcAuditorStale"),
+            ("severity", "warning"),
+            ("grafana_folder", FOLDER)
+        ]),
+        ["vpc-auditor-channel"]
+    );
+    assert_eq!(
+        route_of(&[
+            ("alertname", "DiskFull"),
+            ("severity", "critical"),
+            ("grafana_folder", "infra")
+        ]),
+        ["ops-pager"]
+    );
+    assert_eq!(route_of(&[("alertname", "Other")]), ["ops-email"]);
+
+    // Merging again changes nothing, and the result is a valid provisioning file.
+    let again = script(&["merge-policies", merged_path.to_str().unwrap()]);
+    assert!(again.status.success(), "{}", output_text(&again));
+    assert_eq!(String::from_utf8_lossy(&again.stdout), read(&merged_path));
+    let out = script(&["validate", merged_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", output_text(&out));
+
+    // The API's JSON (GET /api/v1/provisioning/policies) comes back as JSON for the PUT.
+    let api = dir.path().join("tree.json");
+    std::fs::write(
+        &api,
+        r#"{"receiver": "ops", "routes": [{"receiver": "x"}]}"#,
+    )
+    .unwrap();
+    let out = script(&["merge-policies", api.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let tree: Json = serde_json::from_slice(&out.stdout).expect("JSON out for JSON in");
+    assert_eq!(tree["routes"][0]["receiver"], "vpc-auditor-channel");
+    assert_eq!(tree["routes"][1]["receiver"], "x");
+
+    // Anything else is refused with the file named.
+    std::fs::write(&api, "foo: 1\n").unwrap();
+    let out = script(&["merge-policies", api.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("tree.json"),
+        "{}",
+        output_text(&out)
+    );
+}
