@@ -378,9 +378,10 @@ fn grafana_rules_match_alerts_yaml_one_to_one() {
         if group["folder"] != FOLDER || group["orgId"] != 1 {
             problems.push(format!("{title}: group must be orgId 1, folder {FOLDER}"));
         }
-        if !group["interval"]
+        if group["interval"]
             .as_str()
-            .is_some_and(|i| duration_seconds(i).is_some())
+            .and_then(duration_seconds)
+            .is_none()
         {
             problems.push(format!("{title}: group interval {:?}", group["interval"]));
         }
