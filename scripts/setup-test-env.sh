@@ -30,6 +30,24 @@ sys.exit(m.version('jsonschema') != '$JSONSCHEMA_VERSION' or m.version('junitpar
     "jsonschema==$JSONSCHEMA_VERSION" "junitparser==$JUNITPARSER_VERSION"
 fi
 
+# The Grafana alerting tools for tests/grafana_alerting.rs and scripts/gen-grafana-alerts.py:
+# PyYAML reads alerts.yaml and writes the provisioning file, grafana-foundation-sdk holds
+# Grafana's alerting types the JSON Schema is generated from, jsonschema validates with it.
+grafana_venv=.venv/grafana-tools
+PYYAML_VERSION=6.0.3
+GRAFANA_SDK_VERSION='1769699379!11.6.0'
+if ! "$grafana_venv/bin/python" -c "
+import importlib.metadata as m, sys
+sys.exit(m.version('PyYAML') != '$PYYAML_VERSION' or m.version('jsonschema') != '$JSONSCHEMA_VERSION'
+         or m.version('grafana-foundation-sdk') != '$GRAFANA_SDK_VERSION')" 2>/dev/null; then
+  echo "setup: installing PyYAML, jsonschema and grafana-foundation-sdk into $grafana_venv" >&2
+  rm -rf "$grafana_venv"
+  python3 -m venv "$grafana_venv"
+  "$grafana_venv/bin/pip" install --quiet --disable-pip-version-check \
+    "PyYAML==$PYYAML_VERSION" "jsonschema==$JSONSCHEMA_VERSION" \
+    "grafana-foundation-sdk==$GRAFANA_SDK_VERSION"
+fi
+
 # Prometheus and promtool (Debian's package) for the daemon's end-to-end tests: a real
 # Prometheus server scrapes the daemon, and promtool lints a scrape. The package would start
 # a system-wide Prometheus on :9090; a policy-rc.d that answers 101 keeps it from starting

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
 
-use daemon_support::{Daemon, Prometheus};
+use daemon_support::{failing_daemon, Daemon, Prometheus};
 
 /// The dashboards that must exist; any other `dashboards/*.json` is held to the same rules.
 const DASHBOARDS: [&str; 2] = ["vpc-auditor-overview.json", "vpc-auditor-vpc-detail.json"];
@@ -734,68 +734,6 @@ fn check_names(origin: &str, expr: &str, exported: &Exported, problems: &mut Vec
             ));
         }
     }
-}
-
-/// Writes `snapshot` to `path` atomically, so the daemon never reads half a file.
-fn write_snapshot(path: &Path, snapshot: &Json) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(snapshot).unwrap()).expect("write snapshot");
-    std::fs::rename(&tmp, path).expect("rename snapshot");
-}
-
-/// A daemon on a snapshot file that starts good (the demo, with API calls counted) and
-/// then fails in us-east-1 at every scan: so its scrape carries every metric the daemon
-/// has, the error and API-call counters included, and us-east-1 keeps its last good
-/// findings and subnets. Scans run every second.
-fn failing_daemon(dir: &Path) -> Daemon {
-    let mut snapshot: Json =
-        serde_json::from_str(&read(&repo().join("examples/demo-snapshot.json")))
-            .expect("examples/demo-snapshot.json is JSON");
-    let regions = snapshot["regions"].as_array_mut().expect("regions");
-    let region = regions
-        .iter_mut()
-        .find(|r| r["region"] == "us-east-1")
-        .expect("the demo snapshot has us-east-1");
-    let account = region["account_id"].clone();
-    region["api_calls"] =
-        json!({"ec2:DescribeSubnets": 2, "ec2:DescribeVpcs": 1, "sts:GetCallerIdentity": 1});
-    let path = dir.join("snapshot.json");
-    write_snapshot(&path, &snapshot);
-
-    let daemon = Daemon::start(&[
-        "--from-snapshot",
-        path.to_str().unwrap(),
-        "--schedule",
-        "*/1 * * * * *",
-    ]);
-    daemon.wait_ready();
-
-    let regions = snapshot["regions"].as_array_mut().unwrap();
-    for region in regions.iter_mut().filter(|r| r["region"] == "us-east-1") {
-        *region = json!({
-            "account_id": account,
-            "region": "us-east-1",
-            "error": {"operation": "ec2:DescribeSubnets",
-                      "message": "AccessDenied: not authorized to perform ec2:DescribeSubnets"},
-            "api_calls": {"ec2:DescribeSubnets": 1, "ec2:DescribeVpcs": 1, "sts:GetCallerIdentity": 1}
-        });
-    }
-    write_snapshot(&path, &snapshot);
-    daemon_support::wait_for(
-        Duration::from_secs(30),
-        "the daemon to count a us-east-1 scan error",
-        || {
-            let (_, body) = daemon.get("/metrics");
-            body.lines()
-                .any(|l| {
-                    l.starts_with("vpc_auditor_scan_errors_total{")
-                        && l.contains("aws_region=\"us-east-1\"")
-                })
-                .then_some(())
-        },
-        || daemon.process.log(),
-    );
-    daemon
 }
 
 fn scrape(daemon: &Daemon) -> String {

@@ -283,6 +283,69 @@ impl Prometheus {
     }
 }
 
+/// Writes `snapshot` to `path` atomically, so the daemon never reads half a file.
+pub fn write_snapshot(path: &Path, snapshot: &serde_json::Value) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(snapshot).unwrap()).expect("write snapshot");
+    std::fs::rename(&tmp, path).expect("rename snapshot");
+}
+
+/// A daemon on a snapshot file that starts good (the demo, with API calls counted) and
+/// then fails in us-east-1 at every scan: so its scrape carries every metric the daemon
+/// has, the error and API-call counters included, and us-east-1 keeps its last good
+/// findings and subnets. Scans run every second.
+pub fn failing_daemon(dir: &Path) -> Daemon {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-snapshot.json");
+    let mut snapshot: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&demo).expect("read examples/demo-snapshot.json"),
+    )
+    .expect("examples/demo-snapshot.json is JSON");
+    let regions = snapshot["regions"].as_array_mut().expect("regions");
+    let region = regions
+        .iter_mut()
+        .find(|r| r["region"] == "us-east-1")
+        .expect("the demo snapshot has us-east-1");
+    let account = region["account_id"].clone();
+    region["api_calls"] = serde_json::json!({"ec2:DescribeSubnets": 2, "ec2:DescribeVpcs": 1, "sts:GetCallerIdentity": 1});
+    let path = dir.join("snapshot.json");
+    write_snapshot(&path, &snapshot);
+
+    let daemon = Daemon::start(&[
+        "--from-snapshot",
+        path.to_str().unwrap(),
+        "--schedule",
+        "*/1 * * * * *",
+    ]);
+    daemon.wait_ready();
+
+    let regions = snapshot["regions"].as_array_mut().unwrap();
+    for region in regions.iter_mut().filter(|r| r["region"] == "us-east-1") {
+        *region = serde_json::json!({
+            "account_id": account,
+            "region": "us-east-1",
+            "error": {"operation": "ec2:DescribeSubnets",
+                      "message": "AccessDenied: not authorized to perform ec2:DescribeSubnets"},
+            "api_calls": {"ec2:DescribeSubnets": 1, "ec2:DescribeVpcs": 1, "sts:GetCallerIdentity": 1}
+        });
+    }
+    write_snapshot(&path, &snapshot);
+    wait_for(
+        Duration::from_secs(30),
+        "the daemon to count a us-east-1 scan error",
+        || {
+            let (_, body) = daemon.get("/metrics");
+            body.lines()
+                .any(|l| {
+                    l.starts_with("vpc_auditor_scan_errors_total{")
+                        && l.contains("aws_region=\"us-east-1\"")
+                })
+                .then_some(())
+        },
+        || daemon.process.log(),
+    );
+    daemon
+}
+
 /// The path of a file in a temp dir, written with `text`.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
