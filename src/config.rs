@@ -377,7 +377,7 @@ where
 /// Settings for the AWS SDK clients: where they connect, how they retry, and how long they
 /// wait. Every call is retried up to `max_attempts` times on throttling, 5xx answers,
 /// connection errors, timeouts and unreadable answers; a call that still fails fails its
-/// region (see README, "Failure semantics").
+/// region (see docs/failure-semantics.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsSettings {

@@ -1,5 +1,5 @@
 //! The rule catalogue: every rule's stable id, default severity, resource type, what it
-//! checks and why, in one table that the report, the README and the metrics all read.
+//! checks and why, in one table that the report, `docs/rules.md` and the metrics all read.
 //!
 //! Ids are a public interface: reports, metric labels and alert rules use them, so an id is
 //! never renamed.
