@@ -4,67 +4,26 @@
 //! and unknown keys rejected with a line number; [`Settings`] is what the rest of the
 //! program uses, after the command-line flags are applied on top and the rule packs are
 //! loaded and merged with the config's overrides.
+//!
+//! Layer: the one module that reads the settings. It uses `rules::pack` to read rule packs
+//! and `suppress` to read suppressions; the rest of the program uses what it returns, and
+//! neither packs nor evaluation import it. The validated values it shares with them
+//! (`RegionName`, `VpcId`, `Scope`) live in `values` and are re-exported here.
 
 pub mod accounts;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::finding::Severity;
-use crate::input::{self, InputError};
+use crate::input::{self, InputError, ValidatedStr};
 use crate::rules::pack::{self, IamRules, RuleOverrides, RulePack, VpcRules};
 use crate::shard::{Shard, ShardIndex};
-use crate::snapshot::Vpc;
 use crate::suppress::{Suppression, SuppressionsFile};
+pub use crate::values::{RegionName, Scope, VpcId};
 use accounts::{AccountTarget, OrganizationsDiscovery, ScanSettings, ShardingSettings};
-
-/// An AWS region name such as `us-east-1`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String")]
-pub struct RegionName(pub String);
-
-impl TryFrom<String> for RegionName {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        let parts: Vec<&str> = value.split('-').collect();
-        let ok = parts.len() >= 3
-            && parts[..parts.len() - 1]
-                .iter()
-                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-            && parts
-                .last()
-                .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
-        if ok {
-            Ok(RegionName(value))
-        } else {
-            Err(format!(
-                "expected an AWS region name such as us-east-1, found {value:?}"
-            ))
-        }
-    }
-}
-
-/// A VPC id, `vpc-` followed by hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String")]
-pub struct VpcId(pub String);
-
-impl TryFrom<String> for VpcId {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        match value.strip_prefix("vpc-") {
-            Some(rest) if !rest.is_empty() && rest.chars().all(|c| c.is_ascii_hexdigit()) => {
-                Ok(VpcId(value))
-            }
-            _ => Err(format!(
-                "expected a VPC id such as vpc-0abc123, found {value:?}"
-            )),
-        }
-    }
-}
 
 /// An http(s) URL for the AWS endpoint override.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,24 +103,6 @@ impl TryFrom<String> for ListenAddr {
     }
 }
 
-/// Deserializes a string through `T::try_from` inside the string's own visit. The YAML
-/// parser then marks an error with the value's own line and column; with
-/// `#[serde(try_from = "String")]` the check runs after the value is read, and a scalar
-/// field's error points at the start of its enclosing mapping instead.
-pub(crate) struct ValidatedStr<T>(pub(crate) std::marker::PhantomData<T>);
-
-impl<T: TryFrom<String, Error = String>> serde::de::Visitor<'_> for ValidatedStr<T> {
-    type Value = T;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<T, E> {
-        T::try_from(value.to_string()).map_err(E::custom)
-    }
-}
-
 impl<'de> Deserialize<'de> for CronSchedule {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_str(ValidatedStr(std::marker::PhantomData))
@@ -229,38 +170,6 @@ pub struct DaemonSettings {
     /// The listener's TLS and basic-auth file (`web_config::WebConfig`); `None` is plain
     /// HTTP without auth.
     pub web_config_file: Option<PathBuf>,
-}
-
-/// Which VPCs are audited. By default every VPC, the default VPC included.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scope {
-    /// When non-empty, only these VPCs.
-    #[serde(default)]
-    pub vpc_ids: Vec<VpcId>,
-    /// When non-empty, only VPCs carrying all these tags; the value `*` matches any value.
-    #[serde(default)]
-    pub vpc_tags: BTreeMap<String, String>,
-    /// Leave out each region's default VPC.
-    #[serde(default)]
-    pub exclude_default_vpc: bool,
-}
-
-impl Scope {
-    /// Whether `vpc` is audited.
-    pub fn includes(&self, vpc: &Vpc) -> bool {
-        if self.exclude_default_vpc && vpc.is_default {
-            return false;
-        }
-        if !self.vpc_ids.is_empty() && !self.vpc_ids.iter().any(|id| id.0 == vpc.id) {
-            return false;
-        }
-        self.vpc_tags.iter().all(|(key, want)| {
-            vpc.tags
-                .get(key)
-                .is_some_and(|have| want == "*" || have == want)
-        })
-    }
 }
 
 /// How the SDK retries a failed call (`aws.retry_mode`).
@@ -782,6 +691,7 @@ fn resolve_shard(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::Vpc;
     use std::time::Duration;
 
     fn parse(text: &str) -> Result<ConfigFile, InputError> {

@@ -370,6 +370,24 @@ fn strip_path_prefix<'m>(message: &'m str, field: &str) -> &'m str {
     }
 }
 
+/// Deserializes a string through `T::try_from` inside the string's own visit. The YAML
+/// parser then marks an error with the value's own line and column; with
+/// `#[serde(try_from = "String")]` the check runs after the value is read, and a scalar
+/// field's error points at the start of its enclosing mapping instead.
+pub struct ValidatedStr<T>(pub std::marker::PhantomData<T>);
+
+impl<T: TryFrom<String, Error = String>> serde::de::Visitor<'_> for ValidatedStr<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<T, E> {
+        T::try_from(value.to_string()).map_err(E::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

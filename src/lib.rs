@@ -4,6 +4,11 @@
 //! The binary (`src/main.rs`) is a thin wrapper around [`app::run`]. The library exists so
 //! that benchmarks (`benches/`) and fuzz targets (`fuzz/`) can call the pure parts
 //! directly: the policy model, the rule evaluation, the config and template readers.
+//!
+//! The layers point one way: `main → app → daemon / scan → collect | rules (evaluate),
+//! suppress | export → model`. `config` reads the settings, rule packs and suppressions for
+//! the layers above the model; the model (`snapshot`, `finding`, `values`, `input`) imports
+//! nothing above it. `tests/layers.rs` fails on an import cycle between top-level modules.
 
 pub mod app;
 pub mod cli;
@@ -20,4 +25,5 @@ pub mod shard;
 pub mod snapshot;
 pub mod suppress;
 pub mod telemetry;
+pub mod values;
 pub mod web_config;

@@ -6,17 +6,24 @@
 //! an `info` finding of its own, so nobody's accepted risk lapses silently; one that matches
 //! nothing is reported as stale. [`apply`] is pure: today's date is a parameter, and only
 //! the scan code reads the clock.
+//!
+//! Layer: an evaluate-side step beside `rules`, run by `scan` after evaluation. It owns the
+//! suppression types (which `config` reads from the config's `suppressions:` and from
+//! suppressions files) and [`apply`]. What it puts on a finding, [`SuppressedBy`], is plain
+//! data in the model (`finding`). It imports the model, `values` and `rules`, never
+//! `config`.
 
 use std::path::Path;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{RegionName, ValidatedStr};
+pub use crate::finding::SuppressedBy;
 use crate::finding::{Finding, ResourceType};
-use crate::input::{self, InputError};
+use crate::input::{self, InputError, ValidatedStr};
 use crate::rules::catalogue::{self, SUPPRESSION_EXPIRED};
 use crate::rules::Evaluation;
+use crate::values::RegionName;
 
 /// A rule id from the catalogue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -185,13 +192,6 @@ impl SuppressionsFile {
     pub fn load(path: &Path) -> Result<Vec<Suppression>, InputError> {
         input::read_yaml::<SuppressionsFile>(path).map(|f| f.suppressions)
     }
-}
-
-/// What a suppressed finding carries in the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SuppressedBy {
-    pub reason: String,
-    pub expires: NaiveDate,
 }
 
 /// The pack name on `suppression.expired` findings, which no rule pack raises.

@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use crate::export::html::escape;
+use super::markup::escape;
 use crate::finding::{Finding, ResourceType};
 use crate::rules::catalogue;
 use crate::rules::pack::SubnetRole;

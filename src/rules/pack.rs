@@ -327,7 +327,7 @@ pub struct RoleExpectation {
     pub parameters_from_env: BTreeMap<String, String>,
     /// The region for `${AWS::Region}`; default: the first region scanned.
     #[serde(default)]
-    pub region: Option<crate::config::RegionName>,
+    pub region: Option<crate::values::RegionName>,
     #[serde(default)]
     pub mode: PolicyMode,
     /// The files and parameter values, read when the pack is loaded.
