@@ -15,6 +15,7 @@ pub mod accounts;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::finding::Severity;
@@ -26,7 +27,7 @@ pub use crate::values::{RegionName, Scope, VpcId};
 use accounts::{AccountTarget, OrganizationsDiscovery, ScanSettings, ShardingSettings};
 
 /// An http(s) URL for the AWS endpoint override.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String")]
 pub struct EndpointUrl(pub String);
 
@@ -103,6 +104,45 @@ impl TryFrom<String> for ListenAddr {
     }
 }
 
+impl JsonSchema for CronSchedule {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CronSchedule".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A cron schedule of six fields, seconds first, in UTC, such as \"0 */5 * * * *\" (every 5 minutes).",
+            "type": "string",
+            "examples": [CronSchedule::DEFAULT]
+        })
+    }
+}
+
+impl JsonSchema for ListenAddr {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ListenAddr".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An IP address and port such as 0.0.0.0:9917 or [::1]:9917.",
+            "type": "string",
+            "examples": ["0.0.0.0:9917"]
+        })
+    }
+}
+
+impl JsonSchema for ConfigDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ConfigDuration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A length of time with its unit: 300ms, 30s or 2m; more than zero and at most an hour.",
+            "type": "string",
+            "pattern": "^\\s*[0-9]+(ms|s|m)\\s*$"
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for CronSchedule {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_str(ValidatedStr(std::marker::PhantomData))
@@ -116,7 +156,7 @@ impl<'de> Deserialize<'de> for ListenAddr {
 }
 
 /// What the daemon exports on `/metrics`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSettings {
     /// Export one series per finding (`vpc_auditor_finding`) and per subnet
@@ -140,7 +180,7 @@ impl Default for MetricsSettings {
 
 /// Which of the daemon's optional endpoints are served; a turned-off one answers 404.
 /// `/metrics`, `/healthz` and `/readyz` are always served.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointSettings {
     /// `/findings`, the merged report as JSON.
@@ -173,7 +213,7 @@ pub struct DaemonSettings {
 }
 
 /// How the SDK retries a failed call (`aws.retry_mode`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RetryMode {
     /// Exponential backoff with jitter, and a retry quota that stops retrying when most
@@ -287,7 +327,7 @@ where
 /// wait. Every call is retried up to `max_attempts` times on throttling, 5xx answers,
 /// connection errors, timeouts and unreadable answers; a call that still fails fails its
 /// region (see README, "Failure semantics").
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AwsSettings {
     /// Sends every AWS call to this URL (e.g. a moto server); `AWS_ENDPOINT_URL` also works.
@@ -298,6 +338,7 @@ pub struct AwsSettings {
         default = "default_max_attempts",
         deserialize_with = "count_in_range::<_, _, 20>"
     )]
+    #[schemars(range(min = 1, max = 20))]
     pub max_attempts: u32,
     /// `standard` or `adaptive` (which also rate-limits calls after throttling).
     #[serde(default)]
@@ -323,12 +364,14 @@ pub struct AwsSettings {
         default = "default_max_pages",
         deserialize_with = "count_in_range::<_, _, 100000>"
     )]
+    #[schemars(range(min = 1, max = 100000))]
     pub max_pages: u32,
     /// How many DescribeVpcAttribute calls run at once (1 to 64).
     #[serde(
         default = "default_attribute_concurrency",
         deserialize_with = "count_in_range::<_, _, 64>"
     )]
+    #[schemars(range(min = 1, max = 64))]
     pub vpc_attribute_concurrency: usize,
 }
 
@@ -408,7 +451,7 @@ impl AwsSettings {
 }
 
 /// The config file as written.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// Regions to audit; empty means the SDK's own region (AWS_REGION, the profile).

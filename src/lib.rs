@@ -21,6 +21,7 @@ pub mod iam;
 pub mod input;
 pub mod rules;
 pub mod scan;
+pub mod schemas;
 pub mod shard;
 pub mod snapshot;
 pub mod suppress;

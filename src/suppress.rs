@@ -16,6 +16,7 @@
 use std::path::Path;
 
 use chrono::NaiveDate;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::finding::SuppressedBy;
@@ -146,8 +147,44 @@ macro_rules! validated_str {
 }
 validated_str!(RuleRef, ResourceGlob, Reason, Expiry, AccountId);
 
+/// Declares the JSON Schema of each validated string: a string with `$extra` constraints.
+macro_rules! string_schema {
+    ($($t:ident as $name:literal => $extra:tt),* $(,)?) => {$(
+        impl JsonSchema for $t {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let mut schema = schemars::json_schema!($extra);
+                schema.insert("type".into(), "string".into());
+                schema
+            }
+        }
+    )*};
+}
+string_schema! {
+    ResourceGlob as "ResourceGlob" => { "description": "A resource id or a glob: `*` matches any run of characters, `?` any one.", "minLength": 1 },
+    Reason as "Reason" => { "description": "Why the risk is accepted.", "pattern": "\\S" },
+    Expiry as "Expiry" => { "description": "The last day the suppression applies, YYYY-MM-DD.", "format": "date", "pattern": "^\\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\\s*$" },
+    AccountId as "SuppressionAccountId" => { "description": "A 12-digit AWS account id.", "pattern": "^[0-9]{12}$" },
+}
+
+impl JsonSchema for RuleRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RuleRef".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let ids: Vec<&str> = catalogue::CATALOGUE.iter().map(|r| r.id).collect();
+        schemars::json_schema!({
+            "description": "A rule id from the catalogue (`vpc-auditor --list-rules`).",
+            "type": "string",
+            "enum": ids
+        })
+    }
+}
+
 /// One accepted risk.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Suppression {
     pub rule: RuleRef,
@@ -182,7 +219,7 @@ impl Suppression {
 }
 
 /// A suppressions file: `suppressions:` and a list, as in the config.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuppressionsFile {
     pub suppressions: Vec<Suppression>,

@@ -7,13 +7,15 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::snapshot::Vpc;
 
 /// An AWS region name such as `us-east-1`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String")]
+#[schemars(extend("pattern" = "^[a-z]+(-[a-z]+)+-[0-9]+$"))]
 pub struct RegionName(pub String);
 
 impl TryFrom<String> for RegionName {
@@ -38,8 +40,9 @@ impl TryFrom<String> for RegionName {
 }
 
 /// A VPC id, `vpc-` followed by hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String")]
+#[schemars(extend("pattern" = "^vpc-[0-9a-fA-F]+$"))]
 pub struct VpcId(pub String);
 
 impl TryFrom<String> for VpcId {
@@ -57,7 +60,7 @@ impl TryFrom<String> for VpcId {
 }
 
 /// Which VPCs are audited. By default every VPC, the default VPC included.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
     /// When non-empty, only these VPCs.
