@@ -58,7 +58,24 @@ fn schema_path(kind: SchemaKind) -> PathBuf {
     repo().join("schemas").join(kind.file_name())
 }
 
-/// `to` relative to the folder `from`, with `/` separators: `../schemas/x.json`.
+/// Copies of a schema where the modeline of a byte-equal copy of a shipped file resolves:
+/// `deploy/kubernetes/base/config.yaml` (a copy of `deploy/config.yaml`) names a
+/// `schemas/` folder beside `base/`, and the copies of `rules/` and `rules/examples/` under
+/// `deploy/kubernetes/base/rules/` both name `deploy/kubernetes/base/schemas/`.
+fn schema_copies() -> Vec<(SchemaKind, PathBuf)> {
+    vec![
+        (
+            SchemaKind::Config,
+            repo().join("deploy/kubernetes/schemas/config.schema.json"),
+        ),
+        (
+            SchemaKind::RulePack,
+            repo().join("deploy/kubernetes/base/schemas/rule-pack.schema.json"),
+        ),
+    ]
+}
+
+/// `to` relative to the folder `from`, with `/` separators, climbing with `..` as needed.
 fn relative(from: &Path, to: &Path) -> String {
     let from: Vec<_> = from.components().collect();
     let to: Vec<_> = to.components().collect();
@@ -101,19 +118,24 @@ fn committed_schemas_equal_the_binarys_output() {
             "{printed}"
         );
         assert_eq!(printed, vpc_auditor::schemas::schema_json(kind));
-        let path = schema_path(kind);
-        if update {
-            std::fs::create_dir_all(path.parent().expect("schemas/")).expect("mkdir schemas/");
-            std::fs::write(&path, &printed).expect("write the schema");
+        let copies = schema_copies()
+            .into_iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, p)| p);
+        for path in std::iter::once(schema_path(kind)).chain(copies) {
+            if update {
+                std::fs::create_dir_all(path.parent().expect("a folder")).expect("mkdir");
+                std::fs::write(&path, &printed).expect("write the schema");
+            }
+            let committed = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                committed == printed,
+                "{} differs from `vpc-auditor schema {}`; regenerate with \
+                 UPDATE_SCHEMAS=1 cargo test --test schemas",
+                path.display(),
+                kind.name()
+            );
         }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == printed,
-            "{} differs from `vpc-auditor schema {}`; regenerate with \
-             UPDATE_SCHEMAS=1 cargo test --test schemas",
-            path.display(),
-            kind.name()
-        );
     }
 }
 
@@ -135,6 +157,42 @@ fn shipped_files_start_with_their_schema_modeline() {
         );
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The byte-equal copies under `deploy/kubernetes/base/` keep their original's modeline;
+/// it resolves there too, to a schema copy.
+#[test]
+fn modelines_of_the_kubernetes_copies_resolve() {
+    let base = repo().join("deploy/kubernetes/base");
+    let mut files = vec![base.join("config.yaml")];
+    let mut dirs = vec![base.join("rules")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a folder") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml")
+                && !path.components().any(|c| c.as_os_str() == "vendor")
+            {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 3, "{files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("a copy");
+        let target = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# yaml-language-server: $schema="))
+            .unwrap_or_else(|| panic!("{}: no modeline", file.display()));
+        let schema = file.parent().unwrap().join(target);
+        assert!(
+            schema.is_file(),
+            "{}: {target} does not resolve",
+            file.display()
+        );
+    }
 }
 
 /// The auditor's own parser accepts `text`, read from `file`, as `kind`.
