@@ -1,6 +1,10 @@
 //! Reading user-supplied YAML files (config, rule packs) into typed structs, with errors
 //! that name the file, the line and column, and the field, as
 //! `rules/union-byoc.yaml:12:5: rules.vpc.az_count.min_azs: invalid type: …`.
+//!
+//! It also owns [`ValidatedStr`], the serde visitor that checks a string inside its own
+//! visit so that a bad value is reported at its own line. A leaf of the model: it imports
+//! nothing of the crate.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
