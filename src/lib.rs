@@ -6,9 +6,11 @@
 //! directly: the policy model, the rule evaluation, the config and template readers.
 //!
 //! The layers point one way: `main → app → daemon / scan → collect | rules (evaluate),
-//! suppress | export → model`. `config` reads the settings, rule packs and suppressions for
-//! the layers above the model; the model (`snapshot`, `finding`, `values`, `input`) imports
-//! nothing above it. `tests/layers.rs` fails on an import cycle between top-level modules.
+//! suppress | export → model`. `config` is the one reader of the settings: it reads rule
+//! packs through `rules::pack` and suppressions through `suppress`, and neither imports it
+//! back. `schemas` prints the JSON Schemas of those files. The model (`snapshot`,
+//! `finding`, `values`, `input`) imports nothing above it. `tests/layers.rs` fails on an
+//! import cycle between top-level modules or between the files of `export/`.
 
 pub mod app;
 pub mod cli;
