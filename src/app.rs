@@ -6,18 +6,23 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Cli, ReportFormat};
+use crate::cli::{Cli, Command, ReportFormat};
 use crate::config::{Overrides, Settings};
 use crate::daemon::{self, DaemonConfig};
 use crate::export::baseline::Baseline;
 use crate::export::table;
 use crate::scan::{scan, scan_recording_checks, ScanOutput, SnapshotSource};
+use crate::schemas;
 
 /// Exit code for an incomplete scan or bad input.
 const EXIT_INCOMPLETE: i32 = 2;
 
 /// Runs the command line and returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
+    if let Some(Command::Schema { kind }) = cli.command {
+        print!("{}", schemas::schema_json(kind));
+        return 0;
+    }
     if cli.list_rules {
         print!("{}", list_rules());
         return 0;

@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::finding::Severity;
+use crate::schemas::SchemaKind;
 use crate::telemetry::LogFormat;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -155,6 +156,20 @@ pub struct Cli {
     /// Log level or filter, e.g. `info` or `vpc_auditor=debug` (RUST_LOG wins when set).
     #[arg(long, default_value = "warn")]
     pub log_level: String,
+
+    /// A subcommand instead of a scan; without one, the flags above run a scan.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the JSON Schema of a file the auditor reads (config, rule-pack or
+    /// suppressions), for editors and CI, and exit.
+    Schema {
+        #[arg(value_enum)]
+        kind: SchemaKind,
+    },
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {

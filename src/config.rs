@@ -4,70 +4,30 @@
 //! and unknown keys rejected with a line number; [`Settings`] is what the rest of the
 //! program uses, after the command-line flags are applied on top and the rule packs are
 //! loaded and merged with the config's overrides.
+//!
+//! Layer: the one module that reads the settings. It uses `rules::pack` to read rule packs
+//! and `suppress` to read suppressions; the rest of the program uses what it returns, and
+//! neither packs nor evaluation import it. The validated values it shares with them
+//! (`RegionName`, `VpcId`, `Scope`) live in `values` and are re-exported here.
 
 pub mod accounts;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::finding::Severity;
-use crate::input::{self, InputError};
+use crate::input::{self, InputError, ValidatedStr};
 use crate::rules::pack::{self, IamRules, RuleOverrides, RulePack, VpcRules};
 use crate::shard::{Shard, ShardIndex};
-use crate::snapshot::Vpc;
 use crate::suppress::{Suppression, SuppressionsFile};
+pub use crate::values::{RegionName, Scope, VpcId};
 use accounts::{AccountTarget, OrganizationsDiscovery, ScanSettings, ShardingSettings};
 
-/// An AWS region name such as `us-east-1`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String")]
-pub struct RegionName(pub String);
-
-impl TryFrom<String> for RegionName {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        let parts: Vec<&str> = value.split('-').collect();
-        let ok = parts.len() >= 3
-            && parts[..parts.len() - 1]
-                .iter()
-                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-            && parts
-                .last()
-                .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
-        if ok {
-            Ok(RegionName(value))
-        } else {
-            Err(format!(
-                "expected an AWS region name such as us-east-1, found {value:?}"
-            ))
-        }
-    }
-}
-
-/// A VPC id, `vpc-` followed by hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String")]
-pub struct VpcId(pub String);
-
-impl TryFrom<String> for VpcId {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        match value.strip_prefix("vpc-") {
-            Some(rest) if !rest.is_empty() && rest.chars().all(|c| c.is_ascii_hexdigit()) => {
-                Ok(VpcId(value))
-            }
-            _ => Err(format!(
-                "expected a VPC id such as vpc-0abc123, found {value:?}"
-            )),
-        }
-    }
-}
-
 /// An http(s) URL for the AWS endpoint override.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String")]
 pub struct EndpointUrl(pub String);
 
@@ -144,21 +104,42 @@ impl TryFrom<String> for ListenAddr {
     }
 }
 
-/// Deserializes a string through `T::try_from` inside the string's own visit. The YAML
-/// parser then marks an error with the value's own line and column; with
-/// `#[serde(try_from = "String")]` the check runs after the value is read, and a scalar
-/// field's error points at the start of its enclosing mapping instead.
-pub(crate) struct ValidatedStr<T>(pub(crate) std::marker::PhantomData<T>);
-
-impl<T: TryFrom<String, Error = String>> serde::de::Visitor<'_> for ValidatedStr<T> {
-    type Value = T;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a string")
+impl JsonSchema for CronSchedule {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CronSchedule".into()
     }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A cron schedule of six fields, seconds first, in UTC, such as \"0 */5 * * * *\" (every 5 minutes).",
+            "type": "string",
+            "examples": [CronSchedule::DEFAULT]
+        })
+    }
+}
 
-    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<T, E> {
-        T::try_from(value.to_string()).map_err(E::custom)
+impl JsonSchema for ListenAddr {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ListenAddr".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An IP address and port such as 0.0.0.0:9917 or [::1]:9917.",
+            "type": "string",
+            "examples": ["0.0.0.0:9917"]
+        })
+    }
+}
+
+impl JsonSchema for ConfigDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ConfigDuration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A length of time with its unit: 300ms, 30s or 2m; more than zero and at most an hour.",
+            "type": "string",
+            "pattern": "^\\s*[0-9]+(ms|s|m)\\s*$"
+        })
     }
 }
 
@@ -175,7 +156,7 @@ impl<'de> Deserialize<'de> for ListenAddr {
 }
 
 /// What the daemon exports on `/metrics`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSettings {
     /// Export one series per finding (`vpc_auditor_finding`) and per subnet
@@ -199,7 +180,7 @@ impl Default for MetricsSettings {
 
 /// Which of the daemon's optional endpoints are served; a turned-off one answers 404.
 /// `/metrics`, `/healthz` and `/readyz` are always served.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointSettings {
     /// `/findings`, the merged report as JSON.
@@ -231,40 +212,8 @@ pub struct DaemonSettings {
     pub web_config_file: Option<PathBuf>,
 }
 
-/// Which VPCs are audited. By default every VPC, the default VPC included.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scope {
-    /// When non-empty, only these VPCs.
-    #[serde(default)]
-    pub vpc_ids: Vec<VpcId>,
-    /// When non-empty, only VPCs carrying all these tags; the value `*` matches any value.
-    #[serde(default)]
-    pub vpc_tags: BTreeMap<String, String>,
-    /// Leave out each region's default VPC.
-    #[serde(default)]
-    pub exclude_default_vpc: bool,
-}
-
-impl Scope {
-    /// Whether `vpc` is audited.
-    pub fn includes(&self, vpc: &Vpc) -> bool {
-        if self.exclude_default_vpc && vpc.is_default {
-            return false;
-        }
-        if !self.vpc_ids.is_empty() && !self.vpc_ids.iter().any(|id| id.0 == vpc.id) {
-            return false;
-        }
-        self.vpc_tags.iter().all(|(key, want)| {
-            vpc.tags
-                .get(key)
-                .is_some_and(|have| want == "*" || have == want)
-        })
-    }
-}
-
 /// How the SDK retries a failed call (`aws.retry_mode`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RetryMode {
     /// Exponential backoff with jitter, and a retry quota that stops retrying when most
@@ -378,7 +327,7 @@ where
 /// wait. Every call is retried up to `max_attempts` times on throttling, 5xx answers,
 /// connection errors, timeouts and unreadable answers; a call that still fails fails its
 /// region (see docs/failure-semantics.md).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AwsSettings {
     /// Sends every AWS call to this URL (e.g. a moto server); `AWS_ENDPOINT_URL` also works.
@@ -389,6 +338,7 @@ pub struct AwsSettings {
         default = "default_max_attempts",
         deserialize_with = "count_in_range::<_, _, 20>"
     )]
+    #[schemars(range(min = 1, max = 20))]
     pub max_attempts: u32,
     /// `standard` or `adaptive` (which also rate-limits calls after throttling).
     #[serde(default)]
@@ -414,12 +364,14 @@ pub struct AwsSettings {
         default = "default_max_pages",
         deserialize_with = "count_in_range::<_, _, 100000>"
     )]
+    #[schemars(range(min = 1, max = 100000))]
     pub max_pages: u32,
     /// How many DescribeVpcAttribute calls run at once (1 to 64).
     #[serde(
         default = "default_attribute_concurrency",
         deserialize_with = "count_in_range::<_, _, 64>"
     )]
+    #[schemars(range(min = 1, max = 64))]
     pub vpc_attribute_concurrency: usize,
 }
 
@@ -499,7 +451,7 @@ impl AwsSettings {
 }
 
 /// The config file as written.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// Regions to audit; empty means the SDK's own region (AWS_REGION, the profile).
@@ -782,6 +734,7 @@ fn resolve_shard(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::Vpc;
     use std::time::Duration;
 
     fn parse(text: &str) -> Result<ConfigFile, InputError> {

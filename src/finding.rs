@@ -1,13 +1,38 @@
 //! Findings and severities: what evaluation produces and every exporter consumes.
+//!
+//! Part of the model, with [`crate::snapshot`]: it imports nothing above it. The marks that
+//! later steps put on a finding ([`BaselineStatus`] from `export::baseline`, [`SuppressedBy`]
+//! from `suppress`) are plain data here; the code that decides them lives with those steps.
 
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::NaiveDate;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+/// How a current finding compares with the baseline (set by `export::baseline::apply`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaselineStatus {
+    /// Not in the baseline.
+    New,
+    /// In the baseline too.
+    Unchanged,
+}
+
+/// What a suppressed finding carries in the report (set by `suppress::apply`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuppressedBy {
+    pub reason: String,
+    pub expires: NaiveDate,
+}
 
 /// How much a finding matters, from `info` to `critical`. Ordered, so `--fail-on high`
 /// can compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -108,10 +133,10 @@ pub struct Finding {
     pub details: serde_json::Value,
     /// `new` or `unchanged` against `--baseline`; absent when no baseline was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<crate::export::baseline::BaselineStatus>,
+    pub baseline: Option<BaselineStatus>,
     /// The suppression covering this finding: it is reported but does not count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub suppressed: Option<crate::suppress::SuppressedBy>,
+    pub suppressed: Option<SuppressedBy>,
 }
 
 impl Finding {

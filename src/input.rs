@@ -1,6 +1,10 @@
 //! Reading user-supplied YAML files (config, rule packs) into typed structs, with errors
 //! that name the file, the line and column, and the field, as
 //! `rules/union-byoc.yaml:12:5: rules.vpc.az_count.min_azs: invalid type: …`.
+//!
+//! It also owns [`ValidatedStr`], the serde visitor that checks a string inside its own
+//! visit so that a bad value is reported at its own line. A leaf of the model: it imports
+//! nothing of the crate.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -367,6 +371,24 @@ fn strip_path_prefix<'m>(message: &'m str, field: &str) -> &'m str {
     match message.split_once(": ") {
         Some((prefix, rest)) if !prefix.contains(' ') && field.starts_with(prefix) => rest,
         _ => message,
+    }
+}
+
+/// Deserializes a string through `T::try_from` inside the string's own visit. The YAML
+/// parser then marks an error with the value's own line and column; with
+/// `#[serde(try_from = "String")]` the check runs after the value is read, and a scalar
+/// field's error points at the start of its enclosing mapping instead.
+pub struct ValidatedStr<T>(pub std::marker::PhantomData<T>);
+
+impl<T: TryFrom<String, Error = String>> serde::de::Visitor<'_> for ValidatedStr<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<T, E> {
+        T::try_from(value.to_string()).map_err(E::custom)
     }
 }
 

@@ -3,11 +3,12 @@
 //! so they cannot disagree about what a scan means.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::collect;
 use crate::config::Settings;
 use crate::export::Report;
+pub use crate::export::ScanOutput;
 use crate::input;
 use crate::rules::{evaluate, evaluate_recording_checks};
 use crate::snapshot::Snapshot;
@@ -25,15 +26,6 @@ pub enum SnapshotSource {
     Demo,
     /// A snapshot file written earlier by `--snapshot-out`.
     File(PathBuf),
-}
-
-/// What one scan produced.
-#[derive(Debug, Clone)]
-pub struct ScanOutput {
-    pub snapshot: Snapshot,
-    pub report: Report,
-    /// Wall time of collection plus evaluation.
-    pub duration: Duration,
 }
 
 /// Runs one scan. An AWS failure in a region is not an error here: it is in the report,

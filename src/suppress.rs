@@ -6,17 +6,25 @@
 //! an `info` finding of its own, so nobody's accepted risk lapses silently; one that matches
 //! nothing is reported as stale. [`apply`] is pure: today's date is a parameter, and only
 //! the scan code reads the clock.
+//!
+//! Layer: an evaluate-side step beside `rules`, run by `scan` after evaluation. It owns the
+//! suppression types (which `config` reads from the config's `suppressions:` and from
+//! suppressions files) and [`apply`]. What it puts on a finding, [`SuppressedBy`], is plain
+//! data in the model (`finding`). It imports the model, `values` and `rules`, never
+//! `config`.
 
 use std::path::Path;
 
 use chrono::NaiveDate;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{RegionName, ValidatedStr};
+pub use crate::finding::SuppressedBy;
 use crate::finding::{Finding, ResourceType};
-use crate::input::{self, InputError};
+use crate::input::{self, InputError, ValidatedStr};
 use crate::rules::catalogue::{self, SUPPRESSION_EXPIRED};
 use crate::rules::Evaluation;
+use crate::values::RegionName;
 
 /// A rule id from the catalogue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -139,8 +147,44 @@ macro_rules! validated_str {
 }
 validated_str!(RuleRef, ResourceGlob, Reason, Expiry, AccountId);
 
+/// Declares the JSON Schema of each validated string: a string with `$extra` constraints.
+macro_rules! string_schema {
+    ($($t:ident as $name:literal => $extra:tt),* $(,)?) => {$(
+        impl JsonSchema for $t {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let mut schema = schemars::json_schema!($extra);
+                schema.insert("type".into(), "string".into());
+                schema
+            }
+        }
+    )*};
+}
+string_schema! {
+    ResourceGlob as "ResourceGlob" => { "description": "A resource id or a glob: `*` matches any run of characters, `?` any one.", "minLength": 1 },
+    Reason as "Reason" => { "description": "Why the risk is accepted.", "pattern": "\\S" },
+    Expiry as "Expiry" => { "description": "The last day the suppression applies, YYYY-MM-DD.", "format": "date", "pattern": "^\\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\\s*$" },
+    AccountId as "SuppressionAccountId" => { "description": "A 12-digit AWS account id.", "pattern": "^[0-9]{12}$" },
+}
+
+impl JsonSchema for RuleRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RuleRef".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let ids: Vec<&str> = catalogue::CATALOGUE.iter().map(|r| r.id).collect();
+        schemars::json_schema!({
+            "description": "A rule id from the catalogue (`vpc-auditor --list-rules`).",
+            "type": "string",
+            "enum": ids
+        })
+    }
+}
+
 /// One accepted risk.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Suppression {
     pub rule: RuleRef,
@@ -175,7 +219,7 @@ impl Suppression {
 }
 
 /// A suppressions file: `suppressions:` and a list, as in the config.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuppressionsFile {
     pub suppressions: Vec<Suppression>,
@@ -185,13 +229,6 @@ impl SuppressionsFile {
     pub fn load(path: &Path) -> Result<Vec<Suppression>, InputError> {
         input::read_yaml::<SuppressionsFile>(path).map(|f| f.suppressions)
     }
-}
-
-/// What a suppressed finding carries in the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SuppressedBy {
-    pub reason: String,
-    pub expires: NaiveDate,
 }
 
 /// The pack name on `suppression.expired` findings, which no rule pack raises.

@@ -28,7 +28,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use sha2::Digest;
 
-use crate::config::ValidatedStr;
+use crate::input::ValidatedStr;
 use crate::input::{self, InputError};
 
 /// The file as written.

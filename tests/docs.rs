@@ -23,10 +23,6 @@ const FIRST_SCREEN_LINES: usize = 40;
 /// The two quick-start commands: the demo (no AWS account) and the whole test suite, which
 /// `.ci/run` calls.
 const QUICK_START: [&str; 2] = ["cargo run -- --once --demo", "scripts/test.sh"];
-/// Pages other branches are writing at the same time (issue 19, part 5, and the alerting
-/// guide). A link to one of them is accepted while the file does not exist yet; once it
-/// exists, its links and anchors are checked like any other page's.
-const PENDING_PAGES: [&str; 2] = ["docs/schemas.md", "docs/grafana-alerting.md"];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -228,9 +224,7 @@ fn link_problems(
                 continue;
             };
             if !exists(&resolved) {
-                if !PENDING_PAGES.contains(&resolved.as_str()) || anchor.is_some() {
-                    problems.push(format!("{page}:{line}: {target}: no such file {resolved}"));
-                }
+                problems.push(format!("{page}:{line}: {target}: no such file {resolved}"));
                 continue;
             }
             let Some(anchor) = anchor else { continue };
@@ -607,7 +601,7 @@ fn link_check_fails_on_a_missing_file_a_missing_anchor_or_a_climb() {
     pages.insert(
         "docs/a.md".to_string(),
         "# A\n\n## Step `one`\n\n[b](b.md#intro) [self](#step-one) [root](../README.md)\n\
-         [pending](schemas.md) [file](../src/main.rs) [web](https://example.com/x.md#nope)\n\
+         [file](../src/main.rs) [web](https://example.com/x.md#nope)\n\
          ```\n[in code](missing.md)\n```\n`[in a span](missing.md)`\n"
             .to_string(),
     );
@@ -623,7 +617,7 @@ fn link_check_fails_on_a_missing_file_a_missing_anchor_or_a_climb() {
         "[anchor](b.md#outro)",
         "[self](#step-two)",
         &climb,
-        "[pending anchor](schemas.md#config)",
+        "[missing page](schemas.md)",
         "![image](missing.png)",
     ];
     for link in bad {

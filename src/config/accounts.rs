@@ -5,13 +5,16 @@
 //! Every value is checked when the config is read, so a typo in a role ARN fails at load
 //! with the line, not at 3 a.m. in the middle of a scan.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{count_in_range, RegionName};
 use crate::shard::ShardIndex;
 
 /// An IAM role ARN, `arn:<partition>:iam::<12-digit account>:role/<path/>name`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct RoleArn(pub String);
 
@@ -77,7 +80,7 @@ pub fn is_account_id(s: &str) -> bool {
 }
 
 /// An STS role session name: 2 to 64 of letters, digits and `+=,.@-_`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct SessionName(pub String);
 
@@ -102,15 +105,16 @@ impl TryFrom<String> for SessionName {
 
 /// The regions of an account: a list, or `all` (every region enabled in the account, from
 /// DescribeRegions at each scan).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RegionSelection {
     All(AllRegions),
+    #[schemars(extend("minItems" = 1))]
     Named(Vec<RegionName>),
 }
 
 /// The word `all`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AllRegions {
     All,
@@ -156,7 +160,7 @@ impl<'de> Deserialize<'de> for RegionSelection {
 }
 
 /// One account to audit by assuming a role in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountTarget {
     pub role_arn: RoleArn,
@@ -171,7 +175,7 @@ pub struct AccountTarget {
 }
 
 /// An STS ExternalId: 2 to 1224 of letters, digits and `+=,.@:/-_`. Kept out of logs.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct ExternalId(pub String);
 
@@ -198,7 +202,7 @@ impl TryFrom<String> for ExternalId {
 /// Discovers the accounts of an AWS Organization (ListAccounts, with the auditor's own
 /// credentials, in the management or a delegated administrator account) and assumes
 /// `role_name` in each ACTIVE one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationsDiscovery {
     /// The role to assume in each account; `{account_id}` is replaced by the account's id,
@@ -217,7 +221,9 @@ pub struct OrganizationsDiscovery {
 }
 
 /// A 12-digit account id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct AccountId(pub String);
 
@@ -233,7 +239,7 @@ impl TryFrom<String> for AccountId {
 }
 
 /// A role name (with an optional path) that may contain `{account_id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct RoleNamePattern(pub String);
 
@@ -265,7 +271,7 @@ impl TryFrom<String> for RoleNamePattern {
 }
 
 /// How a scan spreads over accounts and regions (`scan:` in the config).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScanSettings {
     /// Account-regions collected at once (1 to 256).
@@ -273,6 +279,7 @@ pub struct ScanSettings {
         default = "default_concurrency",
         deserialize_with = "count_in_range::<_, _, 256>"
     )]
+    #[schemars(range(min = 1, max = 256))]
     pub concurrency: usize,
     /// Requests per second per service, per account (and region, for EC2).
     #[serde(default)]
@@ -293,7 +300,7 @@ impl Default for ScanSettings {
 }
 
 /// Client-side request rates, below AWS's own API quotas so scans are not throttled.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimits {
     /// EC2, per account and region (AWS: a bucket of 100 Describe calls refilled at 20/s).
@@ -322,12 +329,14 @@ impl Default for RateLimits {
 }
 
 /// A token bucket: `per_second` on average, bursts of up to `burst`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     #[serde(deserialize_with = "positive_rate")]
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub per_second: f64,
     #[serde(deserialize_with = "count_in_range::<_, _, 10000>")]
+    #[schemars(range(min = 1, max = 10000))]
     pub burst: u32,
 }
 
@@ -362,17 +371,31 @@ fn positive_rate<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error
 
 /// This replica's share of the accounts (`sharding:` in the config; `--shard` and
 /// `--total-shards` override).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShardingSettings {
     /// This replica's shard, 0-based, or `auto` for the StatefulSet pod ordinal.
     #[serde(default = "default_shard")]
+    #[schemars(schema_with = "shard_index_schema")]
     pub shard: ShardIndex,
     #[serde(
         default = "default_total_shards",
         deserialize_with = "count_in_range::<_, _, 4096>"
     )]
+    #[schemars(range(min = 1, max = 4096))]
     pub total_shards: u32,
+}
+
+/// `ShardIndex` reads a number or `auto`, as a YAML number or string.
+fn shard_index_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "This replica's shard, 0-based, or `auto` for the StatefulSet pod ordinal.",
+        "anyOf": [
+            { "type": "integer", "minimum": 0 },
+            { "type": "string", "pattern": "^([0-9]+|auto)$" }
+        ],
+        "default": 0
+    })
 }
 
 fn default_shard() -> ShardIndex {

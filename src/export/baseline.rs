@@ -4,55 +4,22 @@
 //! A finding's identity is (rule_id, pack, account_id, region, resource_id), never its
 //! message, so a reworded message does not make an old finding look new. Loading reads a
 //! file; the diff itself is pure.
+//!
+//! It owns reading the baseline and [`apply`]. The data it writes are plain: a finding's
+//! [`BaselineStatus`] is in the model (`finding`), the resolved list and counts are in
+//! `report`; both are re-exported here.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::finding::{Finding, Severity};
+pub use crate::finding::BaselineStatus;
+use crate::finding::Finding;
 use crate::input::{self, InputError};
 
+pub use super::report::{BaselineCounts, BaselineFinding, FindingKey};
 use super::report::{Report, REPORT_SCHEMA_VERSION};
-
-/// How a current finding compares with the baseline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BaselineStatus {
-    /// Not in the baseline.
-    New,
-    /// In the baseline too.
-    Unchanged,
-}
-
-/// The identity of a finding across runs.
-pub type FindingKey = (String, String, String, String, String);
-
-/// A finding as the baseline file carries it: its identity plus what a person needs to
-/// recognise it in the resolved list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BaselineFinding {
-    pub rule_id: String,
-    pub pack: String,
-    pub account_id: String,
-    pub region: String,
-    pub resource_id: String,
-    pub severity: Severity,
-    #[serde(default)]
-    pub message: String,
-}
-
-impl BaselineFinding {
-    fn key(&self) -> FindingKey {
-        (
-            self.rule_id.clone(),
-            self.pack.clone(),
-            self.account_id.clone(),
-            self.region.clone(),
-            self.resource_id.clone(),
-        )
-    }
-}
 
 /// The identity of a current finding.
 pub fn finding_key(f: &Finding) -> FindingKey {
@@ -118,14 +85,6 @@ impl Baseline {
     }
 }
 
-/// Counts of the diff, in `summary.baseline`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BaselineCounts {
-    pub new: usize,
-    pub unchanged: usize,
-    pub resolved: usize,
-}
-
 /// Marks every finding of `report` `new` or `unchanged` against `baseline`, and records the
 /// baseline's findings that are gone as `resolved`, with counts in the summary. Pure.
 pub fn apply(report: &mut Report, baseline: &Baseline) {
@@ -159,6 +118,7 @@ pub fn apply(report: &mut Report, baseline: &Baseline) {
 mod tests {
     use super::*;
     use crate::finding::ResourceType;
+    use crate::finding::Severity;
 
     fn finding(rule: &str, resource: &str, message: &str) -> Finding {
         Finding {

@@ -1,6 +1,7 @@
 //! The daemon's status page (`/`): a small HTML summary of the merged last good result for
 //! a person, with links to the machine endpoints. Every value that reaches the page goes
-//! through [`escape`], since resource names, tags and error messages come from the account.
+//! through [`escape`] (from `markup`, shared with `vpc_picture`), since resource names, tags
+//! and error messages come from the account.
 //!
 //! The page draws a picture of each audited VPC ([`vpc_picture`]) from each region's last
 //! good network, at most [`MAX_PICTURES`] of them; marked elements link to the finding rows
@@ -9,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
+pub use super::markup::escape;
 use crate::export::latest::{rfc3339, Latest};
 use crate::export::vpc_picture::{self, FindingLink};
 use crate::finding::Severity;
@@ -18,22 +20,6 @@ const MAX_LISTED: usize = 500;
 
 /// At most this many VPCs are drawn on the page, so a huge account keeps it small.
 pub const MAX_PICTURES: usize = 20;
-
-/// Escapes text for an HTML element or a quoted attribute value.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin-bottom:1.5em}\

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use crate::export::html::escape;
+use crate::export::markup::escape;
 use crate::export::report::ScanOutcome;
 use crate::export::vpc_picture::{self, FindingLink};
 use crate::export::Report;

@@ -21,10 +21,9 @@ use serde::Serialize;
 use crate::finding::Finding;
 use crate::rules::subnet::usable_ips;
 use crate::rules::{AuditedVpc, Evaluation};
-use crate::scan::ScanOutput;
 use crate::snapshot::{CollectionError, RegionSnapshot, Snapshot};
 
-use super::report::{Report, ScanOutcome};
+use super::report::{Report, ScanOutcome, ScanOutput};
 
 /// Why a scan, or one region of it, failed. Each variant has a short, stable `stage` and
 /// `operation` for `vpc_auditor_scan_errors_total`; the message goes to the logs and to

@@ -2,17 +2,21 @@
 //! schema that `--once --format json` prints and the daemon's `/findings` serves.
 //!
 //! The report is built from plain data and a timestamp passed in, so it reads no clock.
+//!
+//! It also owns the data that other steps put in a report: the baseline's resolved findings
+//! and counts ([`BaselineFinding`], [`BaselineCounts`], computed by `baseline`) and
+//! [`ScanOutput`], a scan's snapshot and report together (made by `scan`). So `baseline`
+//! imports `report`, never the reverse.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::finding::{Finding, Severity};
+use crate::finding::{BaselineStatus, Finding, Severity};
 use crate::rules::iam::GLOBAL_REGION;
 use crate::rules::{AuditedVpc, CheckedResource, Evaluation};
 use crate::snapshot::{CollectionError, Snapshot};
-
-use super::baseline::{BaselineCounts, BaselineFinding};
 
 /// The version of the report's JSON schema; bumped on any incompatible change.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
@@ -204,7 +208,7 @@ impl Report {
         } else if self.findings.iter().any(|f| {
             f.severity >= fail_on
                 && f.suppressed.is_none()
-                && f.baseline == Some(super::baseline::BaselineStatus::New)
+                && f.baseline == Some(BaselineStatus::New)
         }) {
             1
         } else {
@@ -216,6 +220,54 @@ impl Report {
         // Plain structs with string keys: serialisation cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
+}
+
+/// What one scan produced (made by `scan`, read by the daemon's exports).
+#[derive(Debug, Clone)]
+pub struct ScanOutput {
+    pub snapshot: Snapshot,
+    pub report: Report,
+    /// Wall time of collection plus evaluation.
+    pub duration: Duration,
+}
+
+// The baseline's data as the report carries it; `baseline.rs` computes it.
+
+/// The identity of a finding across runs.
+pub type FindingKey = (String, String, String, String, String);
+
+/// A finding as the baseline file carries it: its identity plus what a person needs to
+/// recognise it in the resolved list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaselineFinding {
+    pub rule_id: String,
+    pub pack: String,
+    pub account_id: String,
+    pub region: String,
+    pub resource_id: String,
+    pub severity: Severity,
+    #[serde(default)]
+    pub message: String,
+}
+
+impl BaselineFinding {
+    pub(crate) fn key(&self) -> FindingKey {
+        (
+            self.rule_id.clone(),
+            self.pack.clone(),
+            self.account_id.clone(),
+            self.region.clone(),
+            self.resource_id.clone(),
+        )
+    }
+}
+
+/// Counts of the diff, in `summary.baseline`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaselineCounts {
+    pub new: usize,
+    pub unchanged: usize,
+    pub resolved: usize,
 }
 
 #[cfg(test)]

@@ -21,9 +21,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Scope;
 use crate::finding::{Finding, Severity};
 use crate::snapshot::Snapshot;
+use crate::values::Scope;
 
 use catalogue::{rule_info, RuleInfo};
 use pack::RulePack;

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::finding::Severity;
@@ -42,8 +43,11 @@ pub fn read_from_env(name: &str) -> Option<String> {
 }
 
 /// An IPv4 prefix length, 0 to 32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(try_from = "i64")]
+#[schemars(extend("minimum" = 0, "maximum" = 32))]
 pub struct PrefixLength(pub u8);
 
 impl TryFrom<i64> for PrefixLength {
@@ -59,8 +63,9 @@ impl TryFrom<i64> for PrefixLength {
 }
 
 /// A percentage, 0 to 100.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "f64")]
+#[schemars(extend("minimum" = 0, "maximum" = 100))]
 pub struct Percent(pub f64);
 
 impl TryFrom<f64> for Percent {
@@ -77,7 +82,9 @@ impl TryFrom<f64> for Percent {
 }
 
 /// A subnet's role in the VPC, as the rules classify it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SubnetRole {
     Public,
@@ -98,7 +105,7 @@ impl SubnetRole {
 /// catalogue default where neither the pack nor the override sets a value.
 macro_rules! rule_settings {
     ($name:ident { $($(#[doc = $doc:literal])* $field:ident : $ty:ty = $default:expr;)* }) => {
-        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
             /// `false` switches the rule off.
@@ -187,7 +194,7 @@ rule_settings!(EndpointSecurityGroup {
 macro_rules! rule_table {
     ($(#[doc = $doc:literal])* $table:ident (overrides_enable: $enable:literal) { $($field:ident : $ty:ty = $id:literal;)* }) => {
         $(#[doc = $doc])*
-        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct $table {
             $(
@@ -231,7 +238,7 @@ macro_rules! rule_tables {
         $( rule_table!($(#[doc = $doc])* $table (overrides_enable: $enable) { $($field : $ty = $id;)* }); )*
 
         /// Overrides for any rule, keyed by rule id: the config's `rule_overrides`.
-        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct RuleOverrides {
             $($(
@@ -283,7 +290,7 @@ rule_tables! {
 }
 
 /// How strictly a role's policies are compared with the expected ones.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyMode {
     /// Report missing and excess permissions.
@@ -295,7 +302,7 @@ pub enum PolicyMode {
 
 /// A role a vendor needs, and where its expected policies come from: a CloudFormation
 /// template (trust policy and policies read from the role's resource) or policy JSON files.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleExpectation {
     /// The role's name, exact or a glob (`*`, `?`). With a template it defaults to the
@@ -327,7 +334,7 @@ pub struct RoleExpectation {
     pub parameters_from_env: BTreeMap<String, String>,
     /// The region for `${AWS::Region}`; default: the first region scanned.
     #[serde(default)]
-    pub region: Option<crate::config::RegionName>,
+    pub region: Option<crate::values::RegionName>,
     #[serde(default)]
     pub mode: PolicyMode,
     /// The files and parameter values, read when the pack is loaded.
@@ -387,7 +394,7 @@ impl RoleExpectation {
 }
 
 /// One rule pack file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulePack {
     /// A short stable name, used in reports and metric labels: `union-byoc`.

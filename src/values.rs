@@ -1,0 +1,92 @@
+//! Plain validated values that the config, the rule packs, the suppressions and the
+//! evaluation share: AWS region names, VPC ids, and the audit [`Scope`].
+//!
+//! A leaf of the model: it imports only [`crate::snapshot`] and [`crate::input`], so the
+//! config (which reads packs and suppressions) and the rules (which read the scope) can
+//! both use these without importing each other.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::snapshot::Vpc;
+
+/// An AWS region name such as `us-east-1`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "String")]
+#[schemars(extend("pattern" = "^[a-z]+(-[a-z]+)+-[0-9]+$"))]
+pub struct RegionName(pub String);
+
+impl TryFrom<String> for RegionName {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let parts: Vec<&str> = value.split('-').collect();
+        let ok = parts.len() >= 3
+            && parts[..parts.len() - 1]
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+            && parts
+                .last()
+                .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        if ok {
+            Ok(RegionName(value))
+        } else {
+            Err(format!(
+                "expected an AWS region name such as us-east-1, found {value:?}"
+            ))
+        }
+    }
+}
+
+/// A VPC id, `vpc-` followed by hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "String")]
+#[schemars(extend("pattern" = "^vpc-[0-9a-fA-F]+$"))]
+pub struct VpcId(pub String);
+
+impl TryFrom<String> for VpcId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.strip_prefix("vpc-") {
+            Some(rest) if !rest.is_empty() && rest.chars().all(|c| c.is_ascii_hexdigit()) => {
+                Ok(VpcId(value))
+            }
+            _ => Err(format!(
+                "expected a VPC id such as vpc-0abc123, found {value:?}"
+            )),
+        }
+    }
+}
+
+/// Which VPCs are audited. By default every VPC, the default VPC included.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    /// When non-empty, only these VPCs.
+    #[serde(default)]
+    pub vpc_ids: Vec<VpcId>,
+    /// When non-empty, only VPCs carrying all these tags; the value `*` matches any value.
+    #[serde(default)]
+    pub vpc_tags: BTreeMap<String, String>,
+    /// Leave out each region's default VPC.
+    #[serde(default)]
+    pub exclude_default_vpc: bool,
+}
+
+impl Scope {
+    /// Whether `vpc` is audited.
+    pub fn includes(&self, vpc: &Vpc) -> bool {
+        if self.exclude_default_vpc && vpc.is_default {
+            return false;
+        }
+        if !self.vpc_ids.is_empty() && !self.vpc_ids.iter().any(|id| id.0 == vpc.id) {
+            return false;
+        }
+        self.vpc_tags.iter().all(|(key, want)| {
+            vpc.tags
+                .get(key)
+                .is_some_and(|have| want == "*" || have == want)
+        })
+    }
+}
