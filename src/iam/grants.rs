@@ -407,61 +407,99 @@ pub fn effective_grants(policies: &[PolicyDocument]) -> EffectiveGrants {
     EffectiveGrants::from_policies(policies)
 }
 
-/// The service of an action target (`ec2` for `ec2:Describe*`), when it is
-/// one literal service; `None` for `*`, a wildcard service or `NotAction`.
-fn service_key(action: &Target) -> Option<&str> {
-    match action {
-        Target::Pattern(p) => p
-            .split_once(':')
-            .map(|(service, _)| service)
-            .filter(|s| !s.contains(['*', '?', '$'])),
-        Target::AllExcept(_) => None,
+/// How an action target can be looked up: one literal action (`ec2:describevpcs`), a
+/// pattern within one literal service (`ec2:describe*`), or anything else (`*`, a wildcard
+/// service, `NotAction`).
+enum ActionKey<'a> {
+    Exact(&'a str, &'a str),
+    InService(&'a str),
+    Anywhere,
+}
+
+fn action_key(action: &Target) -> ActionKey<'_> {
+    let Target::Pattern(p) = action else {
+        return ActionKey::Anywhere;
+    };
+    match p.split_once(':') {
+        Some((service, _)) if !service.contains(['*', '?', '$']) => {
+            if p.contains(['*', '?', '$']) {
+                ActionKey::InService(service)
+            } else {
+                ActionKey::Exact(service, p)
+            }
+        }
+        _ => ActionKey::Anywhere,
     }
 }
 
-/// Grants compiled once and indexed by service, so that a question about an
-/// `ec2:` grant only looks at `ec2:` grants and those whose action may be in
-/// any service (`*`, `NotAction`, a wildcard service). Two literal services
-/// that differ can never overlap: the service ends at the first `:`, and an
-/// action name contains no `:`.
+/// Grants compiled once and indexed by action, so that a question about one grant only
+/// looks at the grants whose action may share a string with it. Two literal services that
+/// differ never overlap (the service ends at the first `:`, and an action name contains no
+/// `:`), and a literal action only overlaps the same literal action or a pattern.
 struct Indexed<'g> {
     grants: Vec<CompiledGrant<'g>>,
-    by_service: HashMap<&'g str, Vec<usize>>,
+    /// Literal actions, by action.
+    exact: HashMap<&'g str, Vec<usize>>,
+    /// Literal actions, by service.
+    exact_by_service: HashMap<&'g str, Vec<usize>>,
+    /// Patterns within one service, by service.
+    patterns_by_service: HashMap<&'g str, Vec<usize>>,
+    /// Actions that may be in any service.
     anywhere: Vec<usize>,
 }
+
+const NONE: &[usize] = &[];
 
 impl<'g> Indexed<'g> {
     fn new(set: &'g BTreeSet<Grant>) -> Self {
         let grants: Vec<CompiledGrant<'g>> = set.iter().map(CompiledGrant::new).collect();
-        let mut by_service: HashMap<&'g str, Vec<usize>> = HashMap::new();
-        let mut anywhere = Vec::new();
+        let mut index = Indexed {
+            grants,
+            exact: HashMap::new(),
+            exact_by_service: HashMap::new(),
+            patterns_by_service: HashMap::new(),
+            anywhere: Vec::new(),
+        };
         for (n, grant) in set.iter().enumerate() {
-            match service_key(&grant.action) {
-                Some(service) => by_service.entry(service).or_default().push(n),
-                None => anywhere.push(n),
+            match action_key(&grant.action) {
+                ActionKey::Exact(service, action) => {
+                    index.exact.entry(action).or_default().push(n);
+                    index.exact_by_service.entry(service).or_default().push(n);
+                }
+                ActionKey::InService(service) => index
+                    .patterns_by_service
+                    .entry(service)
+                    .or_default()
+                    .push(n),
+                ActionKey::Anywhere => index.anywhere.push(n),
             }
         }
-        Indexed {
-            grants,
-            by_service,
-            anywhere,
-        }
+        index
     }
 
-    /// The grants whose action may share a string with `grant`'s, in order.
+    fn list<'s>(map: &'s HashMap<&'g str, Vec<usize>>, key: &str) -> &'s [usize] {
+        map.get(key).map_or(NONE, Vec::as_slice)
+    }
+
+    /// The grants whose action may share a string with `grant`'s (a superset of them).
     fn candidates<'s>(
         &'s self,
         grant: &Grant,
     ) -> Box<dyn Iterator<Item = &'s CompiledGrant<'g>> + 's> {
-        match service_key(&grant.action) {
-            None => Box::new(self.grants.iter()),
-            Some(service) => {
-                let same: &[usize] = self.by_service.get(service).map_or(&[], Vec::as_slice);
-                let mut picked: Vec<usize> = same.iter().chain(&self.anywhere).copied().collect();
-                picked.sort_unstable();
-                Box::new(picked.into_iter().map(move |n| &self.grants[n]))
-            }
-        }
+        let lists: [&[usize]; 3] = match action_key(&grant.action) {
+            ActionKey::Anywhere => return Box::new(self.grants.iter()),
+            ActionKey::Exact(service, action) => [
+                Self::list(&self.exact, action),
+                Self::list(&self.patterns_by_service, service),
+                &self.anywhere,
+            ],
+            ActionKey::InService(service) => [
+                Self::list(&self.exact_by_service, service),
+                Self::list(&self.patterns_by_service, service),
+                &self.anywhere,
+            ],
+        };
+        Box::new(lists.into_iter().flatten().map(move |&n| &self.grants[n]))
     }
 }
 
@@ -608,10 +646,12 @@ fn reason_missing(
     expected: &Compiled,
     actual: &Compiled,
 ) -> Option<MissingReason> {
-    if !actual
-        .allows
-        .candidates(grant.grant)
-        .any(|allow| allow.covers(grant))
+    // The same grant on both sides is the common case: a set lookup, no patterns.
+    if !actual.source.allows.contains(grant.grant)
+        && !actual
+            .allows
+            .candidates(grant.grant)
+            .any(|allow| allow.covers(grant))
     {
         let stricter: BTreeSet<Conditions> = actual
             .allows
@@ -806,10 +846,11 @@ pub fn excess(expected: &EffectiveGrants, actual: &EffectiveGrants) -> Vec<Grant
         if wholly_denied || outside_boundary {
             continue;
         }
-        if !want
-            .allows
-            .candidates(grant.grant)
-            .any(|allow| allow.covers(grant))
+        if !want.source.allows.contains(grant.grant)
+            && !want
+                .allows
+                .candidates(grant.grant)
+                .any(|allow| allow.covers(grant))
         {
             out.extend(precise_gap(grant.grant, &want.allows));
             continue;

@@ -186,27 +186,78 @@ fn literal_tokens(text: &str, case_insensitive: bool) -> Vec<Token> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
     tokens: Vec<Token>,
+    shape: Shape,
+}
+
+/// The two shapes nearly every action and ARN has, which compare without the
+/// quadratic tables: plain text, and plain text followed by one `*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Only literals.
+    Literal,
+    /// Literals, then one `*` at the end.
+    Prefix,
+    /// Anything else.
+    General,
+}
+
+fn shape(tokens: &[Token]) -> Shape {
+    let literal = |t: &Token| matches!(t, Token::Literal(_));
+    match tokens.split_last() {
+        Some((Token::Any, rest)) if rest.iter().all(literal) => Shape::Prefix,
+        _ if tokens.iter().all(literal) => Shape::Literal,
+        _ => Shape::General,
+    }
 }
 
 impl Pattern {
     /// Compiles `pattern`; with `case_insensitive`, literals are lower-cased,
     /// so only compare patterns compiled with the same setting.
     pub fn new(pattern: &str, case_insensitive: bool) -> Pattern {
+        let tokens = tokenize(pattern, case_insensitive);
         Pattern {
-            tokens: tokenize(pattern, case_insensitive),
+            shape: shape(&tokens),
+            tokens,
         }
+    }
+
+    /// The literals before a [`Shape::Prefix`] pattern's `*`.
+    fn stem(&self) -> &[Token] {
+        &self.tokens[..self.tokens.len() - 1]
     }
 
     /// True when every string matched by `specific` is also matched by
     /// `self` (see [`covers`]).
     pub fn covers(&self, specific: &Pattern) -> bool {
-        literal_prefix_compatible(&self.tokens, &specific.tokens)
-            && covers_tokens(&self.tokens, &specific.tokens)
+        match (self.shape, specific.shape) {
+            (Shape::Literal, Shape::Literal) => self.tokens == specific.tokens,
+            // A `*` only covers a `*`, so plain text covers no prefix pattern.
+            (Shape::Literal, Shape::Prefix) => false,
+            (Shape::Prefix, Shape::Literal | Shape::Prefix) => {
+                specific.tokens.starts_with(self.stem())
+            }
+            _ => {
+                literal_prefix_compatible(&self.tokens, &specific.tokens)
+                    && literal_suffix_compatible(&self.tokens, &specific.tokens)
+                    && covers_tokens(&self.tokens, &specific.tokens)
+            }
+        }
     }
 
     /// True when some string is matched by both patterns (see [`overlaps`]).
     pub fn overlaps(&self, other: &Pattern) -> bool {
-        overlaps_tokens(&self.tokens, &other.tokens)
+        match (self.shape, other.shape) {
+            (Shape::Literal, Shape::Literal) => self.tokens == other.tokens,
+            (Shape::Prefix, Shape::Literal) => other.tokens.starts_with(self.stem()),
+            (Shape::Literal, Shape::Prefix) => self.tokens.starts_with(other.stem()),
+            (Shape::Prefix, Shape::Prefix) => {
+                self.stem().starts_with(other.stem()) || other.stem().starts_with(self.stem())
+            }
+            _ => {
+                literal_suffix_compatible(&self.tokens, &other.tokens)
+                    && overlaps_tokens(&self.tokens, &other.tokens)
+            }
+        }
     }
 
     /// True when the pattern matches every string, i.e. it is `*` (or `**`).
@@ -271,6 +322,21 @@ fn literal_prefix_compatible(general: &[Token], specific: &[Token]) -> bool {
                 }
             }
             Token::One | Token::Any | Token::Unknown | Token::Variable(_) => return true,
+        }
+    }
+    true
+}
+
+/// Cheap necessary condition for coverage and for overlap: where both
+/// patterns end in literals, those endings agree. Every string either matches
+/// ends with its pattern's trailing literals, so two different endings share
+/// no string. Most pairs of numbered ARNs (`.../a-1`, `.../*-2`) fail here.
+fn literal_suffix_compatible(a: &[Token], b: &[Token]) -> bool {
+    for (x, y) in a.iter().rev().zip(b.iter().rev()) {
+        match (x, y) {
+            (Token::Literal(c), Token::Literal(d)) if c == d => {}
+            (Token::Literal(_), Token::Literal(_)) => return false,
+            _ => return true,
         }
     }
     true
@@ -506,6 +572,38 @@ mod tests {
             crate::iam::policy::unknown_value("Bucket")
         );
         assert_eq!(escape_variables(&unknown), unknown);
+    }
+
+    #[test]
+    fn fast_shapes_answer_like_the_tables() {
+        let texts = [
+            "ec2:describevpcs",
+            "ec2:describe*",
+            "ec2:*",
+            "*",
+            "ec2:describevpc",
+            "ec2:describevpcs*",
+            "ec2:describe?pcs",
+            "s3:*",
+            "",
+            "arn:aws:s3:::b/*",
+            "arn:aws:s3:::b/x",
+            "arn:aws:s3:::b/*-1",
+            "arn:aws:s3:::b/*-2",
+            "arn:aws:s3:::*/x-1",
+            "arn:aws:s3:::b/x-1",
+            "a*b*c",
+            "a*c",
+        ];
+        for a in texts {
+            for b in texts {
+                let (pa, pb) = (Pattern::new(a, true), Pattern::new(b, true));
+                let covers_slow = covers_tokens(&pa.tokens, &pb.tokens);
+                let overlaps_slow = overlaps_tokens(&pa.tokens, &pb.tokens);
+                assert_eq!(pa.covers(&pb), covers_slow, "{a} covers {b}");
+                assert_eq!(pa.overlaps(&pb), overlaps_slow, "{a} overlaps {b}");
+            }
+        }
     }
 
     #[test]
