@@ -1457,6 +1457,41 @@ mod tests {
         );
     }
 
+    /// The `policy` fuzz target's invariants, replayed on its corpus in-process (the fuzz
+    /// workspace needs an instrumented build; this runs with the unit tests).
+    #[test]
+    fn policy_corpus_keeps_the_fuzz_invariants() {
+        let expected = grants(&[r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":["s3:GetObject","s3:List*"],"Resource":["arn:aws:s3:::bucket","arn:aws:s3:::bucket/*"]},
+            {"Effect":"Allow","Action":"ec2:Describe*","Resource":"*","Condition":{"StringEquals":{"aws:RequestedRegion":"us-east-1"}}},
+            {"Effect":"Deny","NotAction":"iam:*","NotResource":"arn:aws:iam::*:role/x"}]}"#]);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/policy");
+        let mut parsed = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let Ok(doc) = PolicyDocument::parse(&text) else {
+                continue;
+            };
+            parsed += 1;
+            let actual = effective_grants(std::slice::from_ref(&doc));
+            assert!(
+                missing(&actual, &actual).is_empty(),
+                "{path:?} lacks itself"
+            );
+            assert!(
+                excess(&actual, &actual).is_empty(),
+                "{path:?} exceeds itself"
+            );
+            let _ = missing_with_reasons(&expected, &actual);
+            let _ = excess(&expected, &actual);
+            let _ = missing(&actual, &expected);
+        }
+        assert!(parsed > 0, "the corpus has valid policies");
+    }
+
     #[test]
     fn grouping_lists_sorted_actions_per_resource() {
         let g = grants(&[EXPECTED]);
