@@ -702,7 +702,7 @@ enum Part {
 }
 
 impl Part {
-    fn of<'a>(self, grant: &'a Grant) -> &'a Target {
+    fn of(self, grant: &Grant) -> &Target {
         match self {
             Part::Action => &grant.action,
             Part::Resource => &grant.resource,
