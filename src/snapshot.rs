@@ -61,6 +61,30 @@ pub struct IamRole {
     /// then unknown, and the IAM rules fail closed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unresolved_policies: Vec<String>,
+    /// The role's permissions boundary, when it has one. Absent in snapshots written before
+    /// boundaries were collected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<IamBoundary>,
+}
+
+/// A role's permissions boundary: a managed policy that caps what the role's own policies
+/// can grant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamBoundary {
+    /// The boundary policy's ARN.
+    pub arn: String,
+    /// The document of its default version as JSON text; `None` when AWS did not return it,
+    /// and then the role's grants are unknown and the IAM rules fail closed.
+    #[serde(default)]
+    pub document: Option<String>,
+}
+
+impl IamBoundary {
+    /// The policy's name, taken from its ARN (`arn:aws:iam::1:policy/path/Name` → `Name`).
+    pub fn name(&self) -> &str {
+        self.arn.rsplit('/').next().unwrap_or(&self.arn)
+    }
 }
 
 /// One policy document of a role.

@@ -242,6 +242,62 @@ async fn reshaped_policy_is_not_drift_but_iam_star_and_an_opened_trust_are() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_permission_boundary_that_removes_an_expected_action_is_missing_with_that_reason() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let latest = union_role("v0.13", ACCOUNT, REGION, &params("v0.13"));
+    create_role(&iam, ROLE, &latest.trust, &latest.policies).await;
+    let (report, _) = audit(&moto, Some(EXTERNAL_ID));
+    assert!(iam_findings(&report, "iam.policy_missing_permissions").is_empty());
+
+    // A boundary allowing everything but one action the vendor's policy grants.
+    let (removed, _) = allow_pairs(&latest.policies)
+        .into_iter()
+        .find(|(action, _)| !action.contains('*'))
+        .expect("a plain action");
+    let boundary = iam
+        .create_policy()
+        .policy_name("TeamCap")
+        .policy_document(
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "NotAction": [removed], "Resource": "*"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let boundary_arn = boundary.policy().unwrap().arn().unwrap().to_string();
+    iam.put_role_permissions_boundary()
+        .role_name(ROLE)
+        .permissions_boundary(&boundary_arn)
+        .send()
+        .await
+        .unwrap();
+    let (report, _) = audit(&moto, Some(EXTERNAL_ID));
+    let missing = iam_findings(&report, "iam.policy_missing_permissions");
+    assert_eq!(missing.len(), 1, "{report:#}");
+    let message = missing[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("removed by the permission boundary TeamCap"),
+        "{message}"
+    );
+    let details = &missing[0]["details"];
+    assert_eq!(details["permission_boundary"]["name"], "TeamCap");
+    assert_eq!(details["missing_actions"], json!([removed]));
+    assert!(
+        details.get("missing").is_none(),
+        "nothing to add to the role"
+    );
+    assert!(iam_findings(&report, "iam.policy_excess_permissions").is_empty());
+    assert!(missing[0]["remediation"]
+        .as_str()
+        .unwrap()
+        .contains(&format!(
+            "delete-role-permissions-boundary --role-name {ROLE}"
+        )));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn without_the_external_id_configured_the_condition_is_still_required_and_a_note_says_so() {
     let moto = Moto::start();
     let iam = moto.iam().await;

@@ -3,6 +3,10 @@
 //! does not grow with the number of roles. IAM is global: one read per account, whichever
 //! region's config the client is built from, under one rate-limit bucket per account.
 //!
+//! A role's permissions boundary is collected too: its ARN from the role, its document from
+//! the same `Policies[]` list (the boundary is a managed policy, listed whether or not it is
+//! attached anywhere).
+//!
 //! IAM returns policy documents URL-encoded; they are decoded here, so the snapshot holds
 //! plain JSON text. Parsing them is left to evaluation, which can report a bad document
 //! against the role it belongs to.
@@ -15,7 +19,7 @@ use aws_sdk_iam::Client;
 
 use crate::config::accounts::RateLimit;
 use crate::iam::decode_url_encoded;
-use crate::snapshot::{IamPolicy, IamRole};
+use crate::snapshot::{IamBoundary, IamPolicy, IamRole};
 
 use super::client::{limited_http_client, ApiCallCounter, PageGuard, WholeXmlResponse};
 use super::CollectError;
@@ -145,6 +149,28 @@ fn convert_role(
             None => unresolved_policies.push(policy_arn.to_string()),
         }
     }
+    // The boundary's document comes from the same Policies[] list as attached policies
+    // (moto omits its PolicyName, so the name is always taken from the ARN).
+    let permissions_boundary = detail
+        .permissions_boundary()
+        .and_then(|b| b.permissions_boundary_arn())
+        .map(|boundary_arn| {
+            let document = managed
+                .get(boundary_arn)
+                .and_then(|m| default_document(m))
+                .map(|d| {
+                    decode_document(
+                        d,
+                        &format!("role {name}: permissions boundary {boundary_arn}"),
+                    )
+                })
+                .transpose()?;
+            Ok::<_, CollectError>(IamBoundary {
+                arn: boundary_arn.to_string(),
+                document,
+            })
+        })
+        .transpose()?;
     Ok(IamRole {
         name: name.to_string(),
         arn,
@@ -152,6 +178,7 @@ fn convert_role(
         inline_policies,
         attached_policies,
         unresolved_policies,
+        permissions_boundary,
     })
 }
 
@@ -256,6 +283,54 @@ mod tests {
             "the default version"
         );
         assert_eq!(a.unresolved_policies, ["arn:aws:iam::aws:policy/Gone"]);
+    }
+
+    #[tokio::test]
+    async fn permissions_boundary_is_collected_with_its_document_or_marked_unread() {
+        use aws_sdk_iam::types::AttachedPermissionsBoundary;
+        let boundary = |arn: &str| {
+            AttachedPermissionsBoundary::builder()
+                .permissions_boundary_arn(arn)
+                .build()
+        };
+        let page = mock!(Client::get_account_authorization_details).then_output(move || {
+            let mut bounded = role("bounded");
+            bounded.permissions_boundary =
+                Some(boundary("arn:aws:iam::123456789012:policy/team/Cap"));
+            let mut unread = role("unread");
+            unread.permissions_boundary =
+                Some(boundary("arn:aws:iam::123456789012:policy/Missing"));
+            GetAccountAuthorizationDetailsOutput::builder()
+                .role_detail_list(bounded)
+                .role_detail_list(unread)
+                .role_detail_list(role("free"))
+                .policies(
+                    // As moto returns it: no PolicyName.
+                    ManagedPolicyDetail::builder()
+                        .arn("arn:aws:iam::123456789012:policy/team/Cap")
+                        .default_version_id("v1")
+                        .policy_version_list(
+                            PolicyVersion::builder()
+                                .version_id("v1")
+                                .is_default_version(true)
+                                .document("%7B%22Statement%22%3A%5B%5D%7D")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .is_truncated(false)
+                .build()
+        });
+        let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&page]);
+        let roles = roles(&client, 1000).await.expect("roles");
+        let bounded = roles[0].permissions_boundary.as_ref().expect("boundary");
+        assert_eq!(bounded.name(), "Cap");
+        assert_eq!(bounded.document.as_deref(), Some(r#"{"Statement":[]}"#));
+        let unread = roles[1].permissions_boundary.as_ref().expect("boundary");
+        assert_eq!(unread.document, None);
+        assert_eq!(roles[2].permissions_boundary, None);
+        // The boundary's document is not mistaken for an attached policy.
+        assert!(roles[0].attached_policies.is_empty());
     }
 
     #[tokio::test]

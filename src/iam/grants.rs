@@ -40,13 +40,13 @@
 //!   actual ARN with any value in its place covers it (see
 //!   [`crate::iam::pattern`]), and it covers such an ARN.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use serde::Serialize;
 
-use super::pattern::Pattern;
-use super::policy::{Conditions, Effect, PatternSet, PolicyDocument};
+use super::pattern::{self, Pattern};
+use super::policy::{Conditions, Effect, PatternSet, PolicyDocument, Statement};
 
 /// The actions or resources one grant applies to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -160,10 +160,6 @@ impl<'g> CompiledGrant<'g> {
         }
     }
 
-    fn all(grants: &'g BTreeSet<Grant>) -> Vec<Self> {
-        grants.iter().map(CompiledGrant::new).collect()
-    }
-
     /// Action and resource coverage, ignoring conditions.
     fn covers_scope(&self, other: &CompiledGrant) -> bool {
         self.action.covers(&other.action) && self.resource.covers(&other.resource)
@@ -188,40 +184,125 @@ impl fmt::Display for Grant {
     }
 }
 
-/// The union of what some policies allow, with their explicit denies.
+/// Where a statement comes from, so that a report can say which one to change.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct StatementRef {
+    /// The policy: an inline policy's name, a managed policy's ARN, or
+    /// `permissions boundary <name>`.
+    pub policy: String,
+    /// The statement's position in the policy, from 0.
+    pub index: usize,
+    /// The statement's `Sid`, if it has one.
+    pub sid: Option<String>,
+}
+
+impl fmt::Display for StatementRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.sid {
+            Some(sid) => write!(
+                f,
+                "statement {sid:?} (Statement[{}]) of {}",
+                self.index, self.policy
+            ),
+            None => write!(f, "Statement[{}] of {}", self.index, self.policy),
+        }
+    }
+}
+
+/// An actual Deny that takes (part of) an expected grant away, with the
+/// statements it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DenyRef {
+    /// The denied grant (one action or `NotAction` target on one resource).
+    pub grant: Grant,
+    /// The statements that deny it.
+    pub statements: Vec<StatementRef>,
+}
+
+/// A permissions boundary: the most that the role's own policies can grant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+struct Boundary {
+    name: String,
+    allows: BTreeSet<Grant>,
+}
+
+/// The union of what some policies allow, with their explicit denies and, when
+/// one applies, the permissions boundary that caps the allows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EffectiveGrants {
     allows: BTreeSet<Grant>,
     denies: BTreeSet<Grant>,
+    /// The statements each deny comes from.
+    deny_sources: BTreeMap<Grant, BTreeSet<StatementRef>>,
+    boundary: Option<Boundary>,
 }
 
+/// The largest number of condition blocks on one (action, resource) pair
+/// that are tried against each other for [`Conditions::or_merge`]; beyond it
+/// (never in a real policy) blocks are kept apart, which can only report a
+/// difference, never hide one.
+const MAX_OR_MERGE: usize = 64;
+
 impl EffectiveGrants {
-    /// Expands every statement of every policy into grants.
+    /// Expands every statement of every policy into grants; the policies are
+    /// named `policy #1`, `policy #2`, ... in reports.
     pub fn from_policies<'a>(policies: impl IntoIterator<Item = &'a PolicyDocument>) -> Self {
+        Self::from_named_policies(
+            policies
+                .into_iter()
+                .enumerate()
+                .map(|(n, p)| (format!("policy #{}", n + 1), p)),
+        )
+    }
+
+    /// Expands every statement of every policy into grants, remembering each
+    /// Deny statement by the name given with its policy.
+    pub fn from_named_policies<'a, S: AsRef<str>>(
+        policies: impl IntoIterator<Item = (S, &'a PolicyDocument)>,
+    ) -> Self {
         let mut grants = EffectiveGrants::default();
-        for policy in policies {
-            for statement in &policy.statements {
-                let actions = targets(&statement.action, |a| a.to_lowercase());
-                let resources = match &statement.resource {
-                    Some(set) => targets(set, str::to_string),
-                    None => vec![Target::Pattern("*".to_string())],
-                };
-                let sink = match statement.effect {
-                    Effect::Allow => &mut grants.allows,
-                    Effect::Deny => &mut grants.denies,
-                };
-                for action in &actions {
-                    for resource in &resources {
-                        sink.insert(Grant {
-                            action: action.clone(),
-                            resource: resource.clone(),
-                            conditions: statement.conditions.clone(),
-                        });
-                    }
+        let mut allows = BTreeSet::new();
+        for (name, policy) in policies {
+            expand(policy, |index, statement, grant| match statement.effect {
+                Effect::Allow => {
+                    allows.insert(grant);
                 }
-            }
+                Effect::Deny => grants.add_deny(grant, name.as_ref(), index, statement),
+            });
         }
+        grants.allows = or_merged(allows);
         grants
+    }
+
+    /// Caps the allows with a permissions boundary called `name`: only what
+    /// both the role's policies and the boundary allow is granted, and the
+    /// boundary's own Denies deny too.
+    pub fn with_boundary(mut self, name: &str, boundary: &PolicyDocument) -> Self {
+        let label = format!("permissions boundary {name}");
+        let mut allows = BTreeSet::new();
+        expand(boundary, |index, statement, grant| match statement.effect {
+            Effect::Allow => {
+                allows.insert(grant);
+            }
+            Effect::Deny => self.add_deny(grant, &label, index, statement),
+        });
+        self.boundary = Some(Boundary {
+            name: name.to_string(),
+            allows: or_merged(allows),
+        });
+        self
+    }
+
+    fn add_deny(&mut self, grant: Grant, policy: &str, index: usize, statement: &Statement) {
+        self.deny_sources
+            .entry(grant.clone())
+            .or_default()
+            .insert(StatementRef {
+                policy: policy.to_string(),
+                index,
+                sid: statement.sid.clone(),
+            });
+        self.denies.insert(grant);
     }
 
     /// The allowed grants, without duplicates.
@@ -229,6 +310,79 @@ impl EffectiveGrants {
     pub fn allows(&self) -> &BTreeSet<Grant> {
         &self.allows
     }
+}
+
+/// Calls `each` with every grant of every statement of `policy`, and the
+/// statement's index. In a policy whose `Version` is not `2012-10-17`, IAM
+/// reads `${...}` as text, so patterns are escaped to say so (see
+/// [`pattern::escape_variables`]).
+fn expand(policy: &PolicyDocument, mut each: impl FnMut(usize, &Statement, Grant)) {
+    let variables = policy.version.as_deref() == Some("2012-10-17");
+    let text = |p: &str| {
+        if variables {
+            p.to_string()
+        } else {
+            pattern::escape_variables(p)
+        }
+    };
+    for (index, statement) in policy.statements.iter().enumerate() {
+        let actions = targets(&statement.action, |a| text(&a.to_lowercase()));
+        let resources = match &statement.resource {
+            Some(set) => targets(set, text),
+            None => vec![Target::Pattern("*".to_string())],
+        };
+        for action in &actions {
+            for resource in &resources {
+                each(
+                    index,
+                    statement,
+                    Grant {
+                        action: action.clone(),
+                        resource: resource.clone(),
+                        conditions: statement.conditions.clone(),
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Joins Allows of the same action and resource whose conditions differ only
+/// in the values of one clause (see [`Conditions::or_merge`]): IAM ORs
+/// statements, so they grant what one statement with both values grants.
+fn or_merged(grants: BTreeSet<Grant>) -> BTreeSet<Grant> {
+    let mut by_scope: BTreeMap<(Target, Target), Vec<Conditions>> = BTreeMap::new();
+    for grant in grants {
+        by_scope
+            .entry((grant.action, grant.resource))
+            .or_default()
+            .push(grant.conditions);
+    }
+    let mut out = BTreeSet::new();
+    for ((action, resource), mut blocks) in by_scope {
+        if blocks.len() > 1 && blocks.len() <= MAX_OR_MERGE {
+            'again: loop {
+                for i in 0..blocks.len() {
+                    for j in i + 1..blocks.len() {
+                        if let Some(merged) = blocks[i].or_merge(&blocks[j]) {
+                            blocks[i] = merged;
+                            blocks.swap_remove(j);
+                            continue 'again;
+                        }
+                    }
+                }
+                break;
+            }
+        }
+        for conditions in blocks {
+            out.insert(Grant {
+                action: action.clone(),
+                resource: resource.clone(),
+                conditions,
+            });
+        }
+    }
+    out
 }
 
 /// Expands an `Action`/`Resource` element into targets: one per pattern, or
@@ -253,24 +407,140 @@ pub fn effective_grants(policies: &[PolicyDocument]) -> EffectiveGrants {
     EffectiveGrants::from_policies(policies)
 }
 
+/// How an action target can be looked up: one literal action (`ec2:describevpcs`), a
+/// pattern within one literal service (`ec2:describe*`), or anything else (`*`, a wildcard
+/// service, `NotAction`).
+enum ActionKey<'a> {
+    Exact(&'a str, &'a str),
+    InService(&'a str),
+    Anywhere,
+}
+
+fn action_key(action: &Target) -> ActionKey<'_> {
+    let Target::Pattern(p) = action else {
+        return ActionKey::Anywhere;
+    };
+    match p.split_once(':') {
+        Some((service, _)) if !service.contains(['*', '?', '$']) => {
+            if p.contains(['*', '?', '$']) {
+                ActionKey::InService(service)
+            } else {
+                ActionKey::Exact(service, p)
+            }
+        }
+        _ => ActionKey::Anywhere,
+    }
+}
+
+/// Grants compiled once and indexed by action, so that a question about one grant only
+/// looks at the grants whose action may share a string with it. Two literal services that
+/// differ never overlap (the service ends at the first `:`, and an action name contains no
+/// `:`), and a literal action only overlaps the same literal action or a pattern.
+struct Indexed<'g> {
+    grants: Vec<CompiledGrant<'g>>,
+    /// Literal actions, by action.
+    exact: HashMap<&'g str, Vec<usize>>,
+    /// Literal actions, by service.
+    exact_by_service: HashMap<&'g str, Vec<usize>>,
+    /// Patterns within one service, by service.
+    patterns_by_service: HashMap<&'g str, Vec<usize>>,
+    /// Actions that may be in any service.
+    anywhere: Vec<usize>,
+}
+
+const NONE: &[usize] = &[];
+
+impl<'g> Indexed<'g> {
+    fn new(set: &'g BTreeSet<Grant>) -> Self {
+        let grants: Vec<CompiledGrant<'g>> = set.iter().map(CompiledGrant::new).collect();
+        let mut index = Indexed {
+            grants,
+            exact: HashMap::new(),
+            exact_by_service: HashMap::new(),
+            patterns_by_service: HashMap::new(),
+            anywhere: Vec::new(),
+        };
+        for (n, grant) in set.iter().enumerate() {
+            match action_key(&grant.action) {
+                ActionKey::Exact(service, action) => {
+                    index.exact.entry(action).or_default().push(n);
+                    index.exact_by_service.entry(service).or_default().push(n);
+                }
+                ActionKey::InService(service) => index
+                    .patterns_by_service
+                    .entry(service)
+                    .or_default()
+                    .push(n),
+                ActionKey::Anywhere => index.anywhere.push(n),
+            }
+        }
+        index
+    }
+
+    fn list<'s>(map: &'s HashMap<&'g str, Vec<usize>>, key: &str) -> &'s [usize] {
+        map.get(key).map_or(NONE, Vec::as_slice)
+    }
+
+    /// The grants whose action may share a string with `grant`'s (a superset of them).
+    fn candidates<'s>(
+        &'s self,
+        grant: &Grant,
+    ) -> Box<dyn Iterator<Item = &'s CompiledGrant<'g>> + 's> {
+        let lists: [&[usize]; 3] = match action_key(&grant.action) {
+            ActionKey::Anywhere => return Box::new(self.grants.iter()),
+            ActionKey::Exact(service, action) => [
+                Self::list(&self.exact, action),
+                Self::list(&self.patterns_by_service, service),
+                &self.anywhere,
+            ],
+            ActionKey::InService(service) => [
+                Self::list(&self.exact_by_service, service),
+                Self::list(&self.patterns_by_service, service),
+                &self.anywhere,
+            ],
+        };
+        Box::new(lists.into_iter().flatten().map(move |&n| &self.grants[n]))
+    }
+}
+
 /// Both sides of a comparison, with every pattern tokenised once.
 struct Compiled<'g> {
-    allows: Vec<CompiledGrant<'g>>,
-    denies: Vec<CompiledGrant<'g>>,
+    source: &'g EffectiveGrants,
+    allows: Indexed<'g>,
+    denies: Indexed<'g>,
+    boundary: Option<(&'g str, Indexed<'g>)>,
 }
 
 impl<'g> Compiled<'g> {
     fn new(grants: &'g EffectiveGrants) -> Self {
         Compiled {
-            allows: CompiledGrant::all(&grants.allows),
-            denies: CompiledGrant::all(&grants.denies),
+            source: grants,
+            allows: Indexed::new(&grants.allows),
+            denies: Indexed::new(&grants.denies),
+            boundary: grants
+                .boundary
+                .as_ref()
+                .map(|b| (b.name.as_str(), Indexed::new(&b.allows))),
+        }
+    }
+
+    fn deny_ref(&self, deny: &CompiledGrant) -> DenyRef {
+        DenyRef {
+            grant: deny.grant.clone(),
+            statements: self
+                .source
+                .deny_sources
+                .get(deny.grant)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default(),
         }
     }
 }
 
 /// The expected grants that `actual` does not reliably give: no actual Allow
-/// covers them, or an actual Deny (conditional or not, and not itself part of
-/// the expectation) may touch them. Sorted, without duplicates.
+/// covers them, an actual Deny (conditional or not, and not itself part of
+/// the expectation) may touch them, or the permissions boundary does not
+/// allow them. Sorted, without duplicates.
 pub fn missing(expected: &EffectiveGrants, actual: &EffectiveGrants) -> Vec<Grant> {
     missing_with_reasons(expected, actual)
         .into_iter()
@@ -280,18 +550,32 @@ pub fn missing(expected: &EffectiveGrants, actual: &EffectiveGrants) -> Vec<Gran
 
 /// Like [`missing`], with the reason each grant is missing, so a report can
 /// tell "add this permission" from "remove that Deny".
+///
+/// A `NotAction` (or `NotResource`) grant that the role gives with more
+/// exclusions is reported as the precise patterns it lacks: expected
+/// `NotAction: [iam:*]` against actual `NotAction: [iam:*, s3:*]` is missing
+/// `s3:*` (see [`exclusion_gap`]).
 pub fn missing_with_reasons(
     expected: &EffectiveGrants,
     actual: &EffectiveGrants,
 ) -> Vec<(Grant, MissingReason)> {
     let want = Compiled::new(expected);
     let have = Compiled::new(actual);
-    want.allows
-        .iter()
-        .filter_map(|grant| {
-            reason_missing(grant, &want, &have).map(|reason| (grant.grant.clone(), reason))
-        })
-        .collect()
+    let mut out: Vec<(Grant, MissingReason)> = Vec::new();
+    for grant in &want.allows.grants {
+        match reason_missing(grant, &want, &have) {
+            None => {}
+            Some(MissingReason::NotGranted) => out.extend(
+                precise_gap(grant.grant, &have.allows)
+                    .into_iter()
+                    .map(|g| (g, MissingReason::NotGranted)),
+            ),
+            Some(reason) => out.push((grant.grant.clone(), reason)),
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
 }
 
 /// Why an expected grant is missing from the actual ones.
@@ -302,9 +586,44 @@ pub enum MissingReason {
     /// Actual Allows cover the action and resource, but only under stricter
     /// conditions than expected; these are their condition blocks.
     StricterConditions(Vec<Conditions>),
-    /// An actual Allow covers the grant, but these actual Denies may remove
-    /// part of it.
-    Denied(Vec<Grant>),
+    /// An actual Allow covers the grant, but these unconditional actual
+    /// Denies remove (part of) it.
+    Denied(Vec<DenyRef>),
+    /// An actual Allow covers the grant, but these conditional actual Denies
+    /// remove (part of) it whenever their conditions hold: the grant is
+    /// "denied when ..." (a region guardrail, a tag test), not gone.
+    DeniedWhen(Vec<DenyRef>),
+    /// The role's policies grant it, but its permissions boundary (this
+    /// policy name) does not allow it.
+    OutsideBoundary(String),
+}
+
+impl MissingReason {
+    /// A short label for reports: `not granted`, `stricter conditions`,
+    /// `denied`, `denied when <conditions>`, or `removed by the permission
+    /// boundary <name>`.
+    pub fn label(&self) -> String {
+        match self {
+            MissingReason::NotGranted => "not granted".to_string(),
+            MissingReason::StricterConditions(_) => {
+                "granted only under stricter conditions".to_string()
+            }
+            MissingReason::Denied(_) => "denied".to_string(),
+            MissingReason::DeniedWhen(denies) => {
+                let when: BTreeSet<String> = denies
+                    .iter()
+                    .map(|d| d.grant.conditions.to_string())
+                    .collect();
+                format!(
+                    "denied when {}",
+                    when.into_iter().collect::<Vec<_>>().join(" or ")
+                )
+            }
+            MissingReason::OutsideBoundary(name) => {
+                format!("removed by the permission boundary {name}")
+            }
+        }
+    }
 }
 
 /// Explains why `grant` (one of `expected`'s allows) is missing from
@@ -327,62 +646,229 @@ fn reason_missing(
     expected: &Compiled,
     actual: &Compiled,
 ) -> Option<MissingReason> {
-    let denies: Vec<Grant> = actual
-        .denies
-        .iter()
-        .filter(|deny| {
-            deny.may_overlap(grant) && !expected.denies.iter().any(|shared| shared.covers(deny))
-        })
-        .map(|deny| deny.grant.clone())
-        .collect();
-    if actual.allows.iter().any(|allow| allow.covers(grant)) {
-        return if denies.is_empty() {
-            None
+    // The same grant on both sides is the common case: a set lookup, no patterns.
+    if !actual.source.allows.contains(grant.grant)
+        && !actual
+            .allows
+            .candidates(grant.grant)
+            .any(|allow| allow.covers(grant))
+    {
+        let stricter: BTreeSet<Conditions> = actual
+            .allows
+            .candidates(grant.grant)
+            .filter(|allow| allow.covers_scope(grant))
+            .map(|allow| allow.grant.conditions.clone())
+            .collect();
+        return Some(if stricter.is_empty() {
+            MissingReason::NotGranted
         } else {
-            Some(MissingReason::Denied(denies))
-        };
+            MissingReason::StricterConditions(stricter.into_iter().collect())
+        });
     }
-    let stricter: BTreeSet<Conditions> = actual
-        .allows
-        .iter()
-        .filter(|allow| allow.covers_scope(grant))
-        .map(|allow| allow.grant.conditions.clone())
-        .collect();
-    if stricter.is_empty() {
-        Some(MissingReason::NotGranted)
-    } else {
-        Some(MissingReason::StricterConditions(
-            stricter.into_iter().collect(),
-        ))
+    let (unconditional, conditional): (Vec<&CompiledGrant>, Vec<&CompiledGrant>) = actual
+        .denies
+        .candidates(grant.grant)
+        .filter(|deny| {
+            deny.may_overlap(grant)
+                && !expected
+                    .denies
+                    .candidates(deny.grant)
+                    .any(|shared| shared.covers(deny))
+        })
+        .partition(|deny| deny.grant.conditions.is_empty());
+    if !unconditional.is_empty() {
+        return Some(MissingReason::Denied(
+            unconditional.iter().map(|d| actual.deny_ref(d)).collect(),
+        ));
+    }
+    if let Some((name, boundary)) = &actual.boundary {
+        if !boundary.candidates(grant.grant).any(|b| b.covers(grant)) {
+            return Some(MissingReason::OutsideBoundary(name.to_string()));
+        }
+    }
+    if !conditional.is_empty() {
+        return Some(MissingReason::DeniedWhen(
+            conditional.iter().map(|d| actual.deny_ref(d)).collect(),
+        ));
+    }
+    None
+}
+
+/// Which half of a grant a `Not` form is in.
+#[derive(Clone, Copy)]
+enum Part {
+    Action,
+    Resource,
+}
+
+impl Part {
+    fn of(self, grant: &Grant) -> &Target {
+        match self {
+            Part::Action => &grant.action,
+            Part::Resource => &grant.resource,
+        }
+    }
+
+    fn compiled<'a>(self, grant: &'a CompiledGrant) -> &'a CompiledTarget {
+        match self {
+            Part::Action => &grant.action,
+            Part::Resource => &grant.resource,
+        }
+    }
+
+    fn other(self) -> Part {
+        match self {
+            Part::Action => Part::Resource,
+            Part::Resource => Part::Action,
+        }
+    }
+
+    fn with(self, grant: &Grant, target: Target) -> Grant {
+        let mut out = grant.clone();
+        match self {
+            Part::Action => out.action = target,
+            Part::Resource => out.resource = target,
+        }
+        out
+    }
+
+    fn case_insensitive(self) -> bool {
+        matches!(self, Part::Action)
     }
 }
 
+/// What "all except `fewer`" grants that "all except `more`" does not, as
+/// plain patterns: the patterns of `more` that no pattern of `fewer` covers.
+/// `None` when such a pattern also shares strings with `fewer` (`s3:*`
+/// against an exclusion of `s3:GetObject`): the difference is then "s3:*
+/// except s3:GetObject", which no list of patterns says exactly.
+///
+/// Without a catalogue of every AWS action this is the most precise answer
+/// there is, and it is exact: `NotAction: [iam:*]` against `NotAction:
+/// [iam:*, s3:*]` differs by exactly `s3:*`.
+fn exclusion_gap(fewer: &[String], more: &[String], case_insensitive: bool) -> Option<Vec<String>> {
+    let fewer: Vec<Pattern> = fewer
+        .iter()
+        .map(|p| Pattern::new(p, case_insensitive))
+        .collect();
+    let mut gap = Vec::new();
+    for text in more {
+        let pattern = Pattern::new(text, case_insensitive);
+        if fewer.iter().any(|f| f.covers(&pattern)) {
+            continue;
+        }
+        if fewer.iter().any(|f| f.overlaps(&pattern)) {
+            return None;
+        }
+        gap.push(text.clone());
+    }
+    Some(gap)
+}
+
+/// `grant` (a `NotAction`/`NotResource` one) less what `others` give, as
+/// precise grants where some `Not` grant of `others` with the same other half
+/// and no stricter conditions makes that possible; else `grant` itself. The
+/// grants `others` covers outright are left out.
+fn precise_gap(grant: &Grant, others: &Indexed) -> Vec<Grant> {
+    for part in [Part::Action, Part::Resource] {
+        let Target::AllExcept(excluded) = part.of(grant) else {
+            continue;
+        };
+        let compiled = CompiledGrant::new(grant);
+        let mut best: Option<Vec<String>> = None;
+        for other in others.grants.iter() {
+            let Target::AllExcept(other_excluded) = part.of(other.grant) else {
+                continue;
+            };
+            if !other.grant.conditions.is_subset_of(&grant.conditions)
+                || !part
+                    .other()
+                    .compiled(other)
+                    .covers(part.other().compiled(&compiled))
+            {
+                continue;
+            }
+            if let Some(gap) = exclusion_gap(excluded, other_excluded, part.case_insensitive()) {
+                if best.as_ref().is_none_or(|b| gap.len() < b.len()) {
+                    best = Some(gap);
+                }
+            }
+        }
+        let Some(best) = best else {
+            return vec![grant.clone()];
+        };
+        return best
+            .into_iter()
+            .map(|p| part.with(grant, Target::Pattern(p)))
+            .filter(|g| {
+                let compiled = CompiledGrant::new(g);
+                !others.candidates(g).any(|o| o.covers(&compiled))
+            })
+            .collect();
+    }
+    vec![grant.clone()]
+}
+
+/// The part of `allow` that `deny` names: for each half, the narrower of the
+/// two when one covers the other, else the allow's.
+fn narrowed(allow: &CompiledGrant, deny: &CompiledGrant) -> Grant {
+    let mut grant = allow.grant.clone();
+    if allow.action.covers(&deny.action) {
+        grant.action = deny.grant.action.clone();
+    }
+    if allow.resource.covers(&deny.resource) {
+        grant.resource = deny.grant.resource.clone();
+    }
+    grant
+}
+
 /// The actual grants the expectation does not account for: actual Allows
-/// that no expected Allow covers, or that overlap an expected Deny the role
-/// does not carry. An Allow wholly removed by an unconditional actual Deny is
-/// not excess. Sorted, without duplicates.
+/// that no expected Allow covers, or the part of an actual Allow that an
+/// expected Deny the role does not carry would have removed (named precisely:
+/// the Deny's action, not the Allow's wildcard). An Allow wholly removed by an
+/// unconditional actual Deny, or wholly outside the permissions boundary, is
+/// not excess. A `NotAction` Allow with fewer exclusions than expected is
+/// reported as the exclusions it lacks. Sorted, without duplicates.
 pub fn excess(expected: &EffectiveGrants, actual: &EffectiveGrants) -> Vec<Grant> {
     let want = Compiled::new(expected);
     let have = Compiled::new(actual);
-    have.allows
-        .iter()
-        .filter(|grant| {
-            let wholly_denied = have
-                .denies
-                .iter()
-                .any(|deny| deny.grant.conditions.is_empty() && deny.covers(grant));
-            if wholly_denied {
-                return false;
+    let mut out = Vec::new();
+    for grant in &have.allows.grants {
+        let wholly_denied = have
+            .denies
+            .candidates(grant.grant)
+            .any(|deny| deny.grant.conditions.is_empty() && deny.covers(grant));
+        let outside_boundary = have.boundary.as_ref().is_some_and(|(_, boundary)| {
+            !boundary
+                .candidates(grant.grant)
+                .any(|b| b.may_overlap(grant))
+        });
+        if wholly_denied || outside_boundary {
+            continue;
+        }
+        if !want.source.allows.contains(grant.grant)
+            && !want
+                .allows
+                .candidates(grant.grant)
+                .any(|allow| allow.covers(grant))
+        {
+            out.extend(precise_gap(grant.grant, &want.allows));
+            continue;
+        }
+        for required_deny in want.denies.candidates(grant.grant) {
+            if required_deny.may_overlap(grant)
+                && !have
+                    .denies
+                    .candidates(required_deny.grant)
+                    .any(|deny| deny.covers(required_deny))
+            {
+                out.push(narrowed(grant, required_deny));
             }
-            let accounted_for = want.allows.iter().any(|allow| allow.covers(grant));
-            let escapes_expected_deny = want.denies.iter().any(|required_deny| {
-                required_deny.may_overlap(grant)
-                    && !have.denies.iter().any(|deny| deny.covers(required_deny))
-            });
-            !accounted_for || escapes_expected_deny
-        })
-        .map(|grant| grant.grant.clone())
-        .collect()
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Grants with the same resource and conditions, listed as one line of a
@@ -576,7 +1062,8 @@ mod tests {
             {"Effect":"Deny","Action":"s3:DeleteBucket","Resource":"*"}]}"#]);
         let a = grants(&[r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#]);
         assert!(missing(&e, &a).is_empty());
-        assert_eq!(strings(&excess(&e, &a)), vec!["s3:* on *"]);
+        // Named precisely: what the missing Deny took away, not the whole Allow.
+        assert_eq!(strings(&excess(&e, &a)), vec!["s3:deletebucket on *"]);
     }
 
     #[test]
@@ -770,6 +1257,239 @@ mod tests {
             .iter()
             .filter(|(g, _)| g.to_string().starts_with("iam:"))
             .all(|(_, r)| *r == MissingReason::NotGranted));
+    }
+
+    fn reason_of(e: &EffectiveGrants, a: &EffectiveGrants) -> Vec<(String, String)> {
+        missing_with_reasons(e, a)
+            .into_iter()
+            .map(|(g, r)| (g.to_string(), r.label()))
+            .collect()
+    }
+
+    #[test]
+    fn condition_values_split_across_statements_are_ored() {
+        let one = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ec2:RunInstances","Resource":"*",
+            "Condition":{"StringEquals":{"aws:RequestedRegion":["us-east-1","us-west-2"]},"Bool":{"aws:SecureTransport":"true"}}}}"#;
+        let split = r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"ec2:RunInstances","Resource":"*",
+             "Condition":{"StringEquals":{"aws:RequestedRegion":"us-east-1"},"Bool":{"aws:SecureTransport":"true"}}},
+            {"Effect":"Allow","Action":"ec2:RunInstances","Resource":"*",
+             "Condition":{"Bool":{"aws:SecureTransport":"true"},"StringEquals":{"aws:RequestedRegion":"us-west-2"}}}]}"#;
+        let (e, a) = (grants(&[one]), grants(&[split]));
+        assert!(
+            missing(&e, &a).is_empty(),
+            "{:?}",
+            strings(&missing(&e, &a))
+        );
+        assert!(excess(&e, &a).is_empty(), "{:?}", strings(&excess(&e, &a)));
+        assert_eq!(a, e);
+        // Negated operators do not OR into one clause: "not a" or "not b" is not "not a or b".
+        let negated = |v: &str| {
+            format!(
+                r#"{{"Statement":{{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{{"StringNotEquals":{{"aws:RequestedRegion":"{v}"}}}}}}}}"#
+            )
+        };
+        let both = r#"{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringNotEquals":{"aws:RequestedRegion":["a","b"]}}}}"#;
+        let apart = grants(&[&negated("a"), &negated("b")]);
+        assert_eq!(apart.allows().len(), 2);
+        assert_ne!(apart, grants(&[both]));
+        // Different keys are not joined either.
+        let other_key = r#"{"Statement":{"Effect":"Allow","Action":"ec2:RunInstances","Resource":"*",
+            "Condition":{"StringEquals":{"aws:PrincipalTag/team":"us-west-2"},"Bool":{"aws:SecureTransport":"true"}}}}"#;
+        let half = r#"{"Statement":{"Effect":"Allow","Action":"ec2:RunInstances","Resource":"*",
+            "Condition":{"StringEquals":{"aws:RequestedRegion":"us-east-1"},"Bool":{"aws:SecureTransport":"true"}}}}"#;
+        assert_eq!(missing(&e, &grants(&[half, other_key])).len(), 1);
+    }
+
+    #[test]
+    fn version_2008_or_none_reads_variables_as_text() {
+        let doc = |version: &str| {
+            format!(
+                r#"{{{version}"Statement":{{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/${{aws:username}}/*"}}}}"#
+            )
+        };
+        let v2012 = grants(&[&doc(r#""Version":"2012-10-17","#)]);
+        let v2008 = grants(&[&doc(r#""Version":"2008-10-17","#)]);
+        let unversioned = grants(&[&doc("")]);
+        assert_eq!(v2008, unversioned);
+        // The 2008 policy grants a key literally named "${aws:username}": not the user's own.
+        assert_eq!(missing(&v2012, &v2008).len(), 1);
+        assert_eq!(excess(&v2012, &v2008).len(), 1);
+        assert!(missing(&v2012, &v2012).is_empty());
+        // A variable is covered by a wildcard over it, in either version's Allow.
+        let wide = grants(&[
+            r#"{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/*"}}"#,
+        ]);
+        assert!(missing(&v2012, &wide).is_empty());
+        assert!(missing(&v2008, &wide).is_empty());
+    }
+
+    #[test]
+    fn unconditional_deny_is_named_with_its_policy_and_statement() {
+        let e = grants(&[EXPECTED]);
+        let allow = PolicyDocument::parse(EXPECTED).unwrap();
+        let deny = PolicyDocument::parse(
+            r#"{"Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"},
+                {"Sid":"NoVpcs","Effect":"Deny","Action":"ec2:DescribeVpcs","Resource":"*"}]}"#,
+        )
+        .unwrap();
+        let a = EffectiveGrants::from_named_policies([
+            ("inline policy main", &allow),
+            ("inline policy guard", &deny),
+        ]);
+        let reasons = missing_with_reasons(&e, &a);
+        assert_eq!(reasons.len(), 1);
+        let MissingReason::Denied(denies) = &reasons[0].1 else {
+            panic!("{reasons:?}")
+        };
+        assert_eq!(reasons[0].1.label(), "denied");
+        assert_eq!(
+            denies[0].statements[0].to_string(),
+            r#"statement "NoVpcs" (Statement[1]) of inline policy guard"#
+        );
+    }
+
+    #[test]
+    fn region_guardrail_deny_is_denied_when_not_missing_outright() {
+        let e = grants(&[EXPECTED]);
+        let guard = r#"{"Statement":{"Effect":"Deny","Action":"ec2:*","Resource":"*",
+            "Condition":{"StringNotEquals":{"aws:RequestedRegion":"eu-west-1"}}}}"#;
+        let a = grants(&[EXPECTED, guard]);
+        assert_eq!(
+            reason_of(&e, &a),
+            vec![
+                (
+                    "ec2:describesubnets on *".to_string(),
+                    "denied when StringNotEquals aws:RequestedRegion [eu-west-1]".to_string()
+                ),
+                (
+                    "ec2:describevpcs on *".to_string(),
+                    "denied when StringNotEquals aws:RequestedRegion [eu-west-1]".to_string()
+                ),
+            ]
+        );
+        // An unconditional Deny next to it wins: the grant is gone, not conditionally denied.
+        let hard = r#"{"Statement":{"Effect":"Deny","Action":"ec2:DescribeVpcs","Resource":"*"}}"#;
+        let reasons = reason_of(&e, &grants(&[EXPECTED, guard, hard]));
+        assert_eq!(reasons[1].1, "denied");
+    }
+
+    #[test]
+    fn permission_boundary_removes_what_it_does_not_allow() {
+        let e = grants(&[EXPECTED]);
+        let boundary = PolicyDocument::parse(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:*","iam:Get*"],"Resource":"*"}]}"#,
+        )
+        .unwrap();
+        let a = grants(&[EXPECTED]).with_boundary("DevCap", &boundary);
+        let reasons = reason_of(&e, &a);
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(reasons.iter().all(|(g, r)| g.starts_with("iam:passrole")
+            && r == "removed by the permission boundary DevCap"));
+        // What the boundary removes entirely is not excess either.
+        let wide = grants(&[
+            EXPECTED,
+            r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#,
+        ])
+        .with_boundary("DevCap", &boundary);
+        assert!(
+            excess(&e, &wide).is_empty(),
+            "{:?}",
+            strings(&excess(&e, &wide))
+        );
+        // A boundary Deny denies, naming the boundary.
+        let denying = PolicyDocument::parse(
+            r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"ec2:DescribeVpcs","Resource":"*"}]}"#,
+        )
+        .unwrap();
+        let reasons = missing_with_reasons(&e, &grants(&[EXPECTED]).with_boundary("Cap", &denying));
+        let MissingReason::Denied(d) = &reasons[0].1 else {
+            panic!("{reasons:?}")
+        };
+        assert_eq!(d[0].statements[0].policy, "permissions boundary Cap");
+    }
+
+    #[test]
+    fn not_action_changes_name_the_precise_patterns() {
+        let expected =
+            grants(&[r#"{"Statement":{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}}"#]);
+        let more_excluded = grants(&[
+            r#"{"Statement":{"Effect":"Allow","NotAction":["iam:*","s3:*"],"Resource":"*"}}"#,
+        ]);
+        assert_eq!(
+            strings(&missing(&expected, &more_excluded)),
+            vec!["s3:* on *"]
+        );
+        assert!(excess(&expected, &more_excluded).is_empty());
+        // The other way round, the role excludes less: the excess is what it no longer excludes.
+        assert_eq!(
+            strings(&excess(&more_excluded, &expected)),
+            vec!["s3:* on *"]
+        );
+        assert!(missing(&more_excluded, &expected).is_empty());
+        // What another Allow gives back is not missing.
+        let given_back = grants(&[
+            r#"{"Statement":[{"Effect":"Allow","NotAction":["iam:*","s3:*"],"Resource":"*"},
+                {"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+        ]);
+        assert!(missing(&expected, &given_back).is_empty());
+        // A removed Deny of one action is that action, not the service's wildcard.
+        let with_deny = grants(&[r#"{"Statement":[
+            {"Effect":"Allow","Action":"lakeformation:*","Resource":"*"},
+            {"Effect":"Deny","Action":"lakeformation:PutDataLakeSettings","Resource":"*"}]}"#]);
+        let without = grants(&[
+            r#"{"Statement":{"Effect":"Allow","Action":"lakeformation:*","Resource":"*"}}"#,
+        ]);
+        assert_eq!(
+            strings(&excess(&with_deny, &without)),
+            vec!["lakeformation:putdatalakesettings on *"]
+        );
+        // An exclusion that only partly overlaps is not a list of patterns: kept whole.
+        let partial = grants(&[
+            r#"{"Statement":{"Effect":"Allow","NotAction":["iam:*","s3:Get*"],"Resource":"*"}}"#,
+        ]);
+        let narrower = grants(&[
+            r#"{"Statement":{"Effect":"Allow","NotAction":["iam:*","s3:*"],"Resource":"*"}}"#,
+        ]);
+        assert_eq!(
+            strings(&missing(&partial, &narrower)),
+            vec!["all except [iam:*, s3:get*] on *"]
+        );
+    }
+
+    /// The `policy` fuzz target's invariants, replayed on its corpus in-process (the fuzz
+    /// workspace needs an instrumented build; this runs with the unit tests).
+    #[test]
+    fn policy_corpus_keeps_the_fuzz_invariants() {
+        let expected = grants(&[r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":["s3:GetObject","s3:List*"],"Resource":["arn:aws:s3:::bucket","arn:aws:s3:::bucket/*"]},
+            {"Effect":"Allow","Action":"ec2:Describe*","Resource":"*","Condition":{"StringEquals":{"aws:RequestedRegion":"us-east-1"}}},
+            {"Effect":"Deny","NotAction":"iam:*","NotResource":"arn:aws:iam::*:role/x"}]}"#]);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/policy");
+        let mut parsed = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let Ok(doc) = PolicyDocument::parse(&text) else {
+                continue;
+            };
+            parsed += 1;
+            let actual = effective_grants(std::slice::from_ref(&doc));
+            assert!(
+                missing(&actual, &actual).is_empty(),
+                "{path:?} lacks itself"
+            );
+            assert!(
+                excess(&actual, &actual).is_empty(),
+                "{path:?} exceeds itself"
+            );
+            let _ = missing_with_reasons(&expected, &actual);
+            let _ = excess(&expected, &actual);
+            let _ = missing(&actual, &expected);
+        }
+        assert!(parsed > 0, "the corpus has valid policies");
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - [`grants`]: what identity policies grant, compared as sets of grants, so
 //!   that reshaping a policy is not drift (`iam.policy_missing_permissions`,
 //!   `iam.policy_excess_permissions`);
+//! - [`remediation`]: policies that fix a gap within IAM's size limits, and
+//!   policies with a blocking Deny statement cut out;
 //! - [`trust`]: who a trust policy admits and under what conditions
 //!   (`iam.trust_policy_drift`), without ever echoing a secret ExternalId;
 //! - [`template`]: reading expected roles and their policies out of a
@@ -23,12 +25,16 @@
 pub mod grants;
 pub mod pattern;
 pub mod policy;
+pub mod remediation;
 #[cfg(test)]
 pub mod render;
 pub mod template;
 pub mod trust;
 
-pub use grants::{effective_grants, excess, group_by_resource, missing, Grant, GrantGroup};
+pub use grants::{
+    effective_grants, excess, group_by_resource, missing, missing_with_reasons, DenyRef,
+    EffectiveGrants, Grant, GrantGroup, MissingReason, StatementRef, Target,
+};
 pub use policy::{decode_url_encoded, unknown_value, PolicyDocument, PolicyError};
 pub use template::{read_template, TemplateContext};
 pub use trust::{compare_trust, TrustOptions};

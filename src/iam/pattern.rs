@@ -13,8 +13,16 @@
 //!   explicit Deny is found to touch a grant.
 //!
 //! Action names compare case-insensitively and ARNs case-sensitively; callers
-//! say which with `case_insensitive`. IAM policy variables such as
-//! `${aws:username}` are treated as literal text.
+//! say which with `case_insensitive`.
+//!
+//! Policy variables: patterns are read in the syntax of policy `Version`
+//! `2012-10-17`, where `${aws:username}` is a variable and `${*}`, `${?}` and
+//! `${$}` are a literal `*`, `?` and `$`. A variable is one token standing for
+//! the request's value: it covers only the same variable (compared without
+//! case), is covered by a `*` over it, and may overlap anything (it could be
+//! any string). Documents of an older `Version` (or none), where IAM reads
+//! `${...}` as plain text, are rewritten into this syntax first by
+//! [`escape_variables`], so the two readings never compare as equal.
 //!
 //! Unknown values: a template placeholder for a value the caller could not
 //! supply (see [`crate::iam::policy::unknown_value`]) is one token standing
@@ -40,6 +48,73 @@ enum Token {
     Any,
     /// A placeholder for one unknown, fixed, wildcard-free string.
     Unknown,
+    /// An IAM policy variable such as `${aws:username}`, by a hash of its
+    /// lower-cased name: the request's value, whatever it is.
+    Variable(u64),
+}
+
+/// FNV-1a of the lower-cased variable name: two variables are the same token
+/// exactly when their names are equal without case (a collision needs two
+/// different variable names in one comparison hashing alike, 1 in 2^64).
+fn variable_id(name: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes().map(|b| b.to_ascii_lowercase()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// Rewrites a pattern from a policy whose `Version` is not `2012-10-17`, where
+/// `${...}` is plain text, into the `2012-10-17` syntax this module reads:
+/// each `$` that opens `${` becomes `${$}`. The template placeholders for
+/// unknown values (see [`crate::iam::policy::unknown_value`]) are not IAM's
+/// and are kept.
+pub fn escape_variables(pattern: &str) -> String {
+    if !pattern.contains("${") {
+        return pattern.to_string();
+    }
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut rest = pattern;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(length) = placeholder_length(tail) {
+            out.push_str(&tail[..length]);
+            rest = &tail[length..];
+        } else {
+            out.push_str("${$}");
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The token for a `${...}` sequence at the start of `text` and its length in
+/// bytes, when `text` starts with one: an unknown-value placeholder, an escape
+/// (`${*}`, `${?}`, `${$}`) or a policy variable.
+fn braced_token(text: &str) -> Option<(Token, usize)> {
+    if let Some(length) = placeholder_length(text) {
+        return Some((Token::Unknown, length));
+    }
+    let inner = text.strip_prefix("${")?;
+    let end = inner.find('}')?;
+    let name = &inner[..end];
+    let token = match name {
+        "*" => Token::Literal('*'),
+        "?" => Token::Literal('?'),
+        "$" => Token::Literal('$'),
+        _ if !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '-' | '_' | '.')) =>
+        {
+            Token::Variable(variable_id(name))
+        }
+        _ => return None,
+    };
+    Some((token, 2 + end + 1))
 }
 
 /// Splits a pattern into tokens.
@@ -61,11 +136,13 @@ fn tokenize(pattern: &str, case_insensitive: bool) -> Vec<Token> {
     };
     let mut rest = pattern;
     while let Some(c) = rest.chars().next() {
-        if let Some(length) = placeholder_length(rest) {
-            flush(&mut tokens, &mut ones, &mut any);
-            tokens.push(Token::Unknown);
-            rest = &rest[length..];
-            continue;
+        if c == '$' {
+            if let Some((token, length)) = braced_token(rest) {
+                flush(&mut tokens, &mut ones, &mut any);
+                tokens.push(token);
+                rest = &rest[length..];
+                continue;
+            }
         }
         rest = &rest[c.len_utf8()..];
         match c {
@@ -109,27 +186,78 @@ fn literal_tokens(text: &str, case_insensitive: bool) -> Vec<Token> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
     tokens: Vec<Token>,
+    shape: Shape,
+}
+
+/// The two shapes nearly every action and ARN has, which compare without the
+/// quadratic tables: plain text, and plain text followed by one `*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Only literals.
+    Literal,
+    /// Literals, then one `*` at the end.
+    Prefix,
+    /// Anything else.
+    General,
+}
+
+fn shape(tokens: &[Token]) -> Shape {
+    let literal = |t: &Token| matches!(t, Token::Literal(_));
+    match tokens.split_last() {
+        Some((Token::Any, rest)) if rest.iter().all(literal) => Shape::Prefix,
+        _ if tokens.iter().all(literal) => Shape::Literal,
+        _ => Shape::General,
+    }
 }
 
 impl Pattern {
     /// Compiles `pattern`; with `case_insensitive`, literals are lower-cased,
     /// so only compare patterns compiled with the same setting.
     pub fn new(pattern: &str, case_insensitive: bool) -> Pattern {
+        let tokens = tokenize(pattern, case_insensitive);
         Pattern {
-            tokens: tokenize(pattern, case_insensitive),
+            shape: shape(&tokens),
+            tokens,
         }
+    }
+
+    /// The literals before a [`Shape::Prefix`] pattern's `*`.
+    fn stem(&self) -> &[Token] {
+        &self.tokens[..self.tokens.len() - 1]
     }
 
     /// True when every string matched by `specific` is also matched by
     /// `self` (see [`covers`]).
     pub fn covers(&self, specific: &Pattern) -> bool {
-        literal_prefix_compatible(&self.tokens, &specific.tokens)
-            && covers_tokens(&self.tokens, &specific.tokens)
+        match (self.shape, specific.shape) {
+            (Shape::Literal, Shape::Literal) => self.tokens == specific.tokens,
+            // A `*` only covers a `*`, so plain text covers no prefix pattern.
+            (Shape::Literal, Shape::Prefix) => false,
+            (Shape::Prefix, Shape::Literal | Shape::Prefix) => {
+                specific.tokens.starts_with(self.stem())
+            }
+            _ => {
+                literal_prefix_compatible(&self.tokens, &specific.tokens)
+                    && literal_suffix_compatible(&self.tokens, &specific.tokens)
+                    && covers_tokens(&self.tokens, &specific.tokens)
+            }
+        }
     }
 
     /// True when some string is matched by both patterns (see [`overlaps`]).
     pub fn overlaps(&self, other: &Pattern) -> bool {
-        overlaps_tokens(&self.tokens, &other.tokens)
+        match (self.shape, other.shape) {
+            (Shape::Literal, Shape::Literal) => self.tokens == other.tokens,
+            (Shape::Prefix, Shape::Literal) => other.tokens.starts_with(self.stem()),
+            (Shape::Literal, Shape::Prefix) => self.tokens.starts_with(other.stem()),
+            (Shape::Prefix, Shape::Prefix) => {
+                self.stem().starts_with(other.stem()) || other.stem().starts_with(self.stem())
+            }
+            _ => {
+                literal_suffix_compatible(&self.tokens, &other.tokens)
+                    && overlaps_tokens(&self.tokens, &other.tokens)
+            }
+        }
     }
 
     /// True when the pattern matches every string, i.e. it is `*` (or `**`).
@@ -193,7 +321,22 @@ fn literal_prefix_compatible(general: &[Token], specific: &[Token]) -> bool {
                     _ => return false,
                 }
             }
-            Token::One | Token::Any | Token::Unknown => return true,
+            Token::One | Token::Any | Token::Unknown | Token::Variable(_) => return true,
+        }
+    }
+    true
+}
+
+/// Cheap necessary condition for coverage and for overlap: where both
+/// patterns end in literals, those endings agree. Every string either matches
+/// ends with its pattern's trailing literals, so two different endings share
+/// no string. Most pairs of numbered ARNs (`.../a-1`, `.../*-2`) fail here.
+fn literal_suffix_compatible(a: &[Token], b: &[Token]) -> bool {
+    for (x, y) in a.iter().rev().zip(b.iter().rev()) {
+        match (x, y) {
+            (Token::Literal(c), Token::Literal(d)) if c == d => {}
+            (Token::Literal(_), Token::Literal(_)) => return false,
+            _ => return true,
         }
     }
     true
@@ -229,6 +372,7 @@ fn covers_tokens(general: &[Token], specific: &[Token]) -> bool {
                 (Token::One | Token::Literal(_), Some(Token::Unknown)) => current[j + 1] || next[j],
                 (Token::One, Some(Token::Literal(_) | Token::One)) => next[j + 1],
                 (Token::Literal(c), Some(Token::Literal(d))) => *c == d && next[j + 1],
+                (Token::Variable(a), Some(Token::Variable(b))) => *a == b && next[j + 1],
                 _ => false,
             };
         }
@@ -245,19 +389,19 @@ fn overlaps_tokens(a: &[Token], b: &[Token]) -> bool {
     let mut next = vec![false; m + 1];
     next[m] = true;
     for j in (0..m).rev() {
-        next[j] = matches!(b[j], Token::Any | Token::Unknown) && next[j + 1];
+        next[j] = matches!(b[j], Token::Any | Token::Unknown | Token::Variable(_)) && next[j + 1];
     }
     let mut current = vec![false; m + 1];
     for token in a.iter().rev() {
         // Column j == m: b is exhausted, so a's rest must all be `*`.
-        current[m] = matches!(token, Token::Any | Token::Unknown) && next[m];
+        current[m] = matches!(token, Token::Any | Token::Unknown | Token::Variable(_)) && next[m];
         for j in (0..m).rev() {
             let other = b[j];
-            current[j] = if matches!(token, Token::Any | Token::Unknown) {
+            current[j] = if matches!(token, Token::Any | Token::Unknown | Token::Variable(_)) {
                 // a's `*` matches nothing, or eats whatever b[j] produces
                 // (for b's `*`, that also covers "b's `*` matches nothing").
                 next[j] || current[j + 1]
-            } else if matches!(other, Token::Any | Token::Unknown) {
+            } else if matches!(other, Token::Any | Token::Unknown | Token::Variable(_)) {
                 current[j + 1] || next[j]
             } else {
                 let compatible = match (token, other) {
@@ -385,6 +529,81 @@ mod tests {
         assert!(overlaps(&expected, "arn:aws:s3:::b/k", false));
         assert!(matches(&expected, "arn:aws:s3:::any/key", false));
         assert!(!Pattern::new(&unknown, false).matches_everything());
+    }
+
+    #[test]
+    fn policy_variables_and_escapes_read_as_in_version_2012() {
+        let own = "arn:aws:s3:::data/${aws:username}/*";
+        assert!(covers(own, own, false));
+        assert!(covers(own, "arn:aws:s3:::data/${AWS:UserName}/*", false));
+        assert!(covers("arn:aws:s3:::data/*", own, false));
+        // A variable is not some particular user, nor one character.
+        assert!(!covers(own, "arn:aws:s3:::data/alice/*", false));
+        assert!(!covers("arn:aws:s3:::data/?/*", own, false));
+        // ...but a Deny on a variable may touch any value.
+        assert!(overlaps(own, "arn:aws:s3:::data/alice/x", false));
+        // Escapes are literal characters.
+        assert!(matches("a${*}b", "a*b", false));
+        assert!(!matches("a${*}b", "axb", false));
+        assert!(matches("${$}{x}", "${x}", false));
+    }
+
+    #[test]
+    fn version_2008_text_is_escaped_to_stay_literal() {
+        let literal = escape_variables("arn:aws:s3:::data/${aws:username}/*");
+        assert_eq!(literal, "arn:aws:s3:::data/${$}{aws:username}/*");
+        assert!(matches(
+            &literal,
+            "arn:aws:s3:::data/${aws:username}/x",
+            false
+        ));
+        assert!(!covers(
+            &literal,
+            "arn:aws:s3:::data/${aws:username}/*",
+            false
+        ));
+        assert!(!covers(
+            "arn:aws:s3:::data/${aws:username}/*",
+            &literal,
+            false
+        ));
+        let unknown = format!(
+            "arn:aws:s3:::{}/*",
+            crate::iam::policy::unknown_value("Bucket")
+        );
+        assert_eq!(escape_variables(&unknown), unknown);
+    }
+
+    #[test]
+    fn fast_shapes_answer_like_the_tables() {
+        let texts = [
+            "ec2:describevpcs",
+            "ec2:describe*",
+            "ec2:*",
+            "*",
+            "ec2:describevpc",
+            "ec2:describevpcs*",
+            "ec2:describe?pcs",
+            "s3:*",
+            "",
+            "arn:aws:s3:::b/*",
+            "arn:aws:s3:::b/x",
+            "arn:aws:s3:::b/*-1",
+            "arn:aws:s3:::b/*-2",
+            "arn:aws:s3:::*/x-1",
+            "arn:aws:s3:::b/x-1",
+            "a*b*c",
+            "a*c",
+        ];
+        for a in texts {
+            for b in texts {
+                let (pa, pb) = (Pattern::new(a, true), Pattern::new(b, true));
+                let covers_slow = covers_tokens(&pa.tokens, &pb.tokens);
+                let overlaps_slow = overlaps_tokens(&pa.tokens, &pb.tokens);
+                assert_eq!(pa.covers(&pb), covers_slow, "{a} covers {b}");
+                assert_eq!(pa.overlaps(&pb), overlaps_slow, "{a} overlaps {b}");
+            }
+        }
     }
 
     #[test]

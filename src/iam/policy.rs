@@ -399,6 +399,43 @@ impl Conditions {
         self.0.is_subset(&other.0)
     }
 
+    /// The block that holds exactly when `self` or `other` holds, when one
+    /// block can say it: both have the same clauses but for one operator and
+    /// key whose values differ, and that operator ORs its values, so the
+    /// values can be joined. IAM ORs statements, so two Allows that differ
+    /// only there grant what one Allow with both values grants.
+    ///
+    /// Operators that do not OR their values are never joined: the negated
+    /// ones (`StringNotEquals k [a]` or `[b]` is not `StringNotEquals k [a, b]`)
+    /// and `ForAllValues:` ones.
+    pub fn or_merge(&self, other: &Conditions) -> Option<Conditions> {
+        if self.0.len() != other.0.len() {
+            return None;
+        }
+        let mut only_self = self.0.difference(&other.0);
+        let mut only_other = other.0.difference(&self.0);
+        let (a, b) = (only_self.next()?, only_other.next()?);
+        if only_self.next().is_some() || only_other.next().is_some() {
+            return None;
+        }
+        let operator = a.operator.to_ascii_lowercase();
+        if a.operator != b.operator
+            || a.key != b.key
+            || operator.contains("not")
+            || operator.starts_with("forallvalues:")
+        {
+            return None;
+        }
+        let mut clauses = self.0.clone();
+        clauses.remove(a);
+        clauses.insert(ConditionClause {
+            operator: a.operator.clone(),
+            key: a.key.clone(),
+            values: a.values.union(&b.values).cloned().collect(),
+        });
+        Some(Conditions(clauses))
+    }
+
     /// The clause for `operator` and `key`, if any.
     pub fn get(&self, operator: &str, key: &str) -> Option<&ConditionClause> {
         let key = ConditionKey::new(key);

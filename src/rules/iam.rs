@@ -15,8 +15,9 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::iam::{
-    compare_trust, effective_grants, excess, group_by_resource, missing, pattern, read_template,
-    unknown_value, Grant, GrantGroup, PolicyDocument, TemplateContext, TrustOptions,
+    compare_trust, effective_grants, excess, group_by_resource, missing_with_reasons, pattern,
+    read_template, remediation, unknown_value, Grant, MissingReason, PolicyDocument, StatementRef,
+    TemplateContext, TrustOptions,
 };
 use crate::input::InputError;
 use crate::snapshot::{IamRole, IamSnapshot, Snapshot};
@@ -326,24 +327,315 @@ fn evaluate_expectation(
     }
 }
 
-/// The role's own documents, parsed; `Err` names what could not be read.
-fn actual_policies(role: &IamRole) -> Result<Vec<PolicyDocument>, String> {
+/// Where one of a role's documents lives, so a fix can name the command that changes it.
+#[derive(Debug, Clone)]
+enum DocumentHome {
+    Inline { policy_name: String },
+    Managed { arn: String },
+    Boundary { arn: String },
+}
+
+/// A role's own documents, parsed, by the label reports use for them (`inline policy x`,
+/// `managed policy arn:...`, `permissions boundary Name`).
+struct RoleDocuments {
+    grants: crate::iam::EffectiveGrants,
+    homes: BTreeMap<String, (DocumentHome, String)>,
+}
+
+/// The role's own documents, parsed, and its permissions boundary; `Err` names what could
+/// not be read (the rules then fail closed).
+fn actual_documents(role: &IamRole) -> Result<RoleDocuments, String> {
     if !role.unresolved_policies.is_empty() {
         return Err(format!(
             "the documents of attached policies {} were not returned by AWS",
             role.unresolved_policies.join(", ")
         ));
     }
-    role.inline_policies
+    let mut homes = BTreeMap::new();
+    let mut parsed = Vec::new();
+    let sources = role
+        .inline_policies
         .iter()
-        .map(|p| (format!("inline policy {}", p.name), &p.document))
-        .chain(
-            role.attached_policies
+        .map(|p| {
+            (
+                format!("inline policy {}", p.name),
+                DocumentHome::Inline {
+                    policy_name: p.name.clone(),
+                },
+                &p.document,
+            )
+        })
+        .chain(role.attached_policies.iter().map(|p| {
+            (
+                format!("managed policy {}", p.name),
+                DocumentHome::Managed {
+                    arn: p.name.clone(),
+                },
+                &p.document,
+            )
+        }));
+    for (label, home, text) in sources {
+        let document = PolicyDocument::parse(text).map_err(|e| format!("{label}: {e}"))?;
+        parsed.push((label.clone(), document));
+        homes.insert(label, (home, text.clone()));
+    }
+    let mut grants = crate::iam::EffectiveGrants::from_named_policies(
+        parsed.iter().map(|(label, doc)| (label.as_str(), doc)),
+    );
+    if let Some(boundary) = &role.permissions_boundary {
+        let name = boundary.name();
+        let text = boundary.document.as_deref().ok_or_else(|| {
+            format!(
+                "the document of its permissions boundary {} was not returned by AWS",
+                boundary.arn
+            )
+        })?;
+        let document = PolicyDocument::parse(text)
+            .map_err(|e| format!("permissions boundary {}: {e}", boundary.arn))?;
+        grants = grants.with_boundary(name, &document);
+        homes.insert(
+            format!("permissions boundary {name}"),
+            (
+                DocumentHome::Boundary {
+                    arn: boundary.arn.clone(),
+                },
+                text.to_string(),
+            ),
+        );
+    }
+    Ok(RoleDocuments { grants, homes })
+}
+
+/// Quotes `text` for a POSIX shell command line.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// The commands that add `grants` to role `name` within IAM's limits (see
+/// [`crate::iam::remediation`]).
+fn grant_commands(role: &IamRole, grants: &[Grant]) -> (Vec<String>, Vec<String>) {
+    let name = &role.name;
+    let inline_in_use: usize = role
+        .inline_policies
+        .iter()
+        .filter(|p| !p.name.starts_with(FIX_POLICY_PREFIX))
+        .map(|p| remediation::iam_size(&p.document))
+        .sum();
+    let plan = remediation::plan(grants, inline_in_use, role.attached_policies.len());
+    let documents = plan.documents();
+    let commands = match &plan.placement {
+        remediation::Placement::Inline(_) => vec![format!(
+            "aws iam put-role-policy --role-name {name} --policy-name {FIX_POLICY_PREFIX}-1 --policy-document {}",
+            shell_quote(&documents[0])
+        )],
+        remediation::Placement::Managed(_) => {
+            // arn:<partition>:iam::<account>:role/<name>
+            let mut parts = role.arn.split(':');
+            let partition = parts.nth(1).unwrap_or("aws");
+            let account = parts.nth(2).unwrap_or_default();
+            documents
                 .iter()
-                .map(|p| (format!("managed policy {}", p.name), &p.document)),
-        )
-        .map(|(what, text)| PolicyDocument::parse(text).map_err(|e| format!("{what}: {e}")))
-        .collect()
+                .enumerate()
+                .flat_map(|(n, document)| {
+                    let policy = format!("{FIX_POLICY_PREFIX}-{name}-{}", n + 1);
+                    [
+                        format!(
+                            "aws iam create-policy --policy-name {policy} --policy-document {}",
+                            shell_quote(document)
+                        ),
+                        format!(
+                            "aws iam attach-role-policy --role-name {name} --policy-arn arn:{partition}:iam::{account}:policy/{policy}"
+                        ),
+                    ]
+                })
+                .collect()
+        }
+    };
+    (commands, plan.warnings)
+}
+
+/// The name (prefix) of the policies a fix adds.
+const FIX_POLICY_PREFIX: &str = "vpc-auditor-missing-grants";
+
+/// The commands that remove the statements `refs` from the role's documents: the policy
+/// rewritten without them, or deleted/detached when nothing would be left.
+fn remove_statement_commands(
+    role: &IamRole,
+    documents: &RoleDocuments,
+    refs: &BTreeSet<&StatementRef>,
+) -> Vec<String> {
+    let name = &role.name;
+    let mut by_policy: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for r in refs {
+        by_policy.entry(&r.policy).or_default().push(r.index);
+    }
+    let mut commands = Vec::new();
+    for (label, indices) in by_policy {
+        let Some((home, text)) = documents.homes.get(label) else {
+            continue;
+        };
+        let rest = remediation::without_statements(text, &indices);
+        let line = match (home, rest) {
+            (_, Err(why)) => format!("# {label} could not be rewritten ({why}): remove Statement{indices:?} by hand"),
+            (DocumentHome::Inline { policy_name }, Ok(Some(doc))) => format!(
+                "aws iam put-role-policy --role-name {name} --policy-name {policy_name} --policy-document {}",
+                shell_quote(&doc)
+            ),
+            (DocumentHome::Inline { policy_name }, Ok(None)) => {
+                format!("aws iam delete-role-policy --role-name {name} --policy-name {policy_name}")
+            }
+            (DocumentHome::Managed { arn }, Ok(Some(doc))) if !arn.contains(":aws:policy/") => format!(
+                "aws iam create-policy-version --policy-arn {arn} --set-as-default --policy-document {}",
+                shell_quote(&doc)
+            ),
+            // AWS-managed policies cannot be edited, and an empty policy cannot exist.
+            (DocumentHome::Managed { arn }, _) => {
+                format!("aws iam detach-role-policy --role-name {name} --policy-arn {arn}")
+            }
+            (DocumentHome::Boundary { arn }, Ok(Some(doc))) => format!(
+                "aws iam create-policy-version --policy-arn {arn} --set-as-default --policy-document {}",
+                shell_quote(&doc)
+            ),
+            (DocumentHome::Boundary { .. }, Ok(None)) => {
+                format!("aws iam delete-role-permissions-boundary --role-name {name}")
+            }
+        };
+        commands.push(line);
+    }
+    commands
+}
+
+/// Reports the expected grants role `role` does not reliably give, each with its reason,
+/// and a fix for each reason: an Allow to add (as IAM accepts it), the Deny statement to
+/// remove, or the permission boundary to widen.
+fn report_missing(
+    sink: &mut Sink,
+    role: &IamRole,
+    source: &str,
+    documents: &RoleDocuments,
+    gaps: Vec<(Grant, MissingReason)>,
+) {
+    let (name, arn) = (&role.name, &role.arn);
+    let mut not_granted: Vec<Grant> = Vec::new();
+    let mut denied: Vec<Value> = Vec::new();
+    let mut denied_when: Vec<Value> = Vec::new();
+    let mut boundary: BTreeMap<String, Vec<Grant>> = BTreeMap::new();
+    let mut hard_denies: BTreeSet<&StatementRef> = BTreeSet::new();
+    let mut soft_denies: BTreeSet<&StatementRef> = BTreeSet::new();
+    for (grant, reason) in &gaps {
+        match reason {
+            MissingReason::NotGranted | MissingReason::StricterConditions(_) => {
+                not_granted.push(grant.clone())
+            }
+            MissingReason::Denied(denies) | MissingReason::DeniedWhen(denies) => {
+                let conditional = matches!(reason, MissingReason::DeniedWhen(_));
+                let statements: Vec<String> = denies
+                    .iter()
+                    .flat_map(|d| d.statements.iter().map(ToString::to_string))
+                    .collect();
+                let entry = json!({
+                    "action": grant.action.to_string(),
+                    "resource": grant.resource.to_string(),
+                    "reason": reason.label(),
+                    "deny_statements": statements,
+                });
+                let refs = denies.iter().flat_map(|d| &d.statements);
+                if conditional {
+                    denied_when.push(entry);
+                    soft_denies.extend(refs);
+                } else {
+                    denied.push(entry);
+                    hard_denies.extend(refs);
+                }
+            }
+            MissingReason::OutsideBoundary(boundary_name) => boundary
+                .entry(boundary_name.clone())
+                .or_default()
+                .push(grant.clone()),
+        }
+    }
+    let actions: BTreeSet<String> = gaps.iter().map(|(g, _)| g.action.to_string()).collect();
+    let resources: BTreeSet<String> = gaps.iter().map(|(g, _)| g.resource.to_string()).collect();
+    let mut why = Vec::new();
+    let mut fixes = vec![format!(
+        "If the role comes from the vendor's CloudFormation stack, update the stack to {source}. Otherwise:"
+    )];
+    let mut details = json!({ "source": source, "missing_actions": actions });
+    let mut warnings = Vec::new();
+    if !not_granted.is_empty() {
+        why.push(format!("{} not granted", not_granted.len()));
+        let (commands, plan_warnings) = grant_commands(role, &not_granted);
+        fixes.push("Add the missing grants:".into());
+        fixes.extend(commands);
+        warnings.extend(plan_warnings);
+        details["missing"] = json!(group_by_resource(&not_granted));
+    }
+    if !denied.is_empty() {
+        let names: Vec<String> = hard_denies.iter().map(ToString::to_string).collect();
+        why.push(format!("{} denied by {}", denied.len(), names.join(", ")));
+        fixes.push(format!(
+            "An explicit Deny removes {} expected grant(s); an Allow cannot restore them. Remove {}:",
+            denied.len(),
+            names.join(", ")
+        ));
+        fixes.extend(remove_statement_commands(role, documents, &hard_denies));
+        details["denied"] = json!(denied);
+    }
+    if !denied_when.is_empty() {
+        let labels: BTreeSet<String> = gaps
+            .iter()
+            .filter(|(_, r)| matches!(r, MissingReason::DeniedWhen(_)))
+            .map(|(_, r)| r.label())
+            .collect();
+        why.push(format!(
+            "{} {}",
+            denied_when.len(),
+            labels.into_iter().collect::<Vec<_>>().join("; ")
+        ));
+        let names: Vec<String> = soft_denies.iter().map(ToString::to_string).collect();
+        fixes.push(format!(
+            "A conditional Deny removes {} expected grant(s) whenever its condition holds. If the vendor \
+             needs them then too, narrow or remove {}:",
+            denied_when.len(),
+            names.join(", ")
+        ));
+        fixes.extend(remove_statement_commands(role, documents, &soft_denies));
+        details["denied_when"] = json!(denied_when);
+    }
+    for (boundary_name, grants) in &boundary {
+        why.push(format!(
+            "{} removed by the permission boundary {boundary_name}",
+            grants.len()
+        ));
+        let actions: BTreeSet<String> = grants.iter().map(|g| g.action.to_string()).collect();
+        fixes.push(format!(
+            "The permission boundary {boundary_name} does not allow {}: allow them in the boundary policy \
+             (aws iam create-policy-version --set-as-default), or remove the boundary: \
+             aws iam delete-role-permissions-boundary --role-name {name}",
+            actions.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+        details["permission_boundary"] = json!({
+            "name": boundary_name,
+            "reason": format!("removed by the permission boundary {boundary_name}"),
+            "missing": group_by_resource(grants),
+        });
+    }
+    if !warnings.is_empty() {
+        fixes.push(format!("Note: {}", warnings.join("; ")));
+        details["fix_warnings"] = json!(warnings);
+    }
+    sink.report(
+        arn,
+        format!(
+            "Role {name} lacks {} permission(s) ({} action(s) on {} resource pattern(s)) of {source}: {}",
+            gaps.len(),
+            actions.len(),
+            resources.len(),
+            why.join("; ")
+        ),
+        fixes.join("\n"),
+        details,
+    );
 }
 
 fn check_role(
@@ -359,7 +651,8 @@ fn check_role(
     let name = &role.name;
     let want = effective_grants(&expected.policies);
     // The role's grants, computed once for both comparisons.
-    let have = actual_policies(role).map(|policies| effective_grants(&policies));
+    let documents = actual_documents(role);
+    let have = documents.as_ref().map(|d| &d.grants);
     let unverifiable = |sink: &mut Sink, why: &String| {
         sink.report(
             &arn,
@@ -376,30 +669,12 @@ fn check_role(
         scope.clone(),
     ) {
         sink.evaluated(&arn);
-        match &have {
+        match &documents {
             Err(why) => unverifiable(&mut sink, why),
-            Ok(have) => {
-                let gaps = missing(&want, have);
+            Ok(documents) => {
+                let gaps = missing_with_reasons(&want, &documents.grants);
                 if !gaps.is_empty() {
-                    let groups = group_by_resource(&gaps);
-                    let actions: BTreeSet<String> =
-                        gaps.iter().map(|g| g.action.to_string()).collect();
-                    sink.report(
-                        &arn,
-                        format!(
-                            "Role {name} lacks {} permission(s) ({} action(s) on {} resource pattern(s)) of {source}",
-                            gaps.len(),
-                            actions.len(),
-                            groups.len()
-                        ),
-                        format!(
-                            "If the role comes from the vendor's CloudFormation stack, update the stack to {source}. \
-                             Otherwise add the missing grants:\naws iam put-role-policy --role-name {name} \
-                             --policy-name vpc-auditor-missing-grants --policy-document '{}'",
-                            policy_json(&groups)
-                        ),
-                        json!({ "source": source, "missing": groups, "missing_actions": actions }),
-                    );
+                    report_missing(&mut sink, role, &source, documents, gaps);
                 }
             }
         }
@@ -497,33 +772,6 @@ fn check_role(
 
 fn describe(grant: &Grant) -> String {
     format!("{} on {}", grant.action, grant.resource)
-}
-
-/// A compact IAM policy granting `groups`, for a `put-role-policy` command line.
-fn policy_json(groups: &[GrantGroup]) -> String {
-    let statements: Vec<Value> = groups
-        .iter()
-        .filter(|g| !g.resource.starts_with("all except"))
-        .map(|g| {
-            let mut statement =
-                json!({ "Effect": "Allow", "Action": g.actions, "Resource": g.resource });
-            let mut condition: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
-            for clause in g.conditions.clauses() {
-                condition
-                    .entry(clause.operator.clone())
-                    .or_default()
-                    .insert(
-                        clause.key.as_str().to_string(),
-                        clause.values.iter().cloned().collect(),
-                    );
-            }
-            if !condition.is_empty() {
-                statement["Condition"] = json!(condition);
-            }
-            statement
-        })
-        .collect();
-    json!({ "Version": "2012-10-17", "Statement": statements }).to_string()
 }
 
 #[cfg(test)]
@@ -855,6 +1103,186 @@ mod tests {
             eval.evaluated.get("iam.policy_missing_permissions"),
             Some(&2)
         );
+    }
+
+    /// The JSON documents quoted in a remediation's command lines.
+    fn quoted_documents(remediation: &str) -> Vec<String> {
+        remediation
+            .lines()
+            .filter_map(|line| {
+                let start = line.find("--policy-document '")? + "--policy-document '".len();
+                Some(line[start..line.len() - 1].replace(r"'\''", "'"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gap_caused_by_a_deny_is_fixed_by_removing_the_deny_not_by_an_allow() {
+        let fixed = POLICY.replace("${AWS::AccountId}", ACCOUNT);
+        let guard = r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"sts:GetCallerIdentity","Resource":"*"},
+            {"Sid":"NoTags","Effect":"Deny","Action":"ec2:CreateTags","Resource":"*"}]}"#;
+        let eval = run(
+            &pack(vec![expectation(POLICY, None)]),
+            &account(vec![role("vendor-role", &[&fixed, guard], TRUST)]),
+        );
+        assert_eq!(rules_fired(&eval)[0], "iam.policy_missing_permissions");
+        let f = &eval.findings[0];
+        assert!(
+            f.message
+                .contains(r#"denied by statement "NoTags" (Statement[1]) of inline policy p1"#),
+            "{}",
+            f.message
+        );
+        assert_eq!(f.details["denied"][0]["reason"], "denied");
+        assert!(f.details.get("missing").is_none(), "no Allow is proposed");
+        assert!(
+            !f.remediation.contains("vpc-auditor-missing-grants"),
+            "{}",
+            f.remediation
+        );
+        // The fix rewrites p1 without the Deny, and that policy is valid and keeps the rest.
+        let docs = quoted_documents(&f.remediation);
+        assert_eq!(docs.len(), 1, "{}", f.remediation);
+        assert!(
+            f.remediation.contains("--policy-name p1 "),
+            "{}",
+            f.remediation
+        );
+        let rewritten = PolicyDocument::parse(&docs[0]).unwrap();
+        assert_eq!(rewritten.statements.len(), 1);
+        let fixed_role = role("vendor-role", &[&fixed, &docs[0]], TRUST);
+        let after = run(
+            &pack(vec![expectation(POLICY, None)]),
+            &account(vec![fixed_role]),
+        );
+        assert!(!rules_fired(&after).contains(&"iam.policy_missing_permissions"));
+        // A Deny that is the policy's only statement: the policy is deleted, not emptied.
+        let only = r#"{"Statement":{"Effect":"Deny","Action":"ec2:CreateTags","Resource":"*"}}"#;
+        let eval = run(
+            &pack(vec![expectation(POLICY, None)]),
+            &account(vec![role("vendor-role", &[&fixed, only], TRUST)]),
+        );
+        assert!(
+            eval.findings[0]
+                .remediation
+                .contains("aws iam delete-role-policy --role-name vendor-role --policy-name p1"),
+            "{}",
+            eval.findings[0].remediation
+        );
+    }
+
+    #[test]
+    fn region_guardrail_deny_is_reported_as_denied_when() {
+        let fixed = POLICY.replace("${AWS::AccountId}", ACCOUNT);
+        let guard = r#"{"Version":"2012-10-17","Statement":[{"Sid":"OnlyEu","Effect":"Deny","NotAction":"iam:*","Resource":"*",
+            "Condition":{"StringNotEquals":{"aws:RequestedRegion":["eu-west-1"]}}}]}"#;
+        let eval = run(
+            &pack(vec![expectation(POLICY, None)]),
+            &account(vec![role("vendor-role", &[&fixed, guard], TRUST)]),
+        );
+        assert_eq!(rules_fired(&eval), ["iam.policy_missing_permissions"]);
+        let f = &eval.findings[0];
+        assert!(
+            f.message
+                .contains("denied when StringNotEquals aws:RequestedRegion [eu-west-1]"),
+            "{}",
+            f.message
+        );
+        assert_eq!(f.details["denied_when"].as_array().unwrap().len(), 3);
+        assert!(f.details.get("denied").is_none());
+        assert!(f.details.get("missing").is_none());
+        assert!(
+            f.remediation.contains(r#"statement "OnlyEu""#),
+            "{}",
+            f.remediation
+        );
+    }
+
+    #[test]
+    fn permission_boundary_that_removes_an_expected_action_is_reported_and_unread_fails_closed() {
+        let fixed = POLICY.replace("${AWS::AccountId}", ACCOUNT);
+        let mut bounded = role("vendor-role", &[&fixed], TRUST);
+        bounded.permissions_boundary = Some(crate::snapshot::IamBoundary {
+            arn: format!("arn:aws:iam::{ACCOUNT}:policy/DevCap"),
+            document: Some(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:Describe*","s3:*"],"Resource":"*"}]}"#
+                    .into(),
+            ),
+        });
+        let eval = run(
+            &pack(vec![expectation(POLICY, None)]),
+            &account(vec![bounded.clone()]),
+        );
+        assert_eq!(rules_fired(&eval), ["iam.policy_missing_permissions"]);
+        let f = &eval.findings[0];
+        assert!(
+            f.message
+                .contains("1 removed by the permission boundary DevCap"),
+            "{}",
+            f.message
+        );
+        assert_eq!(
+            f.details["permission_boundary"]["missing"][0]["actions"],
+            json!(["ec2:createtags"])
+        );
+        assert!(f.remediation.contains("delete-role-permissions-boundary"));
+        // A boundary whose document is unknown: never compliant.
+        bounded.permissions_boundary.as_mut().unwrap().document = None;
+        let eval = run(
+            &pack(vec![expectation(POLICY, None)]),
+            &account(vec![bounded]),
+        );
+        assert_eq!(
+            rules_fired(&eval),
+            [
+                "iam.policy_missing_permissions",
+                "iam.policy_excess_permissions"
+            ]
+        );
+        assert!(eval
+            .findings
+            .iter()
+            .all(|f| f.message.contains("cannot be verified")
+                && f.message.contains("permissions boundary")));
+    }
+
+    #[test]
+    fn oversized_fix_is_split_into_managed_policies_iam_accepts() {
+        let actions: Vec<String> = (0..700)
+            .map(|n| format!("\"ec2:DescribeSomethingQuiteLong{n:04}\""))
+            .collect();
+        let big = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":[{}],"Resource":"*"}}]}}"#,
+            actions.join(",")
+        );
+        let eval = run(
+            &pack(vec![expectation(&big, None)]),
+            &account(vec![role(
+                "vendor-role",
+                &[r#"{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#],
+                TRUST,
+            )]),
+        );
+        let f = eval
+            .findings
+            .iter()
+            .find(|f| f.rule_id == "iam.policy_missing_permissions")
+            .unwrap();
+        let docs = quoted_documents(&f.remediation);
+        assert!(docs.len() >= 5, "{} documents", docs.len());
+        assert!(f.remediation.contains("aws iam attach-role-policy --role-name vendor-role --policy-arn arn:aws:iam::111122223333:policy/vpc-auditor-missing-grants-vendor-role-1"), "{}", &f.remediation[..600]);
+        let parsed: Vec<PolicyDocument> = docs
+            .iter()
+            .map(|d| {
+                assert!(remediation::iam_size(d) <= remediation::MANAGED_LIMIT);
+                PolicyDocument::parse(d).unwrap()
+            })
+            .collect();
+        let want = effective_grants(&[PolicyDocument::parse(&big).unwrap()]);
+        let got = effective_grants(&parsed);
+        assert!(crate::iam::missing(&want, &got).is_empty());
+        assert!(excess(&want, &got).is_empty());
     }
 
     #[test]
