@@ -6,6 +6,7 @@
 //! loaded and merged with the config's overrides.
 
 pub mod accounts;
+pub mod data_plane;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -244,11 +245,18 @@ pub struct Scope {
     /// Leave out each region's default VPC.
     #[serde(default)]
     pub exclude_default_vpc: bool,
+    /// The config's declared data planes (`data_planes:`, not a `scope:` key): their VPCs
+    /// are always audited, each on its declared subnets.
+    #[serde(skip)]
+    pub data_planes: Vec<data_plane::DataPlane>,
 }
 
 impl Scope {
     /// Whether `vpc` is audited.
     pub fn includes(&self, vpc: &Vpc) -> bool {
+        if self.data_planes.iter().any(|p| p.vpc_id.0 == vpc.id) {
+            return true;
+        }
         if self.exclude_default_vpc && vpc.is_default {
             return false;
         }
@@ -554,6 +562,10 @@ pub struct ConfigFile {
     /// This replica's share of the accounts.
     #[serde(default)]
     pub sharding: ShardingSettings,
+    /// Declared data planes: a VPC and its public and private subnet ids, judged on
+    /// exactly those subnets.
+    #[serde(default)]
+    pub data_planes: Vec<data_plane::DataPlane>,
 }
 
 impl ConfigFile {
@@ -577,6 +589,7 @@ impl ConfigFile {
                 ..InputError::file(path, message)
             });
         }
+        data_plane::check(path, &config.data_planes)?;
         Ok(config)
     }
 }
@@ -679,7 +692,7 @@ impl Settings {
             }
         }
         pack::check_unique_names(&loaded)?;
-        let packs = loaded
+        let packs: Vec<RulePack> = loaded
             .into_iter()
             .map(|(_, mut pack)| {
                 pack.vpc_rules = pack
@@ -730,10 +743,32 @@ impl Settings {
 
         let shard = resolve_shard(overrides, &file, overrides.config.as_deref())?;
 
+        // A data plane names the pack whose VPC rules apply: it must be loaded.
+        for (i, plane) in file.data_planes.iter().enumerate() {
+            if !packs.iter().any(|p| p.name == plane.pack) {
+                let loaded: Vec<&str> = packs.iter().map(|p| p.name.as_str()).collect();
+                let config = overrides.config.clone().unwrap_or_default();
+                return Err(InputError {
+                    field: format!("data_planes[{i}].pack"),
+                    ..InputError::file(
+                        &config,
+                        format!(
+                            "no loaded rule pack is named {:?} (loaded: {})",
+                            plane.pack,
+                            loaded.join(", ")
+                        ),
+                    )
+                }
+                .located_in(&input::read_text(&config).unwrap_or_default()));
+            }
+        }
+        let mut scope = file.scope.clone();
+        scope.data_planes = file.data_planes.clone();
+
         Ok(Settings {
             regions,
             packs,
-            scope: file.scope.clone(),
+            scope,
             aws,
             fail_on: overrides.fail_on.or(file.fail_on).unwrap_or(Severity::Low),
             daemon,

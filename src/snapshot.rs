@@ -103,6 +103,50 @@ pub struct RegionSnapshot {
     pub vpc_endpoints: Vec<VpcEndpoint>,
     #[serde(default)]
     pub security_groups: Vec<SecurityGroup>,
+    /// Transit gateway VPC attachments (DescribeTransitGatewayVpcAttachments): the subnets
+    /// that hold one are infrastructure, and a default route to a transit gateway is only a
+    /// path out when the VPC is attached to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transit_gateway_attachments: Vec<TransitGatewayAttachment>,
+    /// The network interfaces of Gateway Load Balancer endpoints, which is what Network
+    /// Firewall endpoints are too (DescribeNetworkInterfaces, `interface-type` filter): the
+    /// subnets that hold one are infrastructure.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gwlb_endpoint_interfaces: Vec<EndpointInterface>,
+}
+
+/// One transit gateway VPC attachment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitGatewayAttachment {
+    pub id: String,
+    #[serde(default)]
+    pub transit_gateway_id: Option<String>,
+    pub vpc_id: String,
+    /// `available`, `pending`, `deleting`, `deleted`, `failed`, …
+    #[serde(default)]
+    pub state: Option<String>,
+    /// The subnets the attachment's network interfaces sit in, one per AZ.
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
+}
+
+/// The network interface of a Gateway Load Balancer endpoint or a Network Firewall
+/// endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointInterface {
+    pub id: String,
+    #[serde(default)]
+    pub vpc_id: Option<String>,
+    #[serde(default)]
+    pub subnet_id: Option<String>,
+    /// `gateway_load_balancer_endpoint`.
+    #[serde(default)]
+    pub interface_type: Option<String>,
+    /// AWS's description, e.g. `VPC Endpoint Interface vpce-…`.
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// Why a region's collection failed: the stage and AWS operation it failed in, and the cause.
@@ -126,6 +170,10 @@ pub struct AvailabilityZone {
     pub zone_id: Option<String>,
     #[serde(default)]
     pub state: Option<String>,
+    /// `availability-zone`, `local-zone` or `wavelength-zone`; `None` when not collected
+    /// (read as an availability zone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -727,6 +775,7 @@ mod demo {
                 name: name.to_string(),
                 zone_id: Some(format!("use1-az{}", i + 1)),
                 state: Some("available".into()),
+                zone_type: None,
             })
             .collect();
         region.api_calls = BTreeMap::new();

@@ -696,7 +696,18 @@ async fn collect_region_inner(
             .build(),
     );
     let pages = aws.max_pages;
-    let (azs, vpcs, subnets, route_tables, igws, nats, endpoints, groups) = tokio::try_join!(
+    let (
+        azs,
+        vpcs,
+        subnets,
+        route_tables,
+        igws,
+        nats,
+        endpoints,
+        groups,
+        tgw_attachments,
+        gwlb_enis,
+    ) = tokio::try_join!(
         ec2::availability_zones(&client),
         ec2::vpcs(&client, pages),
         ec2::subnets(&client, pages),
@@ -705,6 +716,8 @@ async fn collect_region_inner(
         ec2::nat_gateways(&client, pages),
         ec2::vpc_endpoints(&client, pages),
         ec2::security_groups(&client, pages),
+        ec2::transit_gateway_attachments(&client, pages),
+        ec2::gwlb_endpoint_interfaces(&client, pages),
     )?;
     let mut vpcs: Vec<_> = vpcs.into_iter().filter(|v| scope.includes(v)).collect();
     ec2::vpc_dns_attributes(&client, &mut vpcs, aws.vpc_attribute_concurrency).await?;
@@ -717,6 +730,8 @@ async fn collect_region_inner(
     out.nat_gateways = nats;
     out.vpc_endpoints = endpoints;
     out.security_groups = groups;
+    out.transit_gateway_attachments = tgw_attachments;
+    out.gwlb_endpoint_interfaces = gwlb_enis;
     retain_in_scope(out);
     Ok(())
 }
@@ -738,6 +753,12 @@ pub fn retain_in_scope(region: &mut RegionSnapshot) {
     region
         .security_groups
         .retain(|g| g.vpc_id.as_deref().is_some_and(kept));
+    region
+        .transit_gateway_attachments
+        .retain(|a| kept(&a.vpc_id));
+    region
+        .gwlb_endpoint_interfaces
+        .retain(|n| n.vpc_id.as_deref().is_some_and(kept));
 }
 
 #[cfg(test)]

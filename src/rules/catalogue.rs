@@ -28,6 +28,10 @@ pub const SUBNET_PRIVATE_SIZE: &str = "subnet.private_size";
 pub const SUBNET_PUBLIC_SIZE: &str = "subnet.public_size";
 pub const SUBNET_PRIVATE_EGRESS: &str = "subnet.private_egress";
 pub const SUBNET_IP_CAPACITY: &str = "subnet.ip_capacity";
+pub const VPC_CORPORATE_EGRESS: &str = "vpc.corporate_egress";
+pub const DATA_PLANE_VPC_MISSING: &str = "data_plane.vpc_missing";
+pub const DATA_PLANE_SUBNET_MISSING: &str = "data_plane.subnet_missing";
+pub const DATA_PLANE_ONE_PER_AZ: &str = "data_plane.one_per_az";
 pub const NAT_IN_PUBLIC_SUBNET: &str = "nat.in_public_subnet";
 pub const NAT_SAME_AZ: &str = "nat.same_az";
 pub const ENDPOINT_S3_GATEWAY: &str = "endpoint.s3_gateway";
@@ -88,8 +92,20 @@ pub const CATALOGUE: &[RuleInfo] = &[
         "A public subnet is no larger than `max_prefix_length` (/28) needs it to be.",
         "Public subnets only hold load balancers and NAT gateways; the vendor recommends /28."),
     rule(SUBNET_PRIVATE_EGRESS, High, Subnet,
-        "A private subnet's 0.0.0.0/0 route targets a NAT gateway that exists and is available.",
-        "Private subnets reach the internet (image pulls, the control plane) through a NAT gateway."),
+        "A private subnet's 0.0.0.0/0 route reaches the internet: a public NAT gateway that exists and is available, or a transit gateway, virtual private gateway, Cloud WAN, NAT instance or firewall endpoint (private NAT gateways, blackholes, missing routes and unknown targets fail).",
+        "The vendor asks for \"a private subnet with a NAT gateway setup for internet access\" (image pulls, the control plane)."),
+    rule(VPC_CORPORATE_EGRESS, Low, Vpc,
+        "Private subnets that leave through a transit gateway, virtual private gateway, Cloud WAN, NAT instance or firewall endpoint instead of a NAT gateway, once per VPC (`accepted_egress` kinds are not reported).",
+        "A deliberate corporate egress design works, but it is not the NAT gateway the vendor recommends: the vendor's traffic must be allowed through it."),
+    rule(DATA_PLANE_VPC_MISSING, Critical, Vpc,
+        "The VPC a declared data plane (`data_planes:`) names exists in its region.",
+        "The customer handed the vendor this VPC ID; without it the data plane has nowhere to run."),
+    rule(DATA_PLANE_SUBNET_MISSING, Critical, Subnet,
+        "Every subnet a declared data plane names exists, in the declared VPC.",
+        "The customer handed the vendor these subnet IDs; a missing one breaks node groups and load balancers."),
+    rule(DATA_PLANE_ONE_PER_AZ, Medium, Vpc,
+        "A declared data plane has one public and one private subnet in each of its zones, no more.",
+        "The vendor's handover asks for \"Public subnet IDs (one per availability zone)\" and \"Private subnet IDs (one per availability zone)\"."),
     rule(SUBNET_IP_CAPACITY, Medium, Subnet,
         "A subnet's free IPs stay above `min_free_percent` and `min_free_ips`.",
         "When a subnet runs out of IPs, new pods and nodes fail to start."),
