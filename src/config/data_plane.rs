@@ -148,3 +148,21 @@ pub fn check(path: &Path, planes: &[DataPlane]) -> Result<(), InputError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::ConfigFile;
+
+    #[test]
+    fn the_issues_shape_parses() {
+        let text = "data_planes:\n  - name: union-prod            # shown in findings\n    pack: union-byoc\n    region: us-west-2\n    vpc_id: vpc-0abc\n    public_subnet_ids: [subnet-01, subnet-02, subnet-03]\n    private_subnet_ids: [subnet-0a, subnet-0b, subnet-0c]\n";
+        let config = ConfigFile::parse(Path::new("c.yaml"), text).unwrap();
+        let plane = &config.data_planes[0];
+        assert_eq!(plane.name, "union-prod");
+        assert_eq!(plane.vpc_id.0, "vpc-0abc");
+        assert_eq!(plane.private_ids(), ["subnet-0a", "subnet-0b", "subnet-0c"]);
+        assert!(plane.account_id.is_none());
+    }
+}
