@@ -267,10 +267,10 @@ fn list_rules_prints_the_catalogue() {
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("| `endpoint.interface_required` | high | vpc |"),
+        text.contains("| `endpoint.interface_required` | medium | vpc |"),
         "{text}"
     );
-    assert_eq!(text.lines().count(), 2 + 22);
+    assert_eq!(text.lines().count(), 2 + 26);
 }
 
 #[test]
