@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use aws_sdk_ec2::types::{ConnectivityType, ResourceType, Tag, TagSpecification};
 use aws_sdk_ec2::Client;
 use common::scenario::{self, BuiltVpc, Layout};
-use common::{json_report, run, temp_file, Moto, REGION};
+use common::{auditor, json_report, run, temp_file, Moto, REGION};
 use serde_json::Value;
 
 fn name_tag(kind: ResourceType, name: &str) -> TagSpecification {
@@ -377,4 +377,52 @@ async fn enterprise_networks_get_only_the_findings_an_engineer_would_agree_with(
     let vpcs = report["vpcs"].as_array().unwrap().len() as u64;
     assert_eq!(calls["ec2:DescribeVpcAttribute"], 2 * vpcs);
     eprintln!("api calls per account-region with {vpcs} VPCs: {calls:?}");
+}
+
+/// The examples that docs/network-classes.md runs, on the demo snapshot (no AWS).
+#[test]
+fn the_documented_examples_run_on_the_demo() {
+    let example = |name: &str| {
+        let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        let out = run(auditor().args(["--once", "--demo", "--format", "json", "--config", &path]));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json_report(&out)
+    };
+    let rules_on = |report: &Value, vpc: &str| -> BTreeSet<String> {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["vpc_id"] == vpc)
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f["rule_id"].as_str().unwrap(),
+                    f["resource_id"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+
+    let declared = example("data-plane.yaml");
+    assert!(rules_on(&declared, "vpc-0a11c0ffee0000001").is_empty());
+    let staging = rules_on(&declared, "vpc-0b22deadbeef00002");
+    assert!(
+        staging.contains("data_plane.subnet_missing subnet-stg-priv-c"),
+        "{staging:?}"
+    );
+
+    let spoke = "vpc-0e55c0ffee0000005";
+    let accepted = example("tgw-spoke.yaml");
+    assert!(!rules_on(&accepted, spoke)
+        .iter()
+        .any(|r| r.starts_with("vpc.corporate_egress")));
+    let out = run(auditor().args(["--once", "--demo", "--format", "json"]));
+    let plain = json_report(&out);
+    assert!(rules_on(&plain, spoke).contains(&format!("vpc.corporate_egress {spoke}")));
 }

@@ -16,7 +16,7 @@ use crate::input::InputError;
 
 use super::{RegionName, VpcId};
 
-/// A subnet id, `subnet-` followed by hex digits.
+/// A subnet id: `subnet-` followed by letters, digits or dashes (AWS uses hex digits).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String")]
 pub struct SubnetId(pub String);
@@ -25,7 +25,10 @@ impl TryFrom<String> for SubnetId {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
         match value.strip_prefix("subnet-") {
-            Some(rest) if !rest.is_empty() && rest.chars().all(|c| c.is_ascii_hexdigit()) => {
+            Some(rest)
+                if !rest.is_empty()
+                    && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+            {
                 Ok(SubnetId(value))
             }
             _ => Err(format!(
