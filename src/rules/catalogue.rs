@@ -93,7 +93,7 @@ pub const CATALOGUE: &[RuleInfo] = &[
         "Public subnets only hold load balancers and NAT gateways; the vendor recommends /28."),
     rule(SUBNET_PRIVATE_EGRESS, High, Subnet,
         "A private subnet's 0.0.0.0/0 route reaches the internet: a public NAT gateway that exists and is available, or a transit gateway, virtual private gateway, Cloud WAN, NAT instance or firewall endpoint (private NAT gateways, blackholes, missing routes and unknown targets fail).",
-        "The vendor asks for \"a private subnet with a NAT gateway setup for internet access\" (image pulls, the control plane)."),
+        "The guide asks for \"A private subnet\" with \"A NAT gateway setup for internet access\" (image pulls, the control plane)."),
     rule(VPC_CORPORATE_EGRESS, Low, Vpc,
         "Private subnets that leave through a transit gateway, virtual private gateway, Cloud WAN, NAT instance or firewall endpoint instead of a NAT gateway, once per VPC (`accepted_egress` kinds are not reported).",
         "A deliberate corporate egress design works, but it is not the NAT gateway the vendor recommends: the vendor's traffic must be allowed through it."),
