@@ -6,10 +6,11 @@
 //! counts as present when its state is `available`; one in `pendingAcceptance`, `pending`
 //! or `failed` does not carry traffic yet, and is named in the finding's details.
 //!
-//! A security group "admits the VPC" when one of its ingress rules allows TCP on the port
-//! (or all traffic) from an IPv4 range that contains each of the VPC's IPv4 CIDR blocks.
-//! Rules that reference another security group or a prefix list admit only part of the VPC
-//! (or something the snapshot cannot resolve), so they do not count.
+//! A security group "admits the VPC" when the union of its ingress rules that allow TCP on
+//! the port (or all traffic) covers each of the VPC's IPv4 CIDR blocks: two /17 rules cover
+//! a /16. Rules that reference another security group or a prefix list admit something the
+//! snapshot cannot resolve to addresses: when the CIDR rules alone fall short and such rules
+//! exist, the finding says the admission cannot be verified, at low, rather than failing.
 
 use std::collections::BTreeSet;
 
@@ -313,20 +314,57 @@ fn security_group(
             .flat_map(|g| g.ingress.iter())
             .filter(|r| admits_port(r, port))
             .collect();
+        // The union of the rules' IPv4 ranges must cover each VPC CIDR: two /17 rules
+        // cover a /16.
+        let ranges: Vec<ipnetwork::Ipv4Network> = rules
+            .iter()
+            .flat_map(|r| r.ipv4_ranges.iter())
+            .filter_map(|c| c.parse().ok())
+            .collect();
         let not_admitted: Vec<String> = vpc_cidrs
             .iter()
-            .filter(|vpc_net| {
-                !rules.iter().any(|r| {
-                    r.ipv4_ranges
-                        .iter()
-                        .filter_map(|c| c.parse::<ipnetwork::Ipv4Network>().ok())
-                        .any(|range| {
-                            range.prefix() <= vpc_net.prefix() && range.contains(vpc_net.network())
-                        })
-                })
-            })
+            .filter(|vpc_net| !union_covers(&ranges, vpc_net))
             .map(|n| n.to_string())
             .collect();
+        // Sources the snapshot cannot resolve to addresses: another security group's
+        // members, a managed prefix list's entries.
+        let unverifiable: Vec<&str> = rules
+            .iter()
+            .flat_map(|r| {
+                r.source_security_group_ids
+                    .iter()
+                    .chain(r.prefix_list_ids.iter())
+            })
+            .map(String::as_str)
+            .collect();
+        if !not_admitted.is_empty() && !unverifiable.is_empty() && unknown_groups.is_empty() {
+            let id = &endpoint.id;
+            sink.report_at(
+                crate::finding::Severity::Low,
+                id,
+                format!(
+                    "Interface endpoint {id} ({}): whether its security groups admit TCP {port} from {} cannot be verified: they admit {}",
+                    endpoint.service_name,
+                    not_admitted.join(", "),
+                    unverifiable.join(", ")
+                ),
+                format!(
+                    "Check that {} cover the VPC, or admit the VPC CIDR itself: aws ec2 authorize-security-group-ingress --group-id {} --protocol tcp --port {port} --cidr {}",
+                    unverifiable.join(", "),
+                    endpoint.security_group_ids.first().map(String::as_str).unwrap_or("<sg>"),
+                    not_admitted[0]
+                ),
+                json!({
+                    "service_name": endpoint.service_name,
+                    "security_group_ids": endpoint.security_group_ids,
+                    "unverifiable_sources": unverifiable,
+                    "vpc_cidrs_not_admitted_by_cidr": not_admitted,
+                    "port": port,
+                    "unverifiable": true,
+                }),
+            );
+            continue;
+        }
         if !not_admitted.is_empty() || vpc_cidrs.is_empty() {
             let id = &endpoint.id;
             let group = endpoint
@@ -360,6 +398,32 @@ fn security_group(
             );
         }
     }
+}
+
+/// Whether the union of `ranges` contains all of `net`.
+fn union_covers(ranges: &[ipnetwork::Ipv4Network], net: &ipnetwork::Ipv4Network) -> bool {
+    let span = |n: &ipnetwork::Ipv4Network| {
+        let start = u64::from(u32::from(n.network()));
+        (start, start + u64::from(n.size()) - 1)
+    };
+    let (want_start, want_end) = span(net);
+    let mut spans: Vec<(u64, u64)> = ranges.iter().map(span).collect();
+    spans.sort();
+    // The first address not yet covered; ranges sorted by start, so a gap is final.
+    let mut covered_to = want_start;
+    for (start, end) in spans {
+        if end < covered_to {
+            continue;
+        }
+        if start > covered_to {
+            return false;
+        }
+        covered_to = end + 1;
+        if covered_to > want_end {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whether an ingress rule allows TCP `port` (any source).
@@ -552,6 +616,39 @@ mod tests {
             })
             .build();
         assert!(findings_of(&all_traffic, "endpoint.security_group").is_empty());
+    }
+
+    #[test]
+    fn two_slash_17_rules_cover_a_slash_16_and_a_gap_does_not() {
+        let split = |second: &str| {
+            compliant_vpc()
+                .with(|r| {
+                    r.security_groups[0].ingress[0].ipv4_ranges =
+                        vec!["10.0.0.0/17".into(), second.into()]
+                })
+                .build()
+        };
+        assert!(findings_of(&split("10.0.128.0/17"), "endpoint.security_group").is_empty());
+        assert_eq!(
+            findings_of(&split("10.0.192.0/18"), "endpoint.security_group").len(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_security_group_reference_is_unverifiable_not_failing() {
+        let snapshot = compliant_vpc()
+            .with(|r| {
+                let rule = &mut r.security_groups[0].ingress[0];
+                rule.ipv4_ranges.clear();
+                rule.source_security_group_ids = vec!["sg-nodes".into()];
+            })
+            .build();
+        let found = findings_of(&snapshot, "endpoint.security_group");
+        assert_eq!(found.len(), 3);
+        assert_eq!(found[0].severity, crate::finding::Severity::Low);
+        assert_eq!(found[0].details["unverifiable"], true);
+        assert!(found[0].message.contains("cannot be verified"));
     }
 
     #[test]

@@ -370,6 +370,22 @@ impl<'e> Sink<'e> {
         &self.scope.region
     }
 
+    /// Records a finding at `severity` instead of the rule's: for evidence that is weaker
+    /// than the rule's failure, such as a check the snapshot cannot verify.
+    pub fn report_at(
+        &mut self,
+        severity: Severity,
+        resource_id: &str,
+        message: String,
+        remediation: String,
+        details: serde_json::Value,
+    ) {
+        let lowered = severity.min(self.severity);
+        let rule_severity = std::mem::replace(&mut self.severity, lowered);
+        self.report(resource_id, message, remediation, details);
+        self.severity = rule_severity;
+    }
+
     /// Records a finding on `resource_id` (of the rule's resource type).
     pub fn report(
         &mut self,
