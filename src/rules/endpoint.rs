@@ -4,7 +4,10 @@
 //!
 //! Service names carry the region: `com.amazonaws.<region>.<service>`. An endpoint only
 //! counts as present when its state is `available`; one in `pendingAcceptance`, `pending`
-//! or `failed` does not carry traffic yet, and is named in the finding's details.
+//! or `failed` does not carry traffic yet, and is named in the finding's details. When
+//! several available endpoints serve one service, the AZ, Private DNS and security group
+//! rules judge the one that works (Private DNS on, AWS allows it on only one); the
+//! redundant ones are named in a note, never a finding.
 //!
 //! A security group "admits the VPC" when the union of its ingress rules that allow TCP on
 //! the port (or all traffic) covers each of the VPC's IPv4 CIDR blocks: two /17 rules cover
@@ -73,6 +76,40 @@ fn interface_endpoints<'a>(
                 .find(|(full, _)| *full == e.service_name)
                 .map(|(_, short)| (*short, e))
         })
+}
+
+/// The endpoint that serves each listed service, the one the detail rules judge: only
+/// `available` endpoints carry traffic, and when several serve one service the one with
+/// Private DNS on wins (AWS allows Private DNS on only one), else the first by id. The
+/// others are redundant duplicates: not judged, and named in a note.
+fn serving_endpoints<'a>(
+    view: &'a VpcView,
+    region: &str,
+    services: &'a [String],
+    sink: &mut Sink,
+) -> Vec<(&'a str, &'a VpcEndpoint)> {
+    let mut out: Vec<(&'a str, &'a VpcEndpoint)> = Vec::new();
+    for service in services {
+        let mut candidates: Vec<&VpcEndpoint> = interface_endpoints(view, region, services)
+            .filter(|(s, e)| s == service && is_available(e))
+            .map(|(_, e)| e)
+            .collect();
+        candidates.sort_by_key(|e| (e.private_dns_enabled != Some(true), e.id.clone()));
+        if let Some((first, rest)) = candidates.split_first() {
+            out.push((service.as_str(), first));
+            if !rest.is_empty() {
+                let ids: Vec<&str> = rest.iter().map(|e| e.id.as_str()).collect();
+                sink.note(format!(
+                    "VPC {}: redundant interface endpoint(s) {} also serve {}; {} is the one judged",
+                    view.vpc.id,
+                    ids.join(", "),
+                    first.service_name,
+                    first.id
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn s3_gateway(view: &VpcView, _: &RegionTopology, settings: &GatewayEndpoint, sink: &mut Sink) {
@@ -220,7 +257,7 @@ fn interface_az_coverage(
         .collect();
     let services = settings.services();
     let region = sink.region().to_string();
-    for (_, endpoint) in interface_endpoints(view, &region, &services) {
+    for (_, endpoint) in serving_endpoints(view, &region, &services, sink) {
         sink.evaluated(&endpoint.id);
         let covered: BTreeSet<&str> = endpoint
             .subnet_ids
@@ -264,7 +301,7 @@ fn interface_az_coverage(
 fn private_dns(view: &VpcView, _: &RegionTopology, settings: &InterfaceEndpoints, sink: &mut Sink) {
     let services = settings.services();
     let region = sink.region().to_string();
-    for (_, endpoint) in interface_endpoints(view, &region, &services) {
+    for (_, endpoint) in serving_endpoints(view, &region, &services, sink) {
         sink.evaluated(&endpoint.id);
         if endpoint.private_dns_enabled == Some(true) {
             continue;
@@ -298,7 +335,7 @@ fn security_group(
         nets.dedup();
         nets
     };
-    for (_, endpoint) in interface_endpoints(view, &region, &services) {
+    for (_, endpoint) in serving_endpoints(view, &region, &services, sink) {
         sink.evaluated(&endpoint.id);
         let mut unknown_groups = Vec::new();
         let rules: Vec<&IngressRule> = endpoint
@@ -567,6 +604,34 @@ mod tests {
         assert_eq!(
             found[0].details["availability_zones_lacking"],
             serde_json::json!(["us-east-1b", "us-east-1c"])
+        );
+    }
+
+    #[test]
+    fn a_redundant_duplicate_endpoint_is_not_judged_and_an_unavailable_one_neither() {
+        let snapshot = compliant_vpc()
+            .with(|r| {
+                let mut dup = r
+                    .vpc_endpoints
+                    .iter()
+                    .find(|e| e.id == "vpce-logs")
+                    .unwrap()
+                    .clone();
+                dup.id = "vpce-logs-old".into();
+                dup.private_dns_enabled = Some(false);
+                dup.subnet_ids.truncate(1);
+                r.vpc_endpoints.push(dup.clone());
+                dup.id = "vpce-logs-failed".into();
+                dup.state = Some("failed".into());
+                r.vpc_endpoints.push(dup);
+            })
+            .build();
+        let eval = run(&snapshot);
+        assert_eq!(eval.findings, vec![], "only the working endpoint is judged");
+        assert!(
+            eval.notes.iter().any(|n| n.contains("vpce-logs-old")),
+            "{:?}",
+            eval.notes
         );
     }
 
