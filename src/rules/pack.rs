@@ -216,8 +216,14 @@ rule_settings!(IpCapacity {
     min_free_percent: Percent = Percent(10.0);
     /// Fires when fewer than this many IPs are free.
     min_free_ips: u64 = 16;
-    /// Which subnets the rule applies to.
-    subnet_roles: Vec<SubnetRole> = vec![SubnetRole::Private];
+    /// Which subnets the rule applies to (public subnets hold load balancers and NAT
+    /// gateways, which need addresses too).
+    subnet_roles: Vec<SubnetRole> = vec![SubnetRole::Private, SubnetRole::Public];
+    /// The recommended private subnet size: `min_free_ips` never asks more of a private
+    /// subnet than `min_free_percent` of a subnet of this size holds.
+    recommended_private_prefix_length: PrefixLength = PrefixLength(18);
+    /// The same for public subnets.
+    recommended_public_prefix_length: PrefixLength = PrefixLength(28);
 });
 
 rule_settings!(CorporateEgress {

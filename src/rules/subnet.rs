@@ -151,6 +151,15 @@ fn ip_capacity(view: &VpcView, _: &RegionTopology, settings: &IpCapacity, sink: 
         };
         let id = &subnet.subnet.id;
         let usable = usable_ips(&net);
+        // Never ask for more free addresses than `min_free_percent` of a subnet of the
+        // recommended size holds: 1024 free IPs cannot be asked of a /28.
+        let recommended = match subnet.role {
+            SubnetRole::Public => settings.recommended_public_prefix_length().0,
+            _ => settings.recommended_private_prefix_length().0,
+        };
+        let recommended_usable =
+            (1u64 << (32 - u32::from(recommended.min(32)))).saturating_sub(AWS_RESERVED_IPS);
+        let min_ips = min_ips.min((recommended_usable as f64 * min_percent / 100.0).ceil() as u64);
         sink.evaluated(&subnet.subnet.id);
         let Some(free) = subnet.subnet.available_ip_address_count else {
             sink.report(
@@ -464,19 +473,26 @@ mod tests {
         assert_eq!(found[0].details["usable_ips"], 16379);
     }
 
+    /// Deliberate change (issue 15): public subnets are capacity checked too, against a
+    /// threshold a /28 can meet.
     #[test]
-    fn public_subnets_are_not_capacity_checked_by_default() {
-        let snapshot = compliant_vpc()
-            .with(|r| {
-                let s = r
-                    .subnets
-                    .iter_mut()
-                    .find(|s| s.id == "subnet-pub-a")
-                    .unwrap();
-                s.available_ip_address_count = Some(0);
-            })
-            .build();
-        assert!(findings_of(&snapshot, "subnet.ip_capacity").is_empty());
+    fn public_subnets_are_capacity_checked_with_a_threshold_a_slash_28_can_meet() {
+        let public_free = |free: u64| {
+            compliant_vpc()
+                .with(move |r| {
+                    let s = r
+                        .subnets
+                        .iter_mut()
+                        .find(|s| s.id == "subnet-pub-a")
+                        .unwrap();
+                    s.available_ip_address_count = Some(free);
+                })
+                .build()
+        };
+        let found = findings_of(&public_free(1), "subnet.ip_capacity");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].details["min_free_ips"], 2);
+        assert!(findings_of(&public_free(9), "subnet.ip_capacity").is_empty());
     }
 
     #[test]
@@ -488,6 +504,7 @@ mod tests {
                     .for_each(|s| s.available_ip_address_count = None)
             })
             .build();
-        assert_eq!(findings_of(&snapshot, "subnet.ip_capacity").len(), 3);
+        // The three private and the three public subnets.
+        assert_eq!(findings_of(&snapshot, "subnet.ip_capacity").len(), 6);
     }
 }
