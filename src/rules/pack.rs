@@ -219,8 +219,8 @@ rule_settings!(IpCapacity {
     /// Which subnets the rule applies to (public subnets hold load balancers and NAT
     /// gateways, which need addresses too).
     subnet_roles: Vec<SubnetRole> = vec![SubnetRole::Private, SubnetRole::Public];
-    /// The recommended private subnet size: `min_free_ips` never asks more of a private
-    /// subnet than `min_free_percent` of a subnet of this size holds.
+    /// The recommended private subnet size: when `min_free_ips` is more than a subnet of
+    /// this size can hold, `min_free_percent` of such a subnet is asked instead.
     recommended_private_prefix_length: PrefixLength = PrefixLength(18);
     /// The same for public subnets.
     recommended_public_prefix_length: PrefixLength = PrefixLength(28);

@@ -151,15 +151,20 @@ fn ip_capacity(view: &VpcView, _: &RegionTopology, settings: &IpCapacity, sink: 
         };
         let id = &subnet.subnet.id;
         let usable = usable_ips(&net);
-        // Never ask for more free addresses than `min_free_percent` of a subnet of the
-        // recommended size holds: 1024 free IPs cannot be asked of a /28.
+        // Never ask for more free addresses than a subnet of the recommended size can
+        // hold: 1024 free IPs cannot be asked of a /28, which then keeps `min_free_percent`
+        // of its addresses free instead.
         let recommended = match subnet.role {
             SubnetRole::Public => settings.recommended_public_prefix_length().0,
             _ => settings.recommended_private_prefix_length().0,
         };
         let recommended_usable =
             (1u64 << (32 - u32::from(recommended.min(32)))).saturating_sub(AWS_RESERVED_IPS);
-        let min_ips = min_ips.min((recommended_usable as f64 * min_percent / 100.0).ceil() as u64);
+        let min_ips = if min_ips <= recommended_usable {
+            min_ips
+        } else {
+            (recommended_usable as f64 * min_percent / 100.0).ceil() as u64
+        };
         sink.evaluated(&subnet.subnet.id);
         let Some(free) = subnet.subnet.available_ip_address_count else {
             sink.report(

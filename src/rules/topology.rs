@@ -198,7 +198,7 @@ impl<'a> VpcView<'a> {
     }
 
     /// What `subnet`'s default route reaches (for a private subnet).
-    pub fn egress<'s>(&self, topo: &RegionTopology<'a>, subnet: &'s SubnetView<'a>) -> Egress<'a> {
+    pub fn egress(&self, topo: &RegionTopology<'a>, subnet: &SubnetView<'a>) -> Egress<'a> {
         let Some(route) = subnet.default_route else {
             return Egress::Broken {
                 problem: "has no 0.0.0.0/0 route".to_string(),
