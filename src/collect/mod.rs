@@ -409,7 +409,7 @@ pub async fn collect(settings: &Settings) -> Result<Snapshot, CollectError> {
     let mut iam_out = Vec::new();
     for item in collected {
         match item {
-            Collected::Region(region) => regions_out.push(region),
+            Collected::Region(region) => regions_out.push(*region),
             Collected::Iam(iam) => iam_out.push(iam),
         }
     }
@@ -476,15 +476,16 @@ enum Job<'a> {
 }
 
 enum Collected {
-    Region(RegionSnapshot),
+    // Boxed: a region's snapshot is several times the size of an account's IAM.
+    Region(Box<RegionSnapshot>),
     Iam(IamSnapshot),
 }
 
 async fn run_job(job: Job<'_>, settings: &Settings) -> Collected {
     match job {
-        Job::Region(plan, config, region) => Collected::Region(
+        Job::Region(plan, config, region) => Collected::Region(Box::new(
             collect_region(plan, &accounts::in_region(config, &region), settings).await,
-        ),
+        )),
         Job::Iam(plan, config, region) => {
             Collected::Iam(collect_iam(plan, &accounts::in_region(config, &region), settings).await)
         }
