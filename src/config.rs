@@ -11,6 +11,7 @@
 //! (`RegionName`, `VpcId`, `Scope`) live in `values` and are re-exported here.
 
 pub mod accounts;
+pub use crate::values::data_plane;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -506,6 +507,10 @@ pub struct ConfigFile {
     /// This replica's share of the accounts.
     #[serde(default)]
     pub sharding: ShardingSettings,
+    /// Declared data planes: a VPC and its public and private subnet ids, judged on
+    /// exactly those subnets.
+    #[serde(default)]
+    pub data_planes: Vec<data_plane::DataPlane>,
 }
 
 impl ConfigFile {
@@ -529,6 +534,7 @@ impl ConfigFile {
                 ..InputError::file(path, message)
             });
         }
+        data_plane::check(path, &config.data_planes)?;
         Ok(config)
     }
 }
@@ -631,7 +637,7 @@ impl Settings {
             }
         }
         pack::check_unique_names(&loaded)?;
-        let packs = loaded
+        let packs: Vec<RulePack> = loaded
             .into_iter()
             .map(|(_, mut pack)| {
                 pack.vpc_rules = pack
@@ -682,10 +688,32 @@ impl Settings {
 
         let shard = resolve_shard(overrides, &file, overrides.config.as_deref())?;
 
+        // A data plane names the pack whose VPC rules apply: it must be loaded.
+        for (i, plane) in file.data_planes.iter().enumerate() {
+            if !packs.iter().any(|p| p.name == plane.pack) {
+                let loaded: Vec<&str> = packs.iter().map(|p| p.name.as_str()).collect();
+                let config = overrides.config.clone().unwrap_or_default();
+                return Err(InputError {
+                    field: format!("data_planes[{i}].pack"),
+                    ..InputError::file(
+                        &config,
+                        format!(
+                            "no loaded rule pack is named {:?} (loaded: {})",
+                            plane.pack,
+                            loaded.join(", ")
+                        ),
+                    )
+                }
+                .located_in(&input::read_text(&config).unwrap_or_default()));
+            }
+        }
+        let mut scope = file.scope.clone();
+        scope.data_planes = file.data_planes.clone();
+
         Ok(Settings {
             regions,
             packs,
-            scope: file.scope.clone(),
+            scope,
             aws,
             fail_on: overrides.fail_on.or(file.fail_on).unwrap_or(Severity::Low),
             daemon,

@@ -127,6 +127,50 @@ pub struct RegionSnapshot {
     pub vpc_endpoints: Vec<VpcEndpoint>,
     #[serde(default)]
     pub security_groups: Vec<SecurityGroup>,
+    /// Transit gateway VPC attachments (DescribeTransitGatewayVpcAttachments): the subnets
+    /// that hold one are infrastructure, and a default route to a transit gateway is only a
+    /// path out when the VPC is attached to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transit_gateway_attachments: Vec<TransitGatewayAttachment>,
+    /// The network interfaces of Gateway Load Balancer endpoints, which is what Network
+    /// Firewall endpoints are too (DescribeNetworkInterfaces, `interface-type` filter): the
+    /// subnets that hold one are infrastructure.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gwlb_endpoint_interfaces: Vec<EndpointInterface>,
+}
+
+/// One transit gateway VPC attachment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitGatewayAttachment {
+    pub id: String,
+    #[serde(default)]
+    pub transit_gateway_id: Option<String>,
+    pub vpc_id: String,
+    /// `available`, `pending`, `deleting`, `deleted`, `failed`, …
+    #[serde(default)]
+    pub state: Option<String>,
+    /// The subnets the attachment's network interfaces sit in, one per AZ.
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
+}
+
+/// The network interface of a Gateway Load Balancer endpoint or a Network Firewall
+/// endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointInterface {
+    pub id: String,
+    #[serde(default)]
+    pub vpc_id: Option<String>,
+    #[serde(default)]
+    pub subnet_id: Option<String>,
+    /// `gateway_load_balancer_endpoint`.
+    #[serde(default)]
+    pub interface_type: Option<String>,
+    /// AWS's description, e.g. `VPC Endpoint Interface vpce-…`.
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// Why a region's collection failed: the stage and AWS operation it failed in, and the cause.
@@ -150,6 +194,10 @@ pub struct AvailabilityZone {
     pub zone_id: Option<String>,
     #[serde(default)]
     pub state: Option<String>,
+    /// `availability-zone`, `local-zone` or `wavelength-zone`; `None` when not collected
+    /// (read as an availability zone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -633,12 +681,26 @@ mod demo {
                 .replace("vpc-good", "vpc-0a11c0ffee0000001")
                 .replace("igw-good", "igw-0a11c0ffee0000001")
         };
-        // A compliant data-plane VPC.
+        // A compliant data-plane VPC, with two isolated database subnets (no default route,
+        // no tag saying private): not judged by the data plane rules.
         let good = compliant_vpc()
+            .subnet("subnet-db-a", "vpc-good", "us-east-1a", "10.0.210.0/26")
+            .subnet("subnet-db-b", "vpc-good", "us-east-1b", "10.0.210.64/26")
+            .route_table(
+                "rtb-db",
+                "vpc-good",
+                false,
+                None,
+                &["subnet-db-a", "subnet-db-b"],
+            )
             .with(|r| {
                 r.vpcs[0]
                     .tags
                     .insert("Name".into(), "union-data-plane-prod".into());
+                for s in r.subnets.iter_mut().filter(|s| s.id.contains("-db-")) {
+                    s.tags.insert("Name".into(), "prod-database".into());
+                    s.available_ip_address_count = Some(52);
+                }
             })
             .build();
         let good: Snapshot = serde_json::from_str(&rename(good.to_json_pretty())).unwrap();
@@ -731,19 +793,81 @@ mod demo {
             .build();
         let d = default.regions.into_iter().next().unwrap();
 
-        region.vpcs.extend(b.vpcs.into_iter().chain(d.vpcs));
+        // A spoke VPC whose private subnets leave through the corporate transit gateway to
+        // a central inspection VPC: no IGW and no NAT, /28 attachment subnets.
+        let spoke = compliant_vpc()
+            .with(|r| {
+                r.vpcs[0]
+                    .tags
+                    .insert("Name".into(), "union-data-plane-spoke".into());
+                r.vpcs[0].cidr_block = Some("10.2.0.0/16".into());
+                r.vpcs[0].cidr_blocks = vec!["10.2.0.0/16".into()];
+                r.internet_gateways.clear();
+                r.nat_gateways.clear();
+                r.route_tables.retain(|t| t.id != "rtb-public");
+                let mut attachment_subnets = Vec::new();
+                for s in &mut r.subnets {
+                    let cidr = s.cidr_block.take().unwrap().replacen("10.0.", "10.2.", 1);
+                    s.cidr_block = Some(cidr);
+                    if s.id.starts_with("subnet-pub-") {
+                        s.id = s.id.replace("subnet-pub-", "subnet-tgw-");
+                        s.available_ip_address_count = Some(8);
+                        attachment_subnets.push(s.id.clone());
+                    }
+                }
+                for t in &mut r.route_tables {
+                    for route in &mut t.routes {
+                        if route.destination_cidr.as_deref() == Some("0.0.0.0/0") {
+                            route.target = Some("tgw-0e55c0ffee0000005".into());
+                        }
+                    }
+                }
+                r.transit_gateway_attachments
+                    .push(TransitGatewayAttachment {
+                        id: "tgw-attach-0e55c0ffee0000005".into(),
+                        transit_gateway_id: Some("tgw-0e55c0ffee0000005".into()),
+                        vpc_id: "vpc-good".into(),
+                        state: Some("available".into()),
+                        subnet_ids: attachment_subnets,
+                    });
+                r.security_groups[0].ingress[0].ipv4_ranges = vec!["10.2.0.0/16".into()];
+            })
+            .build();
+        let spoke_text = spoke
+            .to_json_pretty()
+            .replace("111122223333", "123456789012")
+            .replace("vpc-good", "vpc-0e55c0ffee0000005")
+            .replace("\"subnet-", "\"subnet-spk-")
+            .replace("\"rtb-", "\"rtb-spk-")
+            .replace("\"vpce-", "\"vpce-spk-")
+            .replace("\"sg-", "\"sg-spk-")
+            .replace("10.0.0.0/16", "10.2.0.0/16");
+        let spoke: Snapshot = serde_json::from_str(&spoke_text).unwrap();
+        let sp = spoke.regions.into_iter().next().unwrap();
+
+        region
+            .vpcs
+            .extend(b.vpcs.into_iter().chain(d.vpcs).chain(sp.vpcs));
         region
             .subnets
-            .extend(b.subnets.into_iter().chain(d.subnets));
-        region
-            .route_tables
-            .extend(b.route_tables.into_iter().chain(d.route_tables));
+            .extend(b.subnets.into_iter().chain(d.subnets).chain(sp.subnets));
+        region.route_tables.extend(
+            b.route_tables
+                .into_iter()
+                .chain(d.route_tables)
+                .chain(sp.route_tables),
+        );
+        region.transit_gateway_attachments = sp.transit_gateway_attachments;
         region
             .internet_gateways
             .extend(b.internet_gateways.into_iter().chain(d.internet_gateways));
         region.nat_gateways.extend(b.nat_gateways);
-        region.vpc_endpoints.extend(b.vpc_endpoints);
-        region.security_groups.extend(b.security_groups);
+        region
+            .vpc_endpoints
+            .extend(b.vpc_endpoints.into_iter().chain(sp.vpc_endpoints));
+        region
+            .security_groups
+            .extend(b.security_groups.into_iter().chain(sp.security_groups));
         region.availability_zones = ["us-east-1a", "us-east-1b", "us-east-1c"]
             .iter()
             .enumerate()
@@ -751,6 +875,7 @@ mod demo {
                 name: name.to_string(),
                 zone_id: Some(format!("use1-az{}", i + 1)),
                 state: Some("available".into()),
+                zone_type: None,
             })
             .collect();
         region.api_calls = BTreeMap::new();

@@ -16,7 +16,7 @@ fn demo_prints_a_table_with_clean_and_failing_vpcs_and_exits_one() {
     );
     assert!(text.contains("default VPC"), "{text}");
     assert!(
-        text.contains("HIGH     endpoint.interface_required"),
+        text.contains("MEDIUM   endpoint.interface_required"),
         "{text}"
     );
     assert!(text.contains("CRITICAL iam.trust_policy_drift"), "{text}");
@@ -26,7 +26,7 @@ fn demo_prints_a_table_with_clean_and_failing_vpcs_and_exits_one() {
     );
     let last = text.lines().last().unwrap();
     assert!(
-        last.contains("finding(s) (1 critical,") && last.contains("in 3 VPC(s)"),
+        last.contains("finding(s) (1 critical,") && last.contains("in 4 VPC(s)"),
         "{last}"
     );
 }
@@ -218,7 +218,7 @@ fn rules_folder_loads_every_pack_and_duplicate_names_are_rejected() {
         "only the strict pack fires on 3-AZ VPCs"
     );
     let az_findings = report["findings"].as_array().unwrap().len();
-    assert_eq!(az_findings, 3, "every demo VPC has fewer than 4 AZs");
+    assert_eq!(az_findings, 4, "every demo VPC has fewer than 4 AZs");
 
     std::fs::write(dir.path().join("b.yml"), "name: strict\n").unwrap();
     let out = run(auditor()
@@ -267,10 +267,10 @@ fn list_rules_prints_the_catalogue() {
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("| `endpoint.interface_required` | high | vpc |"),
+        text.contains("| `endpoint.interface_required` | medium | vpc |"),
         "{text}"
     );
-    assert_eq!(text.lines().count(), 2 + 22);
+    assert_eq!(text.lines().count(), 2 + 26);
 }
 
 #[test]

@@ -25,9 +25,6 @@ fn repo() -> PathBuf {
 /// their original's first line.
 fn shipped() -> Vec<(PathBuf, SchemaKind)> {
     let mut files = vec![
-        ("examples/config.yaml", SchemaKind::Config),
-        ("examples/multi-account.yaml", SchemaKind::Config),
-        ("examples/suppressions.yaml", SchemaKind::Suppressions),
         ("deploy/config.yaml", SchemaKind::Config),
         (
             "deploy/kubernetes/overlays/example/config.yaml",
@@ -41,6 +38,21 @@ fn shipped() -> Vec<(PathBuf, SchemaKind)> {
     .into_iter()
     .map(|(f, k)| (repo().join(f), k))
     .collect::<Vec<_>>();
+    // Every example: the suppressions file, and configs.
+    let mut examples: Vec<PathBuf> = std::fs::read_dir(repo().join("examples"))
+        .expect("examples/")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    examples.sort();
+    files.extend(examples.into_iter().map(|p| {
+        let kind = if p.ends_with("suppressions.yaml") {
+            SchemaKind::Suppressions
+        } else {
+            SchemaKind::Config
+        };
+        (p, kind)
+    }));
     for dir in ["rules", "rules/examples"] {
         let mut packs: Vec<PathBuf> = std::fs::read_dir(repo().join(dir))
             .unwrap_or_else(|e| panic!("{dir}: {e}"))

@@ -306,6 +306,8 @@ async fn each_rule_fires_on_its_broken_vpc_and_the_compliant_vpc_is_clean() {
         "ec2:DescribeVpcEndpoints",
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeAvailabilityZones",
+        "ec2:DescribeTransitGatewayVpcAttachments",
+        "ec2:DescribeNetworkInterfaces",
         "sts:GetCallerIdentity",
     ] {
         assert_eq!(calls[op], 1, "{op}");

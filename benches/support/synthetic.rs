@@ -180,6 +180,7 @@ pub fn snapshot(vpcs: usize) -> Snapshot {
                 name: (*name).into(),
                 zone_id: Some(format!("use1-az{}", i + 1)),
                 state: Some("available".into()),
+                zone_type: Some("availability-zone".into()),
             })
             .collect(),
         ..Default::default()

@@ -16,8 +16,9 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::config::accounts::RateLimit;
 use crate::snapshot::{
-    AvailabilityZone, GatewayAttachment, IngressRule, InternetGateway, NatGateway, RegionSnapshot,
-    Route, RouteTable, RouteTableAssociation, SecurityGroup, Subnet, Tags, Vpc, VpcEndpoint,
+    AvailabilityZone, EndpointInterface, GatewayAttachment, IngressRule, InternetGateway,
+    NatGateway, RegionSnapshot, Route, RouteTable, RouteTableAssociation, SecurityGroup, Subnet,
+    Tags, TransitGatewayAttachment, Vpc, VpcEndpoint,
 };
 
 use super::client::{limited_http_client, ApiCallCounter, PageGuard, WholeXmlResponse};
@@ -52,7 +53,18 @@ pub async fn read_region(
     out: &mut RegionSnapshot,
 ) -> Result<(), CollectError> {
     let pages = max_pages;
-    let (azs, vpcs, subnets, route_tables, igws, nats, endpoints, groups) = tokio::try_join!(
+    let (
+        azs,
+        vpcs,
+        subnets,
+        route_tables,
+        igws,
+        nats,
+        endpoints,
+        groups,
+        tgw_attachments,
+        gwlb_enis,
+    ) = tokio::try_join!(
         availability_zones(client),
         vpcs(client, pages),
         subnets(client, pages),
@@ -61,6 +73,8 @@ pub async fn read_region(
         nat_gateways(client, pages),
         vpc_endpoints(client, pages),
         security_groups(client, pages),
+        transit_gateway_attachments(client, pages),
+        gwlb_endpoint_interfaces(client, pages),
     )?;
     let mut vpcs: Vec<_> = vpcs.into_iter().filter(|v| in_scope(v)).collect();
     vpc_dns_attributes(client, &mut vpcs, attribute_concurrency).await?;
@@ -73,6 +87,8 @@ pub async fn read_region(
     out.nat_gateways = nats;
     out.vpc_endpoints = endpoints;
     out.security_groups = groups;
+    out.transit_gateway_attachments = tgw_attachments;
+    out.gwlb_endpoint_interfaces = gwlb_enis;
     Ok(())
 }
 
@@ -165,6 +181,7 @@ pub async fn availability_zones(client: &Client) -> Result<Vec<AvailabilityZone>
             Ok(AvailabilityZone {
                 name: required(az.zone_name(), OP, "ZoneName")?.to_string(),
                 zone_id: az.zone_id().map(str::to_string),
+                zone_type: az.zone_type().map(str::to_string),
                 state: az.state().map(|s| s.as_str().to_string()),
             })
         })
@@ -478,6 +495,99 @@ pub async fn security_groups(
         .collect()
 }
 
+/// Every transit gateway VPC attachment of the region: one paginated call, whatever the
+/// number of VPCs.
+pub async fn transit_gateway_attachments(
+    client: &Client,
+    max_pages: u32,
+) -> Result<Vec<TransitGatewayAttachment>, CollectError> {
+    const OP: &str = "ec2:DescribeTransitGatewayVpcAttachments";
+    let items: Vec<ec2::TransitGatewayVpcAttachment> = all_items!(
+        client,
+        describe_transit_gateway_vpc_attachments,
+        transit_gateway_vpc_attachments,
+        OP,
+        max_pages
+    )?;
+    items
+        .iter()
+        .map(|a| {
+            Ok(TransitGatewayAttachment {
+                id: required(
+                    a.transit_gateway_attachment_id(),
+                    OP,
+                    "TransitGatewayAttachmentId",
+                )?
+                .to_string(),
+                transit_gateway_id: a.transit_gateway_id().map(str::to_string),
+                vpc_id: required(a.vpc_id(), OP, "VpcId")?.to_string(),
+                state: a.state().map(|s| s.as_str().to_string()),
+                subnet_ids: a.subnet_ids().to_vec(),
+            })
+        })
+        .collect()
+}
+
+/// The interface type of a Gateway Load Balancer endpoint's network interface; Network
+/// Firewall endpoints are Gateway Load Balancer endpoints too.
+const GWLB_ENDPOINT_INTERFACE: &str = "gateway_load_balancer_endpoint";
+
+/// The network interfaces of every Gateway Load Balancer and Network Firewall endpoint in
+/// the region: one paginated DescribeNetworkInterfaces call, filtered on the server by
+/// `interface-type` (and again here, in case a server ignores the filter).
+pub async fn gwlb_endpoint_interfaces(
+    client: &Client,
+    max_pages: u32,
+) -> Result<Vec<EndpointInterface>, CollectError> {
+    const OP: &str = "ec2:DescribeNetworkInterfaces";
+    let mut guard = PageGuard::new(OP, max_pages);
+    let mut items: Vec<ec2::NetworkInterface> = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = client
+            .describe_network_interfaces()
+            .filters(
+                ec2::Filter::builder()
+                    .name("interface-type")
+                    .values(GWLB_ENDPOINT_INTERFACE)
+                    .build(),
+            )
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| CollectError::aws(OP, e))?;
+        match page.network_interfaces {
+            Some(list) => items.extend(list),
+            None => {
+                return Err(CollectError::Malformed {
+                    operation: OP,
+                    message: "a page has no network_interfaces list".to_string(),
+                })
+            }
+        }
+        match guard.next(page.next_token)? {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    items
+        .iter()
+        .filter(|n| {
+            n.interface_type()
+                .is_some_and(|t| t.as_str() == GWLB_ENDPOINT_INTERFACE)
+        })
+        .map(|n| {
+            Ok(EndpointInterface {
+                id: required(n.network_interface_id(), OP, "NetworkInterfaceId")?.to_string(),
+                vpc_id: n.vpc_id().map(str::to_string),
+                subnet_id: n.subnet_id().map(str::to_string),
+                interface_type: n.interface_type().map(|t| t.as_str().to_string()),
+                description: n.description().map(str::to_string),
+            })
+        })
+        .collect()
+}
+
 /// Counts of how many items each collector returned, for logs.
 pub fn summary(region: &RegionSnapshot) -> BTreeMap<&'static str, usize> {
     BTreeMap::from([
@@ -488,6 +598,14 @@ pub fn summary(region: &RegionSnapshot) -> BTreeMap<&'static str, usize> {
         ("nat_gateways", region.nat_gateways.len()),
         ("vpc_endpoints", region.vpc_endpoints.len()),
         ("security_groups", region.security_groups.len()),
+        (
+            "transit_gateway_attachments",
+            region.transit_gateway_attachments.len(),
+        ),
+        (
+            "gwlb_endpoint_interfaces",
+            region.gwlb_endpoint_interfaces.len(),
+        ),
     ])
 }
 
@@ -739,5 +857,67 @@ mod tests {
         assert_eq!(tables[0].routes[0].target.as_deref(), Some("nat-1"));
         assert_eq!(tables[0].routes[0].state.as_deref(), Some("blackhole"));
         assert_eq!(tables[0].routes[1].target.as_deref(), Some("vpce-s3"));
+    }
+
+    #[tokio::test]
+    async fn firewall_endpoint_interfaces_are_asked_for_by_type_and_kept_by_type() {
+        use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
+        // moto cannot create Network Firewall endpoints: a canned response stands in.
+        let rule = mock!(Client::describe_network_interfaces)
+            .match_requests(|req| {
+                req.filters().iter().any(|f| {
+                    f.name() == Some("interface-type")
+                        && f.values() == ["gateway_load_balancer_endpoint"]
+                })
+            })
+            .then_output(|| {
+                DescribeNetworkInterfacesOutput::builder()
+                    .network_interfaces(
+                        ec2::NetworkInterface::builder()
+                            .network_interface_id("eni-fw")
+                            .vpc_id("vpc-1")
+                            .subnet_id("subnet-fw")
+                            .interface_type(ec2::NetworkInterfaceType::GatewayLoadBalancerEndpoint)
+                            .description("VPC Endpoint Interface vpce-0fw")
+                            .build(),
+                    )
+                    // A server that ignored the filter: dropped here.
+                    .network_interfaces(
+                        ec2::NetworkInterface::builder()
+                            .network_interface_id("eni-app")
+                            .subnet_id("subnet-app")
+                            .interface_type(ec2::NetworkInterfaceType::Interface)
+                            .build(),
+                    )
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_ec2, [&rule]);
+        let enis = gwlb_endpoint_interfaces(&client, 1000).await.unwrap();
+        assert_eq!(enis.len(), 1);
+        assert_eq!(enis[0].subnet_id.as_deref(), Some("subnet-fw"));
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn transit_gateway_attachments_keep_their_subnets() {
+        use aws_sdk_ec2::operation::describe_transit_gateway_vpc_attachments::DescribeTransitGatewayVpcAttachmentsOutput;
+        let rule = mock!(Client::describe_transit_gateway_vpc_attachments).then_output(|| {
+            DescribeTransitGatewayVpcAttachmentsOutput::builder()
+                .transit_gateway_vpc_attachments(
+                    ec2::TransitGatewayVpcAttachment::builder()
+                        .transit_gateway_attachment_id("tgw-attach-1")
+                        .transit_gateway_id("tgw-1")
+                        .vpc_id("vpc-1")
+                        .state(ec2::TransitGatewayAttachmentState::Available)
+                        .subnet_ids("subnet-a")
+                        .subnet_ids("subnet-b")
+                        .build(),
+                )
+                .build()
+        });
+        let client = mock_client!(aws_sdk_ec2, [&rule]);
+        let found = transit_gateway_attachments(&client, 1000).await.unwrap();
+        assert_eq!(found[0].subnet_ids, ["subnet-a", "subnet-b"]);
+        assert_eq!(found[0].state.as_deref(), Some("available"));
     }
 }

@@ -112,20 +112,21 @@ enum Job<'a> {
 }
 
 enum Collected {
-    Region(RegionSnapshot),
+    // Boxed: a region's snapshot is several times the size of an account's IAM.
+    Region(Box<RegionSnapshot>),
     Iam(IamSnapshot),
 }
 
 async fn run_job(job: Job<'_>, settings: &Settings) -> Collected {
     match job {
-        Job::Region(account, region) => Collected::Region(
+        Job::Region(account, region) => Collected::Region(Box::new(
             collect_region(
                 &account.account,
                 &in_region(&account.config, &region),
                 settings,
             )
             .await,
-        ),
+        )),
         Job::Iam(account, region) => Collected::Iam(
             collect_iam(
                 &account.account,
@@ -148,7 +149,7 @@ fn assemble(
     let mut iam = Vec::new();
     for item in collected {
         match item {
-            Collected::Region(region) => regions.push(region),
+            Collected::Region(region) => regions.push(*region),
             Collected::Iam(entry) => iam.push(entry),
         }
     }
@@ -297,6 +298,12 @@ pub fn retain_in_scope(region: &mut RegionSnapshot) {
     region
         .security_groups
         .retain(|g| g.vpc_id.as_deref().is_some_and(kept));
+    region
+        .transit_gateway_attachments
+        .retain(|a| kept(&a.vpc_id));
+    region
+        .gwlb_endpoint_interfaces
+        .retain(|n| n.vpc_id.as_deref().is_some_and(kept));
 }
 
 #[cfg(test)]

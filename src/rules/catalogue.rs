@@ -28,6 +28,10 @@ pub const SUBNET_PRIVATE_SIZE: &str = "subnet.private_size";
 pub const SUBNET_PUBLIC_SIZE: &str = "subnet.public_size";
 pub const SUBNET_PRIVATE_EGRESS: &str = "subnet.private_egress";
 pub const SUBNET_IP_CAPACITY: &str = "subnet.ip_capacity";
+pub const VPC_CORPORATE_EGRESS: &str = "vpc.corporate_egress";
+pub const DATA_PLANE_VPC_MISSING: &str = "data_plane.vpc_missing";
+pub const DATA_PLANE_SUBNET_MISSING: &str = "data_plane.subnet_missing";
+pub const DATA_PLANE_ONE_PER_AZ: &str = "data_plane.one_per_az";
 pub const NAT_IN_PUBLIC_SUBNET: &str = "nat.in_public_subnet";
 pub const NAT_SAME_AZ: &str = "nat.same_az";
 pub const ENDPOINT_S3_GATEWAY: &str = "endpoint.s3_gateway";
@@ -88,8 +92,20 @@ pub const CATALOGUE: &[RuleInfo] = &[
         "A public subnet is no larger than `max_prefix_length` (/28) needs it to be.",
         "Public subnets only hold load balancers and NAT gateways; the vendor recommends /28."),
     rule(SUBNET_PRIVATE_EGRESS, High, Subnet,
-        "A private subnet's 0.0.0.0/0 route targets a NAT gateway that exists and is available.",
-        "Private subnets reach the internet (image pulls, the control plane) through a NAT gateway."),
+        "A private subnet's 0.0.0.0/0 route reaches the internet: a public NAT gateway that exists and is available, or a transit gateway, virtual private gateway, Cloud WAN, NAT instance or firewall endpoint (private NAT gateways, blackholes, missing routes and unknown targets fail).",
+        "The guide asks for \"A private subnet\" with \"A NAT gateway setup for internet access\" (image pulls, the control plane)."),
+    rule(VPC_CORPORATE_EGRESS, Low, Vpc,
+        "Private subnets that leave through a transit gateway, virtual private gateway, Cloud WAN, NAT instance or firewall endpoint instead of a NAT gateway, once per VPC (`accepted_egress` kinds are not reported).",
+        "A deliberate corporate egress design works, but it is not the NAT gateway the vendor recommends: the vendor's traffic must be allowed through it."),
+    rule(DATA_PLANE_VPC_MISSING, Critical, Vpc,
+        "The VPC a declared data plane (`data_planes:`) names exists in its region.",
+        "The customer handed the vendor this VPC ID; without it the data plane has nowhere to run."),
+    rule(DATA_PLANE_SUBNET_MISSING, Critical, Subnet,
+        "Every subnet a declared data plane names exists, in the declared VPC.",
+        "The customer handed the vendor these subnet IDs; a missing one breaks node groups and load balancers."),
+    rule(DATA_PLANE_ONE_PER_AZ, Medium, Vpc,
+        "A declared data plane has one public and one private subnet in each of its zones, no more.",
+        "The vendor's handover asks for \"Public subnet IDs (one per availability zone)\" and \"Private subnet IDs (one per availability zone)\"."),
     rule(SUBNET_IP_CAPACITY, Medium, Subnet,
         "A subnet's free IPs stay above `min_free_percent` and `min_free_ips`.",
         "When a subnet runs out of IPs, new pods and nodes fail to start."),
@@ -99,19 +115,19 @@ pub const CATALOGUE: &[RuleInfo] = &[
     rule(NAT_SAME_AZ, Low, Subnet,
         "A private subnet's NAT gateway is in the subnet's own AZ.",
         "Cross-zone NAT costs inter-AZ data transfer and fails with the other zone."),
-    rule(ENDPOINT_S3_GATEWAY, High, Vpc,
+    rule(ENDPOINT_S3_GATEWAY, Medium, Vpc,
         "An S3 gateway endpoint exists and is on every private subnet's route table.",
-        "The vendor recommends it to keep S3 traffic off the NAT gateway."),
-    rule(ENDPOINT_INTERFACE_REQUIRED, High, Vpc,
+        "The guide marks VPC endpoints \"(Recommended)\", \"to mitigate unnecessary NAT gateway network traffic\": medium."),
+    rule(ENDPOINT_INTERFACE_REQUIRED, Medium, Vpc,
         "Interface endpoints exist for every required service (logs, ecr.dkr, ec2).",
-        "The vendor recommends them to mitigate unnecessary NAT gateway traffic."),
+        "The guide marks VPC endpoints \"(Recommended)\", \"to mitigate unnecessary NAT gateway network traffic\": medium."),
     rule(ENDPOINT_INTERFACE_AZ_COVERAGE, Medium, VpcEndpoint,
         "Each required interface endpoint has a subnet in every AZ that has private subnets.",
         "The vendor asks that the endpoint's subnets include all the VPC's availability zones."),
-    rule(ENDPOINT_PRIVATE_DNS, High, VpcEndpoint,
+    rule(ENDPOINT_PRIVATE_DNS, Medium, VpcEndpoint,
         "Each required interface endpoint has Private DNS enabled.",
         "Private DNS gives out-of-the-box compatibility with the data plane services."),
-    rule(ENDPOINT_SECURITY_GROUP, High, VpcEndpoint,
+    rule(ENDPOINT_SECURITY_GROUP, Medium, VpcEndpoint,
         "Each required interface endpoint's security groups admit TCP `port` (443) from the VPC CIDR.",
         "The vendor asks that the endpoint's security groups allow traffic from within the VPC."),
     rule(IAM_ROLE_MISSING, Critical, IamRole,

@@ -4,12 +4,16 @@
 //!
 //! Service names carry the region: `com.amazonaws.<region>.<service>`. An endpoint only
 //! counts as present when its state is `available`; one in `pendingAcceptance`, `pending`
-//! or `failed` does not carry traffic yet, and is named in the finding's details.
+//! or `failed` does not carry traffic yet, and is named in the finding's details. When
+//! several available endpoints serve one service, the AZ, Private DNS and security group
+//! rules judge the one that works (Private DNS on, AWS allows it on only one); the
+//! redundant ones are named in a note, never a finding.
 //!
-//! A security group "admits the VPC" when one of its ingress rules allows TCP on the port
-//! (or all traffic) from an IPv4 range that contains each of the VPC's IPv4 CIDR blocks.
-//! Rules that reference another security group or a prefix list admit only part of the VPC
-//! (or something the snapshot cannot resolve), so they do not count.
+//! A security group "admits the VPC" when the union of its ingress rules that allow TCP on
+//! the port (or all traffic) covers each of the VPC's IPv4 CIDR blocks: two /17 rules cover
+//! a /16. Rules that reference another security group or a prefix list admit something the
+//! snapshot cannot resolve to addresses: when the CIDR rules alone fall short and such rules
+//! exist, the finding says the admission cannot be verified, at low, rather than failing.
 
 use std::collections::BTreeSet;
 
@@ -72,6 +76,40 @@ fn interface_endpoints<'a>(
                 .find(|(full, _)| *full == e.service_name)
                 .map(|(_, short)| (*short, e))
         })
+}
+
+/// The endpoint that serves each listed service, the one the detail rules judge: only
+/// `available` endpoints carry traffic, and when several serve one service the one with
+/// Private DNS on wins (AWS allows Private DNS on only one), else the first by id. The
+/// others are redundant duplicates: not judged, and named in a note.
+fn serving_endpoints<'a>(
+    view: &'a VpcView,
+    region: &str,
+    services: &'a [String],
+    sink: &mut Sink,
+) -> Vec<(&'a str, &'a VpcEndpoint)> {
+    let mut out: Vec<(&'a str, &'a VpcEndpoint)> = Vec::new();
+    for service in services {
+        let mut candidates: Vec<&VpcEndpoint> = interface_endpoints(view, region, services)
+            .filter(|(s, e)| s == service && is_available(e))
+            .map(|(_, e)| e)
+            .collect();
+        candidates.sort_by_key(|e| (e.private_dns_enabled != Some(true), e.id.clone()));
+        if let Some((first, rest)) = candidates.split_first() {
+            out.push((service.as_str(), first));
+            if !rest.is_empty() {
+                let ids: Vec<&str> = rest.iter().map(|e| e.id.as_str()).collect();
+                sink.note(format!(
+                    "VPC {}: redundant interface endpoint(s) {} also serve {}; {} is the one judged",
+                    view.vpc.id,
+                    ids.join(", "),
+                    first.service_name,
+                    first.id
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn s3_gateway(view: &VpcView, _: &RegionTopology, settings: &GatewayEndpoint, sink: &mut Sink) {
@@ -219,7 +257,7 @@ fn interface_az_coverage(
         .collect();
     let services = settings.services();
     let region = sink.region().to_string();
-    for (_, endpoint) in interface_endpoints(view, &region, &services) {
+    for (_, endpoint) in serving_endpoints(view, &region, &services, sink) {
         sink.evaluated(&endpoint.id);
         let covered: BTreeSet<&str> = endpoint
             .subnet_ids
@@ -263,7 +301,7 @@ fn interface_az_coverage(
 fn private_dns(view: &VpcView, _: &RegionTopology, settings: &InterfaceEndpoints, sink: &mut Sink) {
     let services = settings.services();
     let region = sink.region().to_string();
-    for (_, endpoint) in interface_endpoints(view, &region, &services) {
+    for (_, endpoint) in serving_endpoints(view, &region, &services, sink) {
         sink.evaluated(&endpoint.id);
         if endpoint.private_dns_enabled == Some(true) {
             continue;
@@ -297,7 +335,7 @@ fn security_group(
         nets.dedup();
         nets
     };
-    for (_, endpoint) in interface_endpoints(view, &region, &services) {
+    for (_, endpoint) in serving_endpoints(view, &region, &services, sink) {
         sink.evaluated(&endpoint.id);
         let mut unknown_groups = Vec::new();
         let rules: Vec<&IngressRule> = endpoint
@@ -313,20 +351,57 @@ fn security_group(
             .flat_map(|g| g.ingress.iter())
             .filter(|r| admits_port(r, port))
             .collect();
+        // The union of the rules' IPv4 ranges must cover each VPC CIDR: two /17 rules
+        // cover a /16.
+        let ranges: Vec<ipnetwork::Ipv4Network> = rules
+            .iter()
+            .flat_map(|r| r.ipv4_ranges.iter())
+            .filter_map(|c| c.parse().ok())
+            .collect();
         let not_admitted: Vec<String> = vpc_cidrs
             .iter()
-            .filter(|vpc_net| {
-                !rules.iter().any(|r| {
-                    r.ipv4_ranges
-                        .iter()
-                        .filter_map(|c| c.parse::<ipnetwork::Ipv4Network>().ok())
-                        .any(|range| {
-                            range.prefix() <= vpc_net.prefix() && range.contains(vpc_net.network())
-                        })
-                })
-            })
+            .filter(|vpc_net| !union_covers(&ranges, vpc_net))
             .map(|n| n.to_string())
             .collect();
+        // Sources the snapshot cannot resolve to addresses: another security group's
+        // members, a managed prefix list's entries.
+        let unverifiable: Vec<&str> = rules
+            .iter()
+            .flat_map(|r| {
+                r.source_security_group_ids
+                    .iter()
+                    .chain(r.prefix_list_ids.iter())
+            })
+            .map(String::as_str)
+            .collect();
+        if !not_admitted.is_empty() && !unverifiable.is_empty() && unknown_groups.is_empty() {
+            let id = &endpoint.id;
+            sink.report_at(
+                crate::finding::Severity::Low,
+                id,
+                format!(
+                    "Interface endpoint {id} ({}): whether its security groups admit TCP {port} from {} cannot be verified: they admit {}",
+                    endpoint.service_name,
+                    not_admitted.join(", "),
+                    unverifiable.join(", ")
+                ),
+                format!(
+                    "Check that {} cover the VPC, or admit the VPC CIDR itself: aws ec2 authorize-security-group-ingress --group-id {} --protocol tcp --port {port} --cidr {}",
+                    unverifiable.join(", "),
+                    endpoint.security_group_ids.first().map(String::as_str).unwrap_or("<sg>"),
+                    not_admitted[0]
+                ),
+                json!({
+                    "service_name": endpoint.service_name,
+                    "security_group_ids": endpoint.security_group_ids,
+                    "unverifiable_sources": unverifiable,
+                    "vpc_cidrs_not_admitted_by_cidr": not_admitted,
+                    "port": port,
+                    "unverifiable": true,
+                }),
+            );
+            continue;
+        }
         if !not_admitted.is_empty() || vpc_cidrs.is_empty() {
             let id = &endpoint.id;
             let group = endpoint
@@ -360,6 +435,32 @@ fn security_group(
             );
         }
     }
+}
+
+/// Whether the union of `ranges` contains all of `net`.
+fn union_covers(ranges: &[ipnetwork::Ipv4Network], net: &ipnetwork::Ipv4Network) -> bool {
+    let span = |n: &ipnetwork::Ipv4Network| {
+        let start = u64::from(u32::from(n.network()));
+        (start, start + u64::from(n.size()) - 1)
+    };
+    let (want_start, want_end) = span(net);
+    let mut spans: Vec<(u64, u64)> = ranges.iter().map(span).collect();
+    spans.sort();
+    // The first address not yet covered; ranges sorted by start, so a gap is final.
+    let mut covered_to = want_start;
+    for (start, end) in spans {
+        if end < covered_to {
+            continue;
+        }
+        if start > covered_to {
+            return false;
+        }
+        covered_to = end + 1;
+        if covered_to > want_end {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whether an ingress rule allows TCP `port` (any source).
@@ -507,6 +608,34 @@ mod tests {
     }
 
     #[test]
+    fn a_redundant_duplicate_endpoint_is_not_judged_and_an_unavailable_one_neither() {
+        let snapshot = compliant_vpc()
+            .with(|r| {
+                let mut dup = r
+                    .vpc_endpoints
+                    .iter()
+                    .find(|e| e.id == "vpce-logs")
+                    .unwrap()
+                    .clone();
+                dup.id = "vpce-logs-old".into();
+                dup.private_dns_enabled = Some(false);
+                dup.subnet_ids.truncate(1);
+                r.vpc_endpoints.push(dup.clone());
+                dup.id = "vpce-logs-failed".into();
+                dup.state = Some("failed".into());
+                r.vpc_endpoints.push(dup);
+            })
+            .build();
+        let eval = run(&snapshot);
+        assert_eq!(eval.findings, vec![], "only the working endpoint is judged");
+        assert!(
+            eval.notes.iter().any(|n| n.contains("vpce-logs-old")),
+            "{:?}",
+            eval.notes
+        );
+    }
+
+    #[test]
     fn private_dns_off_fires() {
         let snapshot = compliant_vpc()
             .with(|r| {
@@ -552,6 +681,39 @@ mod tests {
             })
             .build();
         assert!(findings_of(&all_traffic, "endpoint.security_group").is_empty());
+    }
+
+    #[test]
+    fn two_slash_17_rules_cover_a_slash_16_and_a_gap_does_not() {
+        let split = |second: &str| {
+            compliant_vpc()
+                .with(|r| {
+                    r.security_groups[0].ingress[0].ipv4_ranges =
+                        vec!["10.0.0.0/17".into(), second.into()]
+                })
+                .build()
+        };
+        assert!(findings_of(&split("10.0.128.0/17"), "endpoint.security_group").is_empty());
+        assert_eq!(
+            findings_of(&split("10.0.192.0/18"), "endpoint.security_group").len(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_security_group_reference_is_unverifiable_not_failing() {
+        let snapshot = compliant_vpc()
+            .with(|r| {
+                let rule = &mut r.security_groups[0].ingress[0];
+                rule.ipv4_ranges.clear();
+                rule.source_security_group_ids = vec!["sg-nodes".into()];
+            })
+            .build();
+        let found = findings_of(&snapshot, "endpoint.security_group");
+        assert_eq!(found.len(), 3);
+        assert_eq!(found[0].severity, crate::finding::Severity::Low);
+        assert_eq!(found[0].details["unverifiable"], true);
+        assert!(found[0].message.contains("cannot be verified"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! failed, so a failure can never read as "no findings".
 
 pub mod catalogue;
+pub mod data_plane;
 pub mod endpoint;
 pub mod iam;
 pub mod nat;
@@ -125,7 +126,15 @@ fn evaluate_into(
     scope: &Scope,
 ) -> Evaluation {
     for region in snapshot.regions.iter().filter(|r| r.error.is_none()) {
-        let topo = RegionTopology::build(region);
+        let mut topo = RegionTopology::build(region);
+        for view in topo.vpcs.iter_mut() {
+            if let Some(plane) =
+                declared_plane(scope, &region.account_id, &region.region, &view.vpc.id)
+            {
+                view.declare(&plane.name, &plane.public_ids(), &plane.private_ids());
+            }
+        }
+        let topo = topo;
         for view in topo.vpcs.iter().filter(|v| scope.includes(v.vpc)) {
             eval.vpcs.push(AuditedVpc {
                 account_id: region.account_id.clone(),
@@ -135,11 +144,21 @@ fn evaluate_into(
                 cidr_block: view.vpc.cidr_block.clone(),
                 is_default: view.vpc.is_default,
             });
+            let plane = declared_plane(scope, &region.account_id, &region.region, &view.vpc.id);
             for pack in packs {
-                evaluate_vpc(&mut eval, &topo, view, pack);
+                match plane {
+                    // A declared VPC is judged by the pack its declaration names.
+                    Some(plane) if plane.pack != pack.name => {}
+                    Some(plane) => {
+                        evaluate_vpc(&mut eval, &topo, view, pack);
+                        data_plane::evaluate_declared(&mut eval, &topo, view, plane, pack);
+                    }
+                    None => evaluate_vpc(&mut eval, &topo, view, pack),
+                }
             }
         }
     }
+    missing_data_plane_vpcs(&mut eval, snapshot, packs, scope);
     if packs.iter().any(|p| !p.roles.is_empty()) {
         let accounts: std::collections::BTreeSet<&str> = snapshot
             .regions
@@ -169,6 +188,75 @@ fn evaluate_into(
     eval
 }
 
+/// The data plane the config declares for this VPC, if any.
+fn declared_plane<'s>(
+    scope: &'s Scope,
+    account_id: &str,
+    region: &str,
+    vpc_id: &str,
+) -> Option<&'s crate::values::data_plane::DataPlane> {
+    scope.data_planes.iter().find(|p| {
+        p.vpc_id.0 == vpc_id
+            && p.region.0 == region
+            && p.account_id.as_ref().is_none_or(|a| a.0 == account_id)
+    })
+}
+
+/// Reports each declared data plane whose VPC is in none of the region's completed
+/// scans. A region that failed, or was not scanned, says nothing about the VPC (the report
+/// shows the failure), so nothing is reported for it.
+fn missing_data_plane_vpcs(
+    eval: &mut Evaluation,
+    snapshot: &Snapshot,
+    packs: &[RulePack],
+    scope: &Scope,
+) {
+    for plane in &scope.data_planes {
+        let scans: Vec<&crate::snapshot::RegionSnapshot> = snapshot
+            .regions
+            .iter()
+            .filter(|r| r.region == plane.region.0)
+            .filter(|r| {
+                plane
+                    .account_id
+                    .as_ref()
+                    .is_none_or(|a| a.0 == r.account_id)
+            })
+            .collect();
+        if scans.is_empty() {
+            eval.notes.push(format!(
+                "data plane {}: region {} was not scanned, so VPC {} was not audited",
+                plane.name, plane.region.0, plane.vpc_id.0
+            ));
+            continue;
+        }
+        if scans.iter().any(|r| r.error.is_some())
+            || scans
+                .iter()
+                .any(|r| r.vpcs.iter().any(|v| v.id == plane.vpc_id.0))
+        {
+            continue;
+        }
+        let Some(pack) = packs.iter().find(|p| p.name == plane.pack) else {
+            continue;
+        };
+        let finding_scope = FindingScope {
+            account_id: plane
+                .account_id
+                .as_ref()
+                .map(|a| a.0.clone())
+                .unwrap_or_else(|| scans[0].account_id.clone()),
+            region: plane.region.0.clone(),
+            vpc_id: Some(plane.vpc_id.0.clone()),
+        };
+        if let Some(mut sink) =
+            Sink::new(eval, pack, catalogue::DATA_PLANE_VPC_MISSING, finding_scope)
+        {
+            data_plane::vpc_missing(plane, &mut sink);
+        }
+    }
+}
+
 fn evaluate_vpc(eval: &mut Evaluation, topo: &RegionTopology, view: &VpcView, pack: &RulePack) {
     let rules = &pack.vpc_rules;
     macro_rules! run {
@@ -195,6 +283,7 @@ fn evaluate_vpc(eval: &mut Evaluation, topo: &RegionTopology, view: &VpcView, pa
     run!(private_size, subnet::PRIVATE_SIZE);
     run!(public_size, subnet::PUBLIC_SIZE);
     run!(private_egress, subnet::PRIVATE_EGRESS);
+    run!(corporate_egress, vpc::CORPORATE_EGRESS);
     run!(ip_capacity, subnet::IP_CAPACITY);
     run!(nat_in_public_subnet, nat::IN_PUBLIC_SUBNET);
     run!(nat_same_az, nat::SAME_AZ);
@@ -281,6 +370,22 @@ impl<'e> Sink<'e> {
         &self.scope.region
     }
 
+    /// Records a finding at `severity` instead of the rule's: for evidence that is weaker
+    /// than the rule's failure, such as a check the snapshot cannot verify.
+    pub fn report_at(
+        &mut self,
+        severity: Severity,
+        resource_id: &str,
+        message: String,
+        remediation: String,
+        details: serde_json::Value,
+    ) {
+        let lowered = severity.min(self.severity);
+        let rule_severity = std::mem::replace(&mut self.severity, lowered);
+        self.report(resource_id, message, remediation, details);
+        self.severity = rule_severity;
+    }
+
     /// Records a finding on `resource_id` (of the rule's resource type).
     pub fn report(
         &mut self,
@@ -349,7 +454,11 @@ mod tests {
         let snapshot = compliant_vpc().build();
         let eval = run(&snapshot);
         assert_eq!(eval.findings, vec![], "compliant VPC must be clean");
-        for id in pack::VpcRules::IDS {
+        // The data plane rules only run on a declared data plane.
+        for id in pack::VpcRules::IDS
+            .iter()
+            .filter(|id| !id.starts_with("data_plane."))
+        {
             assert!(
                 eval.evaluated.get(*id).copied().unwrap_or(0) > 0,
                 "{id} evaluated nothing"

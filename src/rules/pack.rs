@@ -81,14 +81,24 @@ impl TryFrom<f64> for Percent {
     }
 }
 
-/// A subnet's role in the VPC, as the rules classify it.
+/// A subnet's class in the VPC, as the rules classify it (see `rules::topology`).
+///
+/// Only public and private subnets are the data plane's: isolated and infrastructure
+/// subnets are not held to the private rules and do not count toward the AZ rules.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum SubnetRole {
+    /// The default route goes to an internet gateway.
     Public,
+    /// The default route goes somewhere other than an internet gateway, or a tag says so.
     Private,
+    /// No default route and no tag saying private (databases, caches, ...).
+    Isolated,
+    /// Holds a transit gateway attachment, a Network Firewall or a Gateway Load Balancer
+    /// endpoint.
+    Infrastructure,
 }
 
 impl SubnetRole {
@@ -96,7 +106,54 @@ impl SubnetRole {
         match self {
             SubnetRole::Public => "public",
             SubnetRole::Private => "private",
+            SubnetRole::Isolated => "isolated",
+            SubnetRole::Infrastructure => "infrastructure",
         }
+    }
+
+    /// Whether the data plane rules (sizes, egress, AZ coverage) apply to the class.
+    pub fn is_data_plane(self) -> bool {
+        matches!(self, SubnetRole::Public | SubnetRole::Private)
+    }
+}
+
+/// How a private subnet's default route leaves the VPC.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum EgressKind {
+    /// A public NAT gateway: what the vendor recommends.
+    NatGateway,
+    /// A NAT gateway with private connectivity: no path to the internet.
+    PrivateNatGateway,
+    TransitGateway,
+    VirtualPrivateGateway,
+    /// An AWS Cloud WAN core network.
+    CloudWan,
+    /// An instance or network interface doing NAT.
+    NatInstance,
+    /// A Network Firewall or Gateway Load Balancer endpoint.
+    FirewallEndpoint,
+}
+
+impl EgressKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EgressKind::NatGateway => "nat_gateway",
+            EgressKind::PrivateNatGateway => "private_nat_gateway",
+            EgressKind::TransitGateway => "transit_gateway",
+            EgressKind::VirtualPrivateGateway => "virtual_private_gateway",
+            EgressKind::CloudWan => "cloud_wan",
+            EgressKind::NatInstance => "nat_instance",
+            EgressKind::FirewallEndpoint => "firewall_endpoint",
+        }
+    }
+
+    /// A deliberate enterprise design that reaches the internet through something the
+    /// vendor does not name: reported once per VPC at low, never as broken.
+    pub fn is_corporate(self) -> bool {
+        !matches!(self, EgressKind::NatGateway | EgressKind::PrivateNatGateway)
     }
 }
 
@@ -168,8 +225,21 @@ rule_settings!(IpCapacity {
     min_free_percent: Percent = Percent(10.0);
     /// Fires when fewer than this many IPs are free.
     min_free_ips: u64 = 16;
-    /// Which subnets the rule applies to.
-    subnet_roles: Vec<SubnetRole> = vec![SubnetRole::Private];
+    /// Which subnets the rule applies to (public subnets hold load balancers and NAT
+    /// gateways, which need addresses too).
+    subnet_roles: Vec<SubnetRole> = vec![SubnetRole::Private, SubnetRole::Public];
+    /// The recommended private subnet size: when `min_free_ips` is more than a subnet of
+    /// this size can hold, `min_free_percent` of such a subnet is asked instead.
+    recommended_private_prefix_length: PrefixLength = PrefixLength(18);
+    /// The same for public subnets.
+    recommended_public_prefix_length: PrefixLength = PrefixLength(28);
+});
+
+rule_settings!(CorporateEgress {
+    /// Egress kinds accepted as compliant: a private subnet leaving through one of them is
+    /// not reported (`transit_gateway`, `virtual_private_gateway`, `cloud_wan`,
+    /// `nat_instance`, `firewall_endpoint`).
+    accepted_egress: Vec<EgressKind> = Vec::new();
 });
 
 rule_settings!(GatewayEndpoint {
@@ -269,6 +339,10 @@ rule_tables! {
     private_size: MaxPrefix = "subnet.private_size";
     public_size: MaxPrefix = "subnet.public_size";
     private_egress: NoParams = "subnet.private_egress";
+    corporate_egress: CorporateEgress = "vpc.corporate_egress";
+    data_plane_vpc_missing: NoParams = "data_plane.vpc_missing";
+    data_plane_subnet_missing: NoParams = "data_plane.subnet_missing";
+    data_plane_one_per_az: NoParams = "data_plane.one_per_az";
     ip_capacity: IpCapacity = "subnet.ip_capacity";
     nat_in_public_subnet: NoParams = "nat.in_public_subnet";
     nat_same_az: NoParams = "nat.same_az";
@@ -423,6 +497,15 @@ impl RulePack {
                     .common(rule_id)
                     .and_then(|c| c.enabled)
                     .unwrap_or(true);
+        }
+        // The rules of a declared data plane judge the config's own declaration: they run
+        // for whichever pack it names, unless switched off.
+        if rule_id.starts_with("data_plane.") {
+            return self
+                .vpc_rules
+                .common(rule_id)
+                .and_then(|c| c.enabled)
+                .unwrap_or(true);
         }
         self.vpc_rules
             .common(rule_id)

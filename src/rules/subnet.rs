@@ -8,16 +8,13 @@ use serde_json::json;
 
 use super::catalogue;
 use super::pack::{IpCapacity, MaxPrefix, NoParams, SubnetRole};
-use super::topology::{RegionTopology, SubnetView, VpcView};
+use super::topology::{Egress, RegionTopology, SubnetView, VpcView};
 use super::{Rule, Sink};
 
 pub const PRIVATE_SIZE: Rule<MaxPrefix> = (catalogue::SUBNET_PRIVATE_SIZE, private_size);
 pub const PUBLIC_SIZE: Rule<MaxPrefix> = (catalogue::SUBNET_PUBLIC_SIZE, public_size);
 pub const PRIVATE_EGRESS: Rule<NoParams> = (catalogue::SUBNET_PRIVATE_EGRESS, private_egress);
 pub const IP_CAPACITY: Rule<IpCapacity> = (catalogue::SUBNET_IP_CAPACITY, ip_capacity);
-
-/// The well-known NAT64 prefix that IPv6-only subnets route to a NAT gateway.
-const NAT64_PREFIX: &str = "64:ff9b::/96";
 
 /// AWS reserves five addresses in every subnet.
 const AWS_RESERVED_IPS: u64 = 5;
@@ -32,7 +29,7 @@ fn ipv4_net(view: &SubnetView) -> Option<ipnetwork::Ipv4Network> {
 }
 
 fn role_details(view: &SubnetView) -> serde_json::Value {
-    json!({ "role": view.role.as_str(), "role_source": view.role_source.as_str() })
+    view.class_details()
 }
 
 fn private_size(view: &VpcView, _: &RegionTopology, settings: &MaxPrefix, sink: &mut Sink) {
@@ -104,37 +101,17 @@ fn private_egress(view: &VpcView, topo: &RegionTopology, _: &NoParams, sink: &mu
     for subnet in view.subnets_with_role(SubnetRole::Private) {
         sink.evaluated(&subnet.subnet.id);
         let id = &subnet.subnet.id;
-        // An IPv6-only subnet has no IPv4 default route; it reaches IPv4 services through
-        // NAT64: a `64:ff9b::/96` route to a NAT gateway (with DNS64).
-        let route = subnet.default_route.or_else(|| {
-            let ipv6_only = subnet.subnet.cidr_block.is_none();
-            subnet.route_table.filter(|_| ipv6_only).and_then(|table| {
-                table
-                    .routes
-                    .iter()
-                    .find(|r| r.destination_ipv6_cidr.as_deref() == Some(NAT64_PREFIX))
-            })
-        });
-        let target = route.and_then(|r| r.target.as_deref());
-        let blackhole = route.is_some_and(|r| r.state.as_deref() == Some("blackhole"));
-        let problem = match target {
-            None => Some("has no 0.0.0.0/0 route".to_string()),
-            Some(t) if blackhole => Some(format!("routes 0.0.0.0/0 to {t}, which is a blackhole")),
-            Some(t) if !t.starts_with("nat-") => {
-                Some(format!("routes 0.0.0.0/0 to {t}, not to a NAT gateway"))
-            }
-            Some(t) => match topo.nat_gateway(t) {
-                None => Some(format!(
-                    "routes 0.0.0.0/0 to NAT gateway {t}, which does not exist"
-                )),
-                Some(nat) if nat.state.as_deref() != Some("available") => Some(format!(
-                    "routes 0.0.0.0/0 to NAT gateway {t}, which is {}",
-                    nat.state.as_deref().unwrap_or("in an unknown state")
-                )),
-                Some(_) => None,
-            },
+        // An IPv6-only subnet's default route is its NAT64 route (`64:ff9b::/96`).
+        let route = subnet.default_route;
+        let (problem, kind, target) = match view.egress(topo, subnet) {
+            // A NAT gateway, or a deliberate corporate design (vpc.corporate_egress).
+            Egress::Reaches { .. } => continue,
+            Egress::Broken {
+                problem,
+                kind,
+                target,
+            } => (problem, kind, target),
         };
-        let Some(problem) = problem else { continue };
         let table = subnet
             .route_table
             .map(|t| t.id.as_str())
@@ -144,7 +121,8 @@ fn private_egress(view: &VpcView, topo: &RegionTopology, _: &NoParams, sink: &mu
             format!("Private subnet {id} {problem}"),
             format!(
                 "aws ec2 replace-route --route-table-id {table} --destination-cidr-block 0.0.0.0/0 \
-                 --nat-gateway-id <the NAT gateway in {}> (create-route if there is none)",
+                 --nat-gateway-id <the public NAT gateway in {}> (create-route if there is none; \
+                 or, where egress is central, --transit-gateway-id <the attached transit gateway>)",
                 subnet.az()
             ),
             json!({
@@ -152,6 +130,7 @@ fn private_egress(view: &VpcView, topo: &RegionTopology, _: &NoParams, sink: &mu
                 "uses_main_route_table": subnet.uses_main_route_table,
                 "default_route_target": target,
                 "default_route_state": route.and_then(|r| r.state.clone()),
+                "egress_kind": kind.map(|k| k.as_str()),
                 "subnet": role_details(subnet),
             }),
         );
@@ -162,12 +141,30 @@ fn ip_capacity(view: &VpcView, _: &RegionTopology, settings: &IpCapacity, sink: 
     let roles = settings.subnet_roles();
     let min_percent = settings.min_free_percent().0;
     let min_ips = settings.min_free_ips();
-    for subnet in view.subnets.iter().filter(|s| roles.contains(&s.role)) {
+    for subnet in view
+        .subnets
+        .iter()
+        .filter(|s| s.judged && roles.contains(&s.role))
+    {
         let Some(net) = ipv4_net(subnet) else {
             continue;
         };
         let id = &subnet.subnet.id;
         let usable = usable_ips(&net);
+        // Never ask for more free addresses than a subnet of the recommended size can
+        // hold: 1024 free IPs cannot be asked of a /28, which then keeps `min_free_percent`
+        // of its addresses free instead.
+        let recommended = match subnet.role {
+            SubnetRole::Public => settings.recommended_public_prefix_length().0,
+            _ => settings.recommended_private_prefix_length().0,
+        };
+        let recommended_usable =
+            (1u64 << (32 - u32::from(recommended.min(32)))).saturating_sub(AWS_RESERVED_IPS);
+        let min_ips = if min_ips <= recommended_usable {
+            min_ips
+        } else {
+            (recommended_usable as f64 * min_percent / 100.0).ceil() as u64
+        };
         sink.evaluated(&subnet.subnet.id);
         let Some(free) = subnet.subnet.available_ip_address_count else {
             sink.report(
@@ -223,6 +220,10 @@ mod tests {
             compliant_vpc()
                 .with(|r| {
                     r.subnets[1].cidr_block = None;
+                    // Without its NAT64 route it would be isolated; the tag keeps it private.
+                    r.subnets[1]
+                        .tags
+                        .insert("Name".into(), "data-plane-private".into());
                     let table = r
                         .route_tables
                         .iter_mut()
@@ -334,10 +335,18 @@ mod tests {
         assert!(found[0].message.contains("not to a NAT gateway"));
     }
 
+    /// Deliberate change (issue 15): only a subnet tagged private is still held to the
+    /// private rules when it loses its default route; an untagged one is isolated.
     #[test]
     fn private_subnet_without_default_route_fires_private_egress() {
         let snapshot = compliant_vpc()
             .with(|r| {
+                r.subnets
+                    .iter_mut()
+                    .find(|s| s.id == "subnet-priv-b")
+                    .unwrap()
+                    .tags
+                    .insert("kubernetes.io/role/internal-elb".into(), "1".into());
                 let rt = r
                     .route_tables
                     .iter_mut()
@@ -350,6 +359,74 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].resource_id, "subnet-priv-b");
         assert!(found[0].message.ends_with("has no 0.0.0.0/0 route"));
+    }
+
+    #[test]
+    fn untagged_subnet_without_default_route_is_isolated_and_not_judged() {
+        let snapshot = compliant_vpc()
+            .with(|r| {
+                let rt = r
+                    .route_tables
+                    .iter_mut()
+                    .find(|t| t.id == "rtb-private-b")
+                    .unwrap();
+                rt.routes.truncate(1);
+                let s = r
+                    .subnets
+                    .iter_mut()
+                    .find(|s| s.id == "subnet-priv-b")
+                    .unwrap();
+                s.cidr_block = Some("10.0.64.0/24".into());
+                s.available_ip_address_count = Some(3);
+            })
+            .build();
+        let eval = run(&snapshot);
+        assert!(
+            eval.findings
+                .iter()
+                .all(|f| f.resource_id != "subnet-priv-b"),
+            "{:#?}",
+            eval.findings
+        );
+        // Its AZ still has no private subnet: the VPC-level rule says so.
+        assert_eq!(findings_of(&snapshot, "vpc.private_subnet_per_az").len(), 1);
+    }
+
+    #[test]
+    fn private_nat_gateway_is_no_path_to_the_internet() {
+        let snapshot = compliant_vpc()
+            .with(|r| r.nat_gateways[0].connectivity_type = Some("private".into()))
+            .build();
+        let found = findings_of(&snapshot, "subnet.private_egress");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].resource_id, "subnet-priv-a");
+        assert_eq!(found[0].severity, crate::finding::Severity::High);
+        assert_eq!(found[0].details["egress_kind"], "private_nat_gateway");
+        assert!(found[0].message.contains("private"), "{}", found[0].message);
+    }
+
+    #[test]
+    fn transit_gateway_without_an_attachment_and_unknown_endpoint_are_broken() {
+        let snapshot = compliant_vpc()
+            .with(|r| {
+                for (rt, target) in [("rtb-private-a", "tgw-1"), ("rtb-private-b", "vpce-gone")] {
+                    let t = r.route_tables.iter_mut().find(|t| t.id == rt).unwrap();
+                    t.routes[1].target = Some(target.into());
+                }
+            })
+            .build();
+        let found = findings_of(&snapshot, "subnet.private_egress");
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(
+            found[0].message.contains("no attachment"),
+            "{}",
+            found[0].message
+        );
+        assert!(
+            found[1].message.contains("does not exist"),
+            "{}",
+            found[1].message
+        );
     }
 
     #[test]
@@ -401,19 +478,26 @@ mod tests {
         assert_eq!(found[0].details["usable_ips"], 16379);
     }
 
+    /// Deliberate change (issue 15): public subnets are capacity checked too, against a
+    /// threshold a /28 can meet.
     #[test]
-    fn public_subnets_are_not_capacity_checked_by_default() {
-        let snapshot = compliant_vpc()
-            .with(|r| {
-                let s = r
-                    .subnets
-                    .iter_mut()
-                    .find(|s| s.id == "subnet-pub-a")
-                    .unwrap();
-                s.available_ip_address_count = Some(0);
-            })
-            .build();
-        assert!(findings_of(&snapshot, "subnet.ip_capacity").is_empty());
+    fn public_subnets_are_capacity_checked_with_a_threshold_a_slash_28_can_meet() {
+        let public_free = |free: u64| {
+            compliant_vpc()
+                .with(move |r| {
+                    let s = r
+                        .subnets
+                        .iter_mut()
+                        .find(|s| s.id == "subnet-pub-a")
+                        .unwrap();
+                    s.available_ip_address_count = Some(free);
+                })
+                .build()
+        };
+        let found = findings_of(&public_free(1), "subnet.ip_capacity");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].details["min_free_ips"], 2);
+        assert!(findings_of(&public_free(9), "subnet.ip_capacity").is_empty());
     }
 
     #[test]
@@ -425,6 +509,7 @@ mod tests {
                     .for_each(|s| s.available_ip_address_count = None)
             })
             .build();
-        assert_eq!(findings_of(&snapshot, "subnet.ip_capacity").len(), 3);
+        // The three private and the three public subnets.
+        assert_eq!(findings_of(&snapshot, "subnet.ip_capacity").len(), 6);
     }
 }

@@ -1,13 +1,17 @@
-//! VPC-wide rules: AZ count, CIDR size, internet gateway, DNS attributes, and public and
-//! private subnets in every AZ. Each finding's resource is the VPC.
+//! VPC-wide rules: AZ count, CIDR size, internet gateway, DNS attributes, public and
+//! private subnets in every AZ, and corporate egress. Each finding's resource is the VPC.
+//!
+//! The AZ rules count only the data plane's subnets (public and private, in availability
+//! zones): isolated and infrastructure subnets, Local and Wavelength Zones, and the
+//! undeclared subnets of a declared data plane do not count.
 
 use std::collections::BTreeSet;
 
 use serde_json::json;
 
 use super::catalogue;
-use super::pack::{AzCount, MaxPrefix, NoParams, SubnetRole};
-use super::topology::{RegionTopology, VpcView};
+use super::pack::{AzCount, CorporateEgress, MaxPrefix, NoParams, SubnetRole};
+use super::topology::{Egress, RegionTopology, VpcView};
 use super::{Rule, Sink};
 
 pub const AZ_COUNT: Rule<AzCount> = (catalogue::VPC_AZ_COUNT, az_count);
@@ -18,6 +22,69 @@ pub const PUBLIC_SUBNET_PER_AZ: Rule<NoParams> =
     (catalogue::VPC_PUBLIC_SUBNET_PER_AZ, public_subnet_per_az);
 pub const PRIVATE_SUBNET_PER_AZ: Rule<NoParams> =
     (catalogue::VPC_PRIVATE_SUBNET_PER_AZ, private_subnet_per_az);
+pub const CORPORATE_EGRESS: Rule<CorporateEgress> =
+    (catalogue::VPC_CORPORATE_EGRESS, corporate_egress);
+
+/// Private subnets that leave through a deliberate corporate design (a transit gateway, a
+/// virtual private gateway, Cloud WAN, a NAT instance or a firewall endpoint) rather than
+/// the NAT gateway the vendor recommends: one low finding per VPC, naming each path, with
+/// no remediation that would bypass it. Kinds in `accepted_egress` are not reported.
+fn corporate_egress(
+    view: &VpcView,
+    topo: &RegionTopology,
+    settings: &CorporateEgress,
+    sink: &mut Sink,
+) {
+    let accepted = settings.accepted_egress();
+    let mut paths: std::collections::BTreeMap<(&str, &str), Vec<&str>> = Default::default();
+    let mut any_private = false;
+    for subnet in view.subnets_with_role(SubnetRole::Private) {
+        any_private = true;
+        if let Egress::Reaches { kind, target } = view.egress(topo, subnet) {
+            if kind.is_corporate() && !accepted.contains(&kind) {
+                paths
+                    .entry((kind.as_str(), target))
+                    .or_default()
+                    .push(subnet.subnet.id.as_str());
+            }
+        }
+    }
+    if !any_private {
+        return;
+    }
+    sink.evaluated(&view.vpc.id);
+    if paths.is_empty() {
+        return;
+    }
+    let vpc = &view.vpc.id;
+    let targets: Vec<&str> = paths
+        .keys()
+        .map(|(_, t)| *t)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let kinds: BTreeSet<&str> = paths.keys().map(|(k, _)| *k).collect();
+    let details: Vec<serde_json::Value> = paths
+        .iter()
+        .map(|((kind, target), subnets)| {
+            json!({ "egress_kind": kind, "target": target, "private_subnets": subnets })
+        })
+        .collect();
+    sink.report(
+        vpc,
+        format!(
+            "VPC {vpc}: private subnets leave through {}, not a NAT gateway",
+            targets.join(", ")
+        ),
+        format!(
+            "Nothing to change if this is the corporate egress by design: make sure it allows \
+             the vendor's traffic (image registries, the control plane), then accept it with \
+             rule_overrides: {{vpc.corporate_egress: {{accepted_egress: [{}]}}}} in the config",
+            kinds.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+        json!({ "egress": details }),
+    );
+}
 
 fn az_count(view: &VpcView, _: &RegionTopology, settings: &AzCount, sink: &mut Sink) {
     sink.evaluated(&view.vpc.id);
@@ -162,6 +229,7 @@ fn subnet_per_az(view: &VpcView, _: &RegionTopology, role: SubnetRole, sink: &mu
     let all = view.azs();
     let covered: BTreeSet<&str> = view
         .subnets_with_role(role)
+        .filter(|s| s.in_availability_zone)
         .filter(|s| {
             role == SubnetRole::Private
                 || s.default_target().is_some_and(|t| view.has_attached_igw(t))

@@ -18,11 +18,14 @@ locals {
     "ec2:DescribeAvailabilityZones",
     "ec2:DescribeInternetGateways",
     "ec2:DescribeNatGateways",
+    # Gateway Load Balancer and Network Firewall endpoints' interfaces.
+    "ec2:DescribeNetworkInterfaces",
     # The account's enabled regions, for an account configured with regions: all.
     "ec2:DescribeRegions",
     "ec2:DescribeRouteTables",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeSubnets",
+    "ec2:DescribeTransitGatewayVpcAttachments",
     "ec2:DescribeVpcAttribute",
     "ec2:DescribeVpcEndpoints",
     "ec2:DescribeVpcs",

@@ -552,6 +552,7 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
         let (fill, stroke) = match s.role {
             SubnetRole::Public => ("#e3f4e1", "#3a8a3a"),
             SubnetRole::Private => ("#e1ecf8", "#3468a8"),
+            SubnetRole::Isolated | SubnetRole::Infrastructure => ("#eeeeee", "#888888"),
         };
         element_rect(out, x, y, w, h, fill, stroke, &links);
         text(out, x + 8.0, y + 15.0, 11.0, "bold", "#222", id);

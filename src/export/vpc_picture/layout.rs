@@ -126,7 +126,10 @@ impl<'t, 'v, 'a> Picture<'t, 'v, 'a> {
             if let Some(column) = columns.iter_mut().find(|c| c.az == subnet.az()) {
                 match subnet.role {
                     SubnetRole::Public => column.public.push(subnet),
-                    SubnetRole::Private => column.private.push(subnet),
+                    // Isolated and infrastructure subnets are drawn in the private row, greyed.
+                    SubnetRole::Private | SubnetRole::Isolated | SubnetRole::Infrastructure => {
+                        column.private.push(subnet)
+                    }
                 }
             }
         }

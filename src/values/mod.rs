@@ -1,9 +1,12 @@
 //! Plain validated values that the config, the rule packs, the suppressions and the
-//! evaluation share: AWS region names, VPC ids, and the audit [`Scope`].
+//! evaluation share: AWS region names, VPC ids, the audit [`Scope`] and the declared data
+//! planes ([`data_plane`]).
 //!
 //! A leaf of the model: it imports only [`crate::snapshot`] and [`crate::input`], so the
 //! config (which reads packs and suppressions) and the rules (which read the scope) can
 //! both use these without importing each other.
+
+pub mod data_plane;
 
 use std::collections::BTreeMap;
 
@@ -72,11 +75,18 @@ pub struct Scope {
     /// Leave out each region's default VPC.
     #[serde(default)]
     pub exclude_default_vpc: bool,
+    /// The config's declared data planes (`data_planes:`, not a `scope:` key): their VPCs
+    /// are always audited, each on its declared subnets.
+    #[serde(skip)]
+    pub data_planes: Vec<data_plane::DataPlane>,
 }
 
 impl Scope {
     /// Whether `vpc` is audited.
     pub fn includes(&self, vpc: &Vpc) -> bool {
+        if self.data_planes.iter().any(|p| p.vpc_id.0 == vpc.id) {
+            return true;
+        }
         if self.exclude_default_vpc && vpc.is_default {
             return false;
         }
