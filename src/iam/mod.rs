@@ -23,7 +23,6 @@
 pub mod grants;
 pub mod pattern;
 pub mod policy;
-#[cfg(test)]
 pub mod render;
 pub mod template;
 pub mod trust;

@@ -998,7 +998,9 @@ mod tests {
         assert_eq!(risks(&drifts), [TrustRisk::Note], "{drifts:?}");
         assert!(!drifts[0].message().contains("s3cr3t"));
         // With a wildcard it accepts other values: a different, opened, condition.
-        let widened = UNION.replace("StringEquals", "StringLike").replace("s3cr3t-value", "s3cr3t-*");
+        let widened = UNION
+            .replace("StringEquals", "StringLike")
+            .replace("s3cr3t-value", "s3cr3t-*");
         let drifts = compare(UNION, &widened);
         assert!(risks(&drifts).contains(&TrustRisk::Looser), "{drifts:?}");
     }
@@ -1030,7 +1032,9 @@ mod tests {
         options
             .optional_condition_keys
             .insert(ConditionKey::new("sts:ExternalId"));
-        let absent = doc(r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"479331373192"},"Action":"sts:AssumeRole"}}"#);
+        let absent = doc(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"479331373192"},"Action":"sts:AssumeRole"}}"#,
+        );
         assert!(compare_trust(&doc(UNION), &absent, &options).is_empty());
         assert!(compare_trust(&doc(UNION), &doc(UNION), &options).is_empty());
         let wrong = doc(&UNION.replace("s3cr3t-value", "other"));
