@@ -19,14 +19,26 @@
 //! [`crate::iam::policy::unknown_value`], which the trust check reads as "any
 //! value"), else from its `Default`; otherwise reading fails and names it.
 //!
+//! `Conditions` are evaluated with the given parameters (`Fn::Equals`,
+//! `Fn::And`, `Fn::Or`, `Fn::Not` and `Condition`); a resource whose
+//! `Condition` is false is not created, so its role is not expected and its
+//! policies attach to nothing; `Fn::If` picks its branch, and a branch of
+//! `AWS::NoValue` drops the field. A condition that depends on a parameter
+//! whose value is unknown is an error naming it.
+//!
+//! A role without `RoleName` gets a name CloudFormation generates,
+//! `{stack}-{logical id}-{suffix}`; [`TemplateRole::generated_name`] says so,
+//! and the caller matches it by pattern (see
+//! [`crate::rules::iam::NameMatcher`]). `AWS::Partition` comes from
+//! [`TemplateContext::partition`], which the caller takes from the region.
+//!
 //! Deliberate approximations, none of which matter for IAM roles:
 //! - `!Ref` to a role gives its `RoleName` (or, without one, its logical id,
 //!   where CloudFormation would generate a name); to a managed policy, its
 //!   ARN; to anything else, its logical id.
-//! - Resource `Condition`s are not evaluated: every role is read.
-//! - Other intrinsic functions (`!If`, `!Select`, ...) are recognised and
-//!   refused with an error if they appear in what must be resolved; tags that
-//!   are no CloudFormation function anywhere in the template are errors.
+//! - Other intrinsic functions (`!Select`, `!FindInMap`, ...) are recognised
+//!   and refused with an error if they appear in what must be resolved; tags
+//!   that are no CloudFormation function anywhere in the template are errors.
 //!
 //! Errors carry the field path (`Resources.X.Properties.PolicyDocument
 //! .Statement[2].Resource`) and, where it can be found, a line: YAML syntax
@@ -112,6 +124,9 @@ pub struct TemplateRole {
     pub logical_id: String,
     /// The resolved `RoleName`, or the logical id when there is none.
     pub role_name: String,
+    /// True when the role has no `RoleName`: CloudFormation names it
+    /// `{stack}-{logical id}-{suffix}`, so `role_name` is only its logical id.
+    pub generated_name: bool,
     /// The role's ARN in the context's partition and account.
     pub arn: String,
     /// `AssumeRolePolicyDocument`.
@@ -331,10 +346,24 @@ impl Reader<'_> {
             }
         };
 
+        let conditions = match top.get("Conditions") {
+            None | Some(Yaml::Null) => Mapping::new(),
+            Some(Yaml::Mapping(m)) => m.clone(),
+            Some(other) => {
+                return Err(self.error(
+                    TemplateErrorKind::Structure,
+                    "Conditions",
+                    Some("Conditions"),
+                    format!("expected a mapping, found {}", describe(other)),
+                ))
+            }
+        };
         let mut resolver = Resolver {
             reader: self,
             context,
             parameters: &parameters,
+            conditions: &conditions,
+            condition_values: BTreeMap::new(),
             resources: BTreeMap::new(),
             stack: Vec::new(),
         };
@@ -391,11 +420,24 @@ impl Reader<'_> {
                     ))
                 }
             };
+            let condition = match body.get("Condition") {
+                None => None,
+                Some(Yaml::String(name)) => Some(name.clone()),
+                Some(other) => {
+                    return Err(self.error(
+                        TemplateErrorKind::Structure,
+                        &format!("{path}.Condition"),
+                        Some(logical_id),
+                        format!("expected a condition name, found {}", describe(other)),
+                    ))
+                }
+            };
             resolver.resources.insert(
                 logical_id.to_string(),
                 Resource {
                     resource_type,
                     properties,
+                    condition,
                 },
             );
             order.push(logical_id.to_string());
@@ -405,6 +447,9 @@ impl Reader<'_> {
         let mut attachable = Vec::new();
         let mut managed_by_arn: BTreeMap<String, String> = BTreeMap::new();
         for logical_id in &order {
+            if !resolver.is_created(logical_id)? {
+                continue;
+            }
             let Some(resource) = resolver.resources.get(logical_id) else {
                 continue;
             };
@@ -433,7 +478,7 @@ impl Reader<'_> {
                 .resources
                 .get(logical_id)
                 .is_some_and(|r| r.resource_type == "AWS::IAM::Role");
-            if is_role {
+            if is_role && resolver.is_created(logical_id)? {
                 roles.push(resolver.read_role(logical_id, &attachable, &managed_by_arn)?);
             }
         }
@@ -493,6 +538,8 @@ impl Reader<'_> {
 struct Resource<'y> {
     resource_type: String,
     properties: Option<&'y Mapping>,
+    /// The name of the template condition that decides whether it is created.
+    condition: Option<String>,
 }
 
 /// Resolves intrinsic functions against the context, parameters and
@@ -501,6 +548,10 @@ struct Resolver<'r, 'y> {
     reader: &'r Reader<'r>,
     context: &'r TemplateContext,
     parameters: &'r Mapping,
+    /// The template's `Conditions`.
+    conditions: &'r Mapping,
+    /// Conditions evaluated so far.
+    condition_values: BTreeMap<String, bool>,
     resources: BTreeMap<String, Resource<'y>>,
     stack: Vec<String>,
 }
@@ -514,6 +565,139 @@ impl<'y> Resolver<'_, 'y> {
         message: impl Into<String>,
     ) -> TemplateError {
         self.reader.error(kind, path, needle, message)
+    }
+
+    /// Whether CloudFormation creates the resource: its `Condition`, if any, holds.
+    fn is_created(&mut self, logical_id: &str) -> Result<bool, TemplateError> {
+        let condition = self
+            .resources
+            .get(logical_id)
+            .and_then(|r| r.condition.clone());
+        match condition {
+            None => Ok(true),
+            Some(name) => self.condition(&name, &format!("Resources.{logical_id}.Condition")),
+        }
+    }
+
+    /// The value of the template condition `name`, evaluated once.
+    fn condition(&mut self, name: &str, path: &str) -> Result<bool, TemplateError> {
+        if let Some(value) = self.condition_values.get(name) {
+            return Ok(*value);
+        }
+        let Some(expression) = self.conditions.get(name) else {
+            return Err(self.error(
+                TemplateErrorKind::MissingReference,
+                path,
+                Some(name),
+                format!("{name:?} is not a condition of this template"),
+            ));
+        };
+        let value = self.with_resource("Conditions", name, |resolver| {
+            resolver.condition_expression(expression, &format!("Conditions.{name}"))
+        })?;
+        self.condition_values.insert(name.to_string(), value);
+        Ok(value)
+    }
+
+    /// Evaluates `Fn::Equals`, `Fn::And`, `Fn::Or`, `Fn::Not` and `Condition`.
+    fn condition_expression(&mut self, value: &Yaml, path: &str) -> Result<bool, TemplateError> {
+        let (function, argument) = match value {
+            Yaml::Tagged(tagged) => {
+                let tag = tagged.tag.to_string();
+                (tag.trim_start_matches('!').to_string(), &tagged.value)
+            }
+            Yaml::Mapping(map) if map.len() == 1 => {
+                let (key, argument) = map.iter().next().expect("one entry");
+                let key = scalar_text(key).unwrap_or_default();
+                (key.trim_start_matches("Fn::").to_string(), argument)
+            }
+            other => {
+                return Err(self.error(
+                    TemplateErrorKind::Structure,
+                    path,
+                    None,
+                    format!(
+                        "expected a condition function (Fn::Equals, Fn::And, Fn::Or, Fn::Not, Condition), found {}",
+                        describe(other)
+                    ),
+                ))
+            }
+        };
+        let arguments = |resolver: &Self, count: std::ops::RangeInclusive<usize>| match argument
+            .as_sequence()
+        {
+            Some(items) if count.contains(&items.len()) => Ok(items.clone()),
+            _ => Err(resolver.error(
+                TemplateErrorKind::Structure,
+                path,
+                Some(&function),
+                format!(
+                    "{function} takes a list of {} to {} arguments",
+                    count.start(),
+                    count.end()
+                ),
+            )),
+        };
+        match function.as_str() {
+            "Condition" => {
+                let Some(name) = argument.as_str() else {
+                    return Err(self.error(
+                        TemplateErrorKind::Structure,
+                        path,
+                        Some("Condition"),
+                        "Condition needs a condition name",
+                    ));
+                };
+                self.condition(name, path)
+            }
+            "Not" => {
+                let items = arguments(self, 1..=1)?;
+                Ok(!self.condition_expression(&items[0], &format!("{path}[0]"))?)
+            }
+            "And" | "Or" => {
+                let items = arguments(self, 2..=10)?;
+                let mut values = Vec::with_capacity(items.len());
+                for (n, item) in items.iter().enumerate() {
+                    values.push(self.condition_expression(item, &format!("{path}[{n}]"))?);
+                }
+                Ok(if function == "And" {
+                    values.iter().all(|v| *v)
+                } else {
+                    values.iter().any(|v| *v)
+                })
+            }
+            "Equals" => {
+                let items = arguments(self, 2..=2)?;
+                let mut sides = Vec::with_capacity(2);
+                for (n, item) in items.iter().enumerate() {
+                    let side_path = format!("{path}[{n}]");
+                    let side = self.resolve(item, &side_path)?.unwrap_or(Json::Null);
+                    if side
+                        .to_string()
+                        .contains(super::policy::UNKNOWN_VALUE_PREFIX)
+                    {
+                        return Err(self.error(
+                            TemplateErrorKind::MissingParameter,
+                            &side_path,
+                            None,
+                            "the condition depends on a parameter whose value is not configured",
+                        ));
+                    }
+                    // CloudFormation compares strings: 1 and "1" are equal.
+                    sides.push(match side {
+                        Json::String(s) => s,
+                        other => other.to_string(),
+                    });
+                }
+                Ok(sides[0] == sides[1])
+            }
+            other => Err(self.error(
+                TemplateErrorKind::Unsupported,
+                path,
+                Some(other),
+                format!("{other} is not a condition function"),
+            )),
+        }
     }
 
     fn property(&self, logical_id: &str, name: &str) -> Option<&'y Yaml> {
@@ -709,6 +893,9 @@ impl<'y> Resolver<'_, 'y> {
     ) -> Result<TemplateRole, TemplateError> {
         let path = format!("Resources.{logical_id}.Properties");
         let role_name = self.role_name(logical_id)?;
+        let generated_name = self
+            .string_property(logical_id, "RoleName", &path)?
+            .is_none();
         let arn = self.role_arn(logical_id)?;
 
         let trust_path = join_path(&path, "AssumeRolePolicyDocument");
@@ -803,6 +990,7 @@ impl<'y> Resolver<'_, 'y> {
         Ok(TemplateRole {
             logical_id: logical_id.to_string(),
             role_name,
+            generated_name,
             arn,
             trust_policy,
             policies,
@@ -952,12 +1140,35 @@ impl<'y> Resolver<'_, 'y> {
                     .map(|s| Some(Json::String(s)))
             }
             "Join" => self.join(argument, path).map(|s| Some(Json::String(s))),
+            "If" => {
+                let items = match argument.as_sequence() {
+                    Some(items) if items.len() == 3 => items,
+                    _ => {
+                        return Err(self.error(
+                            TemplateErrorKind::Structure,
+                            path,
+                            Some("If"),
+                            "Fn::If takes [condition name, value if true, value if false]",
+                        ))
+                    }
+                };
+                let Some(name) = items[0].as_str() else {
+                    return Err(self.error(
+                        TemplateErrorKind::Structure,
+                        path,
+                        Some("If"),
+                        "the first argument of Fn::If is a condition name",
+                    ));
+                };
+                let branch = if self.condition(name, path)? { 1 } else { 2 };
+                self.resolve(&items[branch], path)
+            }
             known if KNOWN_FUNCTIONS.contains(&known) => Err(self.error(
                 TemplateErrorKind::Unsupported,
                 path,
                 Some(known),
                 format!(
-                    "the CloudFormation function {known} is not supported here (vpc-auditor resolves Ref, Sub, GetAtt and Join)"
+                    "the CloudFormation function {known} is not supported here (vpc-auditor resolves Ref, Sub, GetAtt, Join and If)"
                 ),
             )),
             unknown => Err(self.error(
@@ -1902,5 +2113,60 @@ Resources:
             Some(PrincipalScope::Only(Principals::Listed(set))) => assert_eq!(set.len(), 2),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn conditions_decide_which_roles_exist_and_if_picks_a_branch() {
+        let text = r#"
+Parameters:
+  Env: {Type: String}
+  Region2: {Type: String, Default: ''}
+Conditions:
+  IsProd: {"Fn::Equals": [{"Ref": Env}, prod]}
+  HasSecond: !Not [!Equals [!Ref Region2, '']]
+  Both: !And [!Condition IsProd, !Condition HasSecond]
+  Either: !Or [!Condition IsProd, !Condition HasSecond]
+  Loop: !Not [!Condition Loop]
+Resources:
+  Always:
+    Type: AWS::IAM::Role
+    Properties:
+      RoleName: !If [Either, !Sub 'r-${Env}', !Ref AWS::NoValue]
+      AssumeRolePolicyDocument:
+        Statement: {Effect: Allow, Principal: {Service: ec2.amazonaws.com}, Action: sts:AssumeRole}
+  ProdAndSecond:
+    Type: AWS::IAM::Role
+    Condition: Both
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement: {Effect: Allow, Principal: {Service: ec2.amazonaws.com}, Action: sts:AssumeRole}
+"#;
+        let read = |env: &str, second: &str| {
+            read_template(
+                text,
+                &context()
+                    .with_parameter("Env", env)
+                    .with_parameter("Region2", second),
+            )
+            .unwrap()
+        };
+        let prod = read("prod", "eu-west-1");
+        let names: Vec<(&str, bool)> = prod
+            .roles
+            .iter()
+            .map(|r| (r.role_name.as_str(), r.generated_name))
+            .collect();
+        assert_eq!(names, [("r-prod", false), ("ProdAndSecond", true)]);
+        let dev = read("dev", "");
+        assert_eq!(dev.roles.len(), 1);
+        assert!(dev.roles[0].generated_name, "AWS::NoValue drops RoleName");
+
+        let unknown = read_template(text, &context().with_unknown_parameter("Env"));
+        let err = unknown.unwrap_err();
+        assert_eq!(err.kind, TemplateErrorKind::MissingParameter, "{err}");
+
+        let looping = text.replace("Condition: Both", "Condition: Loop");
+        let err = read_template(&looping, &context().with_parameter("Env", "prod")).unwrap_err();
+        assert_eq!(err.kind, TemplateErrorKind::CyclicReference, "{err}");
     }
 }

@@ -38,6 +38,9 @@ pub const GLOBAL_REGION: &str = "global";
 pub struct ExpectedRole {
     /// The role name from the template, when the pack does not give one.
     pub template_role_name: Option<String>,
+    /// True when the template role has no `RoleName`: `template_role_name` is then its
+    /// logical id, and CloudFormation names the role `{stack}-{logical id}-{suffix}`.
+    pub generated_name: bool,
     pub trust_policy: Option<PolicyDocument>,
     pub policies: Vec<PolicyDocument>,
     /// Parameters left unknown (an unset environment variable).
@@ -100,6 +103,7 @@ pub fn resolve_expected(
         }
         return Ok(ExpectedRole {
             template_role_name: Some(chosen.role_name.clone()),
+            generated_name: chosen.generated_name,
             trust_policy: Some(chosen.trust_policy.clone()),
             policies: chosen.policies.iter().map(|p| p.document.clone()).collect(),
             unknown_parameters: sources.unknown_parameters.clone(),
@@ -135,6 +139,7 @@ pub fn resolve_expected(
     };
     Ok(ExpectedRole {
         template_role_name: None,
+        generated_name: false,
         trust_policy: sources.trust_policy.as_ref().map(parse).transpose()?,
         policies: sources
             .policies
@@ -306,9 +311,51 @@ impl<'a> RoleIndex<'a> {
 pub enum NameMatcher {
     Exact(String),
     Glob(pattern::Pattern),
+    /// The name CloudFormation generates for a role without `RoleName`:
+    /// `{stack}-{logical id}-{suffix}`, the suffix 12 or 13 upper-case letters and digits,
+    /// the whole at most 64 characters. When the whole would be longer, CloudFormation
+    /// truncates the stack name and the logical id, so a 64-character name may carry only
+    /// the start of the logical id.
+    Generated(String),
 }
 
+/// IAM's longest role name.
+const MAX_ROLE_NAME: usize = 64;
+
 impl NameMatcher {
+    /// The matcher for a CloudFormation role without `RoleName`.
+    pub fn generated(logical_id: &str) -> Self {
+        NameMatcher::Generated(logical_id.to_string())
+    }
+
+    /// The pattern as shown in findings.
+    pub fn describe(&self, name_pattern: &str) -> String {
+        match self {
+            NameMatcher::Generated(id) => format!("*-{id}-* (a name CloudFormation generates)"),
+            _ => name_pattern.to_string(),
+        }
+    }
+
+    fn generated_matches(logical_id: &str, name: &str) -> bool {
+        if name.len() > MAX_ROLE_NAME {
+            return false;
+        }
+        let Some((head, suffix)) = name.rsplit_once('-') else {
+            return false;
+        };
+        let suffix_ok = (12..=13).contains(&suffix.len())
+            && suffix
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        // Logical ids are alphanumeric, so the last `-` of the head ends the stack name.
+        let Some((stack, id)) = head.rsplit_once('-') else {
+            return false;
+        };
+        let id_ok = id == logical_id
+            || (name.len() == MAX_ROLE_NAME && !id.is_empty() && logical_id.starts_with(id));
+        suffix_ok && !stack.is_empty() && id_ok
+    }
+
     pub fn new(name_pattern: &str) -> Self {
         if name_pattern.contains(['*', '?']) {
             NameMatcher::Glob(pattern::Pattern::new(name_pattern, true))
@@ -331,6 +378,11 @@ impl NameMatcher {
                 .roles
                 .iter()
                 .filter(|r| glob.covers(&pattern::Pattern::new(&r.name, true)))
+                .collect(),
+            NameMatcher::Generated(logical_id) => index
+                .roles
+                .iter()
+                .filter(|r| NameMatcher::generated_matches(logical_id, &r.name))
                 .collect(),
         }
     }
@@ -434,10 +486,16 @@ fn evaluate_expectation(
         .clone()
         .or_else(|| first.expected.template_role_name.clone())
         .unwrap_or_default();
-    let matched = NameMatcher::new(&name_pattern).matching(index);
+    let matcher = if expectation.role_name.is_none() && first.expected.generated_name {
+        NameMatcher::generated(&name_pattern)
+    } else {
+        NameMatcher::new(&name_pattern)
+    };
+    let matched = matcher.matching(index);
+    let name_pattern = matcher.describe(&name_pattern);
 
     if let Some(mut sink) = Sink::new(eval, pack, catalogue::IAM_ROLE_MISSING, scope()) {
-        let resource = if !name_pattern.contains(['*', '?']) {
+        let resource = if matches!(matcher, NameMatcher::Exact(_)) {
             format!(
                 "arn:{}:iam::{}:role/{name_pattern}",
                 partition_of(&first.region),
@@ -1473,5 +1531,80 @@ mod tests {
         let opened =
             ACTUAL_TRUST.replace(r#""999988887777""#, r#"["999988887777","444455556666"]"#);
         assert_eq!(severity(&opened), Severity::Critical);
+    }
+
+    #[test]
+    fn a_template_role_without_role_name_is_found_under_the_name_cloudformation_generates() {
+        let template = r#"
+Parameters:
+  Env: {Type: String, Default: prod}
+Conditions:
+  IsProd: !Equals [!Ref Env, prod]
+  NotProd: !Not [!Condition IsProd]
+Resources:
+  VendorRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement: {Effect: Allow, Principal: {AWS: '999988887777'}, Action: sts:AssumeRole}
+      Policies:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action: s3:GetObject
+                Resource: !If [IsProd, !Sub 'arn:${AWS::Partition}:s3:::prod/*', !Sub 'arn:${AWS::Partition}:s3:::dev/*']
+                Condition: !If [IsProd, !Ref AWS::NoValue, {Bool: {aws:SecureTransport: 'true'}}]
+  DevOnlyRole:
+    Type: AWS::IAM::Role
+    Condition: NotProd
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement: {Effect: Allow, Principal: {AWS: '999988887777'}, Action: sts:AssumeRole}
+"#;
+        let e = RoleExpectation {
+            template_role: Some("VendorRole".into()),
+            sources: ExpectationSources {
+                template: Some(SourceFile {
+                    path: "t.yaml".into(),
+                    text: template.into(),
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let expected = resolve_expected(&e, ACCOUNT, "cn-north-1").unwrap();
+        assert!(expected.generated_name);
+        let text = serde_json::to_string(&expected.policies).unwrap();
+        assert!(text.contains("arn:aws-cn:s3:::prod/*"), "{text}");
+        let policy = r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::prod/*"}]}"#;
+        let trust = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"999988887777"},"Action":"sts:AssumeRole"}]}"#;
+        let long_stack = format!("long-stack-{}", "x".repeat(32));
+        let truncated = format!("{long_stack}-VendorR-ABCDEF123456");
+        assert_eq!(truncated.len(), 64);
+        let snapshot = account(vec![
+            role("MyStack-VendorRole-1A2B3C4D5E6F", &[policy], trust),
+            role(&truncated, &[policy], trust),
+            role("VendorRole", &[policy], trust),
+            role("MyStack-VendorRole-lowercase12", &[policy], trust),
+            role("MyStack-OtherRole-1A2B3C4D5E6F", &[], trust),
+        ]);
+        let eval = run(&pack(vec![e.clone()]), &snapshot);
+        assert!(eval.findings.is_empty(), "{:#?}", eval.findings);
+        assert_eq!(
+            eval.evaluated.get("iam.policy_missing_permissions"),
+            Some(&2)
+        );
+        // The disabled DevOnlyRole is not in the template at all.
+        let mut dev = e;
+        dev.template_role = Some("DevOnlyRole".into());
+        let err = resolve_expected(&dev, ACCOUNT, "us-east-1").unwrap_err();
+        assert!(err.message.contains("no AWS::IAM::Role"), "{err}");
+        dev.sources.parameters.insert("Env".into(), "dev".into());
+        let expected = resolve_expected(&dev, ACCOUNT, "us-east-1").unwrap();
+        assert!(expected.generated_name);
+        let missing = run(&pack(vec![dev]), &account(vec![]));
+        assert_eq!(rules_fired(&missing), ["iam.role_missing"]);
+        assert!(missing.findings[0].message.contains("*-DevOnlyRole-*"));
     }
 }
