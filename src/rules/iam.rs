@@ -522,10 +522,12 @@ fn evaluate_expectation(
             );
         }
     }
+    // Roles of one account are mostly built alike: the last role's best fit is tried first.
+    let mut hint = 0;
     for role in matched {
         // The role's grants, computed once for every candidate and both comparisons.
         let have = actual_policies(role).map(|policies| effective_grants(&policies));
-        let (chosen, why) = choose(&candidates, &have, role, regions);
+        let (chosen, why) = choose(&candidates, &have, role, regions, &mut hint);
         let candidate = &candidates[chosen];
         let before = eval.findings.len();
         check_role(
@@ -550,12 +552,15 @@ fn evaluate_expectation(
 }
 
 /// The candidate a role is judged against, and why in words: the closest fit, the first
-/// listed form and the first scanned region breaking ties.
+/// listed form and the first scanned region breaking ties. Candidates are tried from
+/// `hint` (the previous role's choice) on, and a perfect fit ends the search: a role that
+/// fits exactly has no finding, so which of several exact fits is chosen is never shown.
 fn choose(
     candidates: &[Candidate],
     have: &Result<EffectiveGrants, String>,
     role: &IamRole,
     regions: &RegionChoice,
+    hint: &mut usize,
 ) -> (usize, String) {
     let region_reason = |region: &str| match regions {
         RegionChoice::Explicit(_) => format!("region {region} is set on the expectation"),
@@ -570,18 +575,21 @@ fn choose(
     if candidates.len() == 1 || have.is_err() {
         return (0, region_reason(&candidates[0].region));
     }
-    let mut distances: Vec<Distance> = Vec::with_capacity(candidates.len());
-    for candidate in candidates {
-        let d = distance(candidate, have, role);
-        distances.push(d);
-        // A perfect fit cannot be beaten; later candidates need not be rendered.
+    let mut distances: Vec<Option<Distance>> = vec![None; candidates.len()];
+    let start = (*hint).min(candidates.len() - 1);
+    for i in (start..candidates.len()).chain(0..start) {
+        let d = distance(&candidates[i], have, role);
+        distances[i] = Some(d);
+        // A perfect fit cannot be beaten; the other candidates need not be compared.
         if d == (0, 0) {
             break;
         }
     }
-    let best = (0..distances.len())
-        .min_by_key(|&i| distances[i])
+    let best = (0..candidates.len())
+        .filter(|&i| distances[i].is_some())
+        .min_by_key(|&i| (distances[i], i))
         .unwrap_or(0);
+    *hint = best;
     let chosen = &candidates[best];
     let mut why = region_reason(&chosen.region);
     if why.is_empty() {
@@ -589,7 +597,7 @@ fn choose(
             .iter()
             .zip(&distances)
             .filter(|(c, _)| c.region != chosen.region && std::ptr::eq(c.form, chosen.form))
-            .map(|(c, d)| format!("{}: {} rule(s) would fire", c.region, d.0))
+            .filter_map(|(c, d)| d.map(|d| format!("{}: {} rule(s) would fire", c.region, d.0)))
             .collect();
         why = if others.is_empty() {
             format!(
@@ -600,7 +608,7 @@ fn choose(
             format!(
                 "of the regions scanned, {} fits the role best ({} rule(s) would fire; {})",
                 chosen.region,
-                distances[best].0,
+                distances[best].map_or(0, |d| d.0),
                 others.join("; ")
             )
         };
