@@ -898,6 +898,41 @@ mod tests {
     }
 
     #[test]
+    fn a_documented_form_is_loaded_with_its_files_and_its_errors_name_its_field() {
+        let text = "name: p\nroles:\n  - role_name: r\n    policies: [a.json]\n    also_documented:\n      - form: manual\n        policies: [b.json]\n        optional_trust_conditions: [sts:ExternalId]\n";
+        let files = |path: &Path| -> Result<String, InputError> {
+            match path.file_name().and_then(|n| n.to_str()) {
+                Some("a.json") | Some("b.json") => Ok(
+                    r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#
+                        .to_string(),
+                ),
+                _ => Err(InputError::file(path, "No such file")),
+            }
+        };
+        let mut pack = RulePack::parse(Path::new("p.yaml"), text).unwrap();
+        pack.load_sources(Path::new("p.yaml"), &files, &|_| None)
+            .unwrap();
+        let forms: Vec<String> = pack.roles[0].forms().map(|f| f.source_label()).collect();
+        assert_eq!(forms, ["a.json", "b.json, manual"]);
+        assert_eq!(
+            pack.roles[0].sources.forms[0].role_name.as_deref(),
+            Some("r")
+        );
+
+        let bad = text.replace("[sts:ExternalId]", "[\"external id\"]");
+        let mut pack = RulePack::parse(Path::new("p.yaml"), &bad).unwrap();
+        let err = pack
+            .load_sources(Path::new("p.yaml"), &files, &|_| None)
+            .map_err(|e| e.located_in(&bad))
+            .unwrap_err();
+        assert_eq!(
+            err.field,
+            "roles[0].also_documented[0].optional_trust_conditions[0]"
+        );
+        assert!(err.message.contains("condition key"), "{err}");
+    }
+
+    #[test]
     fn duplicate_pack_names_are_an_error() {
         let a = RulePack {
             name: "x".into(),
