@@ -1,6 +1,8 @@
 //! IAM role drift against a real IAM API (moto), through the real binary: roles are created
-//! from every released union-ai-admin template and audited against the latest (v0.13).
-//! Expected differences are computed here, independently, from the templates themselves.
+//! from every released union-ai-admin template and audited against the documented forms of
+//! the role (the latest template, v0.13, and the guide's manual setup); each role is judged
+//! against the closer form, which the finding names. Expected differences are computed
+//! here, independently, from the templates and the guide's policy themselves.
 
 mod common;
 
@@ -34,6 +36,24 @@ fn audit(moto: &Moto, external_id: Option<&str>) -> (Value, std::process::Output
     };
     let out = run(&mut cmd);
     (json_report(&out), out)
+}
+
+/// The guide's manual policy (`UnionIAMPolicyManual`), filled in as the guide asks.
+fn manual_policy(region: &str) -> Value {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("rules/vendor/union-iam-policy.manual.json"),
+    )
+    .unwrap()
+    .replace("${AWS::Region}", region)
+    .replace("${AWS::AccountID}", ACCOUNT);
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The trust the IAM console writes for the guide's manual steps (no external ID).
+fn manual_trust() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::479331373192:root"}, "Action": "sts:AssumeRole"}]})
 }
 
 fn iam_findings<'a>(report: &'a Value, rule: &str) -> Vec<&'a Value> {
@@ -96,21 +116,32 @@ async fn every_released_version_is_audited_against_v0_13_with_the_exact_set_diff
     let iam = moto.iam().await;
     let latest = union_role("v0.13", ACCOUNT, REGION, &params("v0.13"));
     let latest_pairs = allow_pairs(&latest.policies);
+    let manual_pairs = allow_pairs(&[manual_policy(REGION)]);
     assert!(latest_pairs.len() > 300);
     let mut differing_versions = 0;
 
     for version in &cfn::VERSIONS[..6] {
         let old = union_role(version, ACCOUNT, REGION, &params(version));
         create_role(&iam, ROLE, &old.trust, &old.policies).await;
-        let (report, out) = audit(&moto, Some(EXTERNAL_ID));
-        assert_eq!(out.status.code(), Some(1), "{version}");
+        let (report, _) = audit(&moto, Some(EXTERNAL_ID));
 
         let old_pairs = allow_pairs(&old.policies);
-        let expected_missing = not_covered(&latest_pairs, &old_pairs);
-        let expected_excess = not_covered(&old_pairs, &latest_pairs);
         let missing = iam_findings(&report, "iam.policy_missing_permissions");
         let excess = iam_findings(&report, "iam.policy_excess_permissions");
+        let trust = iam_findings(&report, "iam.trust_policy_drift");
         assert!(missing.len() <= 1 && excess.len() <= 1);
+        // Every finding names the one documented form the role was judged against.
+        let forms: BTreeSet<&str> = missing
+            .iter()
+            .chain(&excess)
+            .chain(&trust)
+            .map(|f| f["details"]["expected_form"].as_str().unwrap())
+            .collect();
+        assert_eq!(forms.len(), 1, "{version}: {forms:?}");
+        let manual = forms.iter().next().unwrap().contains("manual");
+        let target = if manual { &manual_pairs } else { &latest_pairs };
+        let expected_missing = not_covered(target, &old_pairs);
+        let expected_excess = not_covered(&old_pairs, target);
         assert_eq!(
             detail_pairs(missing.first(), "missing"),
             expected_missing,
@@ -128,22 +159,29 @@ async fn every_released_version_is_audited_against_v0_13_with_the_exact_set_diff
                 f["resource_id"],
                 format!("arn:aws:iam::{ACCOUNT}:role/{ROLE}")
             );
+            let named = if manual { "manual" } else { "v0.13" };
             assert!(
-                f["message"].as_str().unwrap().contains("v0.13"),
-                "the message names the version"
+                f["message"].as_str().unwrap().contains(named),
+                "the message names the form: {}",
+                f["message"]
             );
         }
-        // No release before v0.13 had the ExternalId condition.
-        let trust = iam_findings(&report, "iam.trust_policy_drift");
-        assert_eq!(trust.len(), 1, "{version}: trust drift");
-        assert!(
-            trust[0]["message"]
-                .as_str()
-                .unwrap()
-                .contains("sts:ExternalId"),
-            "{}",
-            trust[0]["message"]
-        );
+        // No release before v0.13 had the ExternalId condition: the template form requires
+        // it (high), the manual form leaves it optional.
+        if manual {
+            assert!(trust.is_empty(), "{version}: {trust:#?}");
+        } else {
+            assert_eq!(trust.len(), 1, "{version}: trust drift");
+            assert!(
+                trust[0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("sts:ExternalId"),
+                "{}",
+                trust[0]["message"]
+            );
+            assert_eq!(trust[0]["severity"], "high");
+        }
         delete_role(&iam).await;
     }
     assert!(
@@ -403,4 +441,88 @@ fn malformed_template_and_policy_files_exit_two_naming_file_and_place() {
         "name: bad\nroles:\n  - role_name: r\n",
     );
     assert!(err.contains("roles[0].template"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_built_in_the_second_scanned_region_has_no_finding() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    // Built by the v0.13 stack in us-west-2; scanned with eu-west-1, which sorts first.
+    let built = union_role("v0.13", ACCOUNT, "us-west-2", &params("v0.13"));
+    create_role(&iam, ROLE, &built.trust, &built.policies).await;
+    let config = format!("{CONFIG}regions: [eu-west-1, us-west-2]\n");
+    let (_dir, config) = temp_file("config.yaml", &config);
+    let out = run(moto
+        .once_json(Some(&config))
+        .env("UNION_EXTERNAL_ID", EXTERNAL_ID));
+    let report = json_report(&out);
+    let iam_rules: Vec<_> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule_id"].as_str().unwrap().starts_with("iam."))
+        .collect();
+    assert!(iam_rules.is_empty(), "{iam_rules:#?}");
+
+    // A drift is judged against us-west-2, and says so.
+    iam.put_role_policy()
+        .role_name(ROLE)
+        .policy_name("break-glass")
+        .policy_document(json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let out = run(moto
+        .once_json(Some(&config))
+        .env("UNION_EXTERNAL_ID", EXTERNAL_ID));
+    let report = json_report(&out);
+    let excess = iam_findings(&report, "iam.policy_excess_permissions");
+    assert_eq!(excess.len(), 1, "{report:#}");
+    assert_eq!(excess[0]["details"]["excess_actions"], json!(["iam:*"]));
+    assert_eq!(excess[0]["details"]["region"], "us-west-2");
+    assert!(iam_findings(&report, "iam.policy_missing_permissions").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_guides_manual_role_has_nothing_critical() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    create_role(&iam, ROLE, &manual_trust(), &[manual_policy(REGION)]).await;
+    for external_id in [Some(EXTERNAL_ID), None] {
+        let (report, out) = audit(&moto, external_id);
+        let iam_rules: Vec<_> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule_id"].as_str().unwrap().starts_with("iam."))
+            .collect();
+        assert!(iam_rules.is_empty(), "{external_id:?}: {iam_rules:#?}");
+        assert_eq!(out.status.code(), Some(0), "{report:#}");
+    }
+    // With "Require external ID" checked and a value that no longer matches: critical, and
+    // the fix carries the expected trust with the ExternalId as the pack's variable.
+    let mut with_id = manual_trust();
+    with_id["Statement"][0]["Condition"] =
+        json!({"StringEquals": {"sts:ExternalId": "an-old-external-id"}});
+    iam.update_assume_role_policy()
+        .role_name(ROLE)
+        .policy_document(with_id.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (report, out) = audit(&moto, Some(EXTERNAL_ID));
+    let trust = iam_findings(&report, "iam.trust_policy_drift");
+    assert_eq!(trust.len(), 1, "{report:#}");
+    assert_eq!(trust[0]["severity"], "critical");
+    let fix = trust[0]["remediation"].as_str().unwrap();
+    assert!(
+        fix.contains("$UNION_EXTERNAL_ID") && fix.contains("479331373192"),
+        "{fix}"
+    );
+    let everything = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!everything.contains(EXTERNAL_ID) && !everything.contains("an-old-external-id"));
 }

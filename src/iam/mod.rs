@@ -26,7 +26,6 @@ pub mod grants;
 pub mod pattern;
 pub mod policy;
 pub mod remediation;
-#[cfg(test)]
 pub mod render;
 pub mod template;
 pub mod trust;

@@ -31,6 +31,21 @@
 //!
 //! Principals are compared literally after canonicalisation; a placeholder in
 //! a principal is not treated as a wildcard.
+//!
+//! What is at stake ([`TrustRisk`], from [`TrustDrift::risk`]): a principal the
+//! expectation does not name, or a secret (ExternalId) that no longer matches,
+//! opens the role ([`TrustRisk::Opened`]); a missing condition or an extra
+//! action loosens it ([`TrustRisk::Looser`]); a missing principal or action
+//! locks the vendor out ([`TrustRisk::LockedOut`]); an added condition, a
+//! narrower value set, `StringLike` without a wildcard in place of
+//! `StringEquals`, or any Deny statement the expectation lacks only narrows it
+//! ([`TrustRisk::Stricter`]). Deny statements are never reported as opening
+//! the role: a Deny can only take admissions away.
+//!
+//! Optional conditions ([`TrustOptions::optional_condition_keys`]): a
+//! documented setup may leave a condition out (the Union.ai guide's manual
+//! role, "Require external ID" unchecked). Such a condition may be absent;
+//! when present its value is compared like any other.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -56,6 +71,9 @@ pub struct TrustOptions {
     /// Condition keys whose expected value is unknown: the condition must
     /// exist, with any value. Empty by default.
     pub any_value_condition_keys: BTreeSet<ConditionKey>,
+    /// Condition keys an expected condition may lack: absent is not drift,
+    /// present is compared. Empty by default.
+    pub optional_condition_keys: BTreeSet<ConditionKey>,
 }
 
 impl Default for TrustOptions {
@@ -64,6 +82,7 @@ impl Default for TrustOptions {
             partition: "aws".to_string(),
             secret_condition_keys: BTreeSet::from([ConditionKey::new("sts:ExternalId")]),
             any_value_condition_keys: BTreeSet::new(),
+            optional_condition_keys: BTreeSet::new(),
         }
     }
 }
@@ -207,6 +226,19 @@ pub enum TrustDriftKind {
         /// The actual values, or `Secret`.
         actual: ConditionValues,
     },
+    /// The role's condition is at least as strict as the expected one: fewer
+    /// values, or `StringLike` without a wildcard where `StringEquals` is
+    /// expected. Never opens the role.
+    ConditionStricter {
+        /// The action the condition guards.
+        action: String,
+        /// The expected operator.
+        operator: String,
+        /// The condition key.
+        key: String,
+        /// How it is stricter, in words (never a secret value).
+        how: String,
+    },
     /// The condition exists, but its expected value is unknown so the value
     /// was not compared. Informational.
     ConditionNotCompared {
@@ -219,10 +251,88 @@ pub enum TrustDriftKind {
     },
 }
 
+/// What a trust drift puts at stake, most serious first in [`Ord`] reverse:
+/// `Opened` is the worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustRisk {
+    /// Nothing is at stake: a value could not be compared, or an equivalent
+    /// spelling.
+    Note,
+    /// The role admits less than expected, and the vendor still gets in.
+    Stricter,
+    /// The vendor's principal or action is not admitted: the vendor is locked
+    /// out, nobody else is let in.
+    LockedOut,
+    /// An expected condition (an ExternalId the template requires) is absent,
+    /// or an action is admitted that is not expected.
+    Looser,
+    /// A principal the vendor did not document is admitted, or a configured
+    /// secret (ExternalId) no longer matches.
+    Opened,
+}
+
+impl TrustRisk {
+    /// A short word for reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrustRisk::Note => "note",
+            TrustRisk::Stricter => "stricter",
+            TrustRisk::LockedOut => "locked out",
+            TrustRisk::Looser => "looser",
+            TrustRisk::Opened => "opened",
+        }
+    }
+}
+
 impl TrustDrift {
     /// True for drifts that only say something could not be checked.
     pub fn is_informational(&self) -> bool {
         matches!(self.kind, TrustDriftKind::ConditionNotCompared { .. })
+    }
+
+    /// What the drift puts at stake. A Deny statement can only take
+    /// admissions away, so a Deny the expectation lacks (or one that applies
+    /// more widely) is stricter, and one that is missing or narrower is looser.
+    pub fn risk(&self) -> TrustRisk {
+        use TrustDriftKind as K;
+        match (self.effect, &self.kind) {
+            (_, K::ConditionNotCompared { .. }) => TrustRisk::Note,
+            (_, K::ConditionStricter { how, .. }) if how.starts_with("equivalent") => {
+                TrustRisk::Note
+            }
+            (Effect::Allow, K::PrincipalAdded { .. }) => TrustRisk::Opened,
+            (Effect::Allow, K::ConditionDiffers { expected, .. })
+                if *expected == ConditionValues::Secret =>
+            {
+                TrustRisk::Opened
+            }
+            // Another OIDC `sub` or source admits another identity.
+            (Effect::Allow, K::ConditionDiffers { .. }) => TrustRisk::Opened,
+            (Effect::Allow, K::ActionAdded { .. } | K::ConditionMissing { .. }) => {
+                TrustRisk::Looser
+            }
+            (Effect::Allow, K::PrincipalMissing { .. } | K::ActionMissing { .. }) => {
+                TrustRisk::LockedOut
+            }
+            (Effect::Allow, K::ConditionAdded { .. } | K::ConditionStricter { .. }) => {
+                TrustRisk::Stricter
+            }
+            (
+                Effect::Deny,
+                K::PrincipalAdded { .. }
+                | K::ActionAdded { .. }
+                | K::ConditionMissing { .. }
+                | K::ConditionStricter { .. },
+            ) => TrustRisk::Stricter,
+            (
+                Effect::Deny,
+                K::PrincipalMissing { .. }
+                | K::ActionMissing { .. }
+                | K::ConditionAdded { .. }
+                | K::ConditionDiffers { .. },
+            ) => TrustRisk::Looser,
+        }
     }
 
     /// A one-line description for a report. Never contains a secret value.
@@ -233,6 +343,13 @@ impl TrustDrift {
             Effect::Deny => "Deny statement: ",
         };
         let text = match &self.kind {
+            TrustDriftKind::PrincipalAdded { actions } if self.effect == Effect::Deny => format!(
+                "trust policy denies {who} ({}), which is not expected: this only narrows who may assume the role",
+                actions.join(", ")
+            ),
+            TrustDriftKind::ActionAdded { action } if self.effect == Effect::Deny => format!(
+                "trust policy denies {who} {action}, which is not expected: this only narrows the trust"
+            ),
             TrustDriftKind::PrincipalAdded { actions } => format!(
                 "trust policy admits {who} ({}), which is not expected: the role is open to {}",
                 actions.join(", "),
@@ -278,6 +395,12 @@ impl TrustDrift {
                     "{action} by {who}: the value of condition {operator} {key} differs from the expected one"
                 ),
             },
+            TrustDriftKind::ConditionStricter {
+                action,
+                operator,
+                key,
+                how,
+            } => format!("{action} by {who}: condition {operator} {key} is {how}"),
             TrustDriftKind::ConditionNotCompared {
                 action,
                 operator,
@@ -376,6 +499,26 @@ struct ConditionComparison {
     notes: Vec<TrustDriftKind>,
 }
 
+/// True when a value has no IAM wildcard, so `StringLike` on it tests equality.
+fn wildcard_free(value: &str) -> bool {
+    !value.contains(['*', '?'])
+}
+
+/// The actual clause that tests what `want` tests: the same operator and key,
+/// or `StringLike` without a wildcard for `StringEquals` (and back).
+fn counterpart<'a>(want: &ConditionClause, actual: &'a Conditions) -> Option<&'a ConditionClause> {
+    actual.get(&want.operator, want.key.as_str()).or_else(|| {
+        let other = match want.operator.as_str() {
+            "StringEquals" => "StringLike",
+            "StringLike" => "StringEquals",
+            _ => return None,
+        };
+        actual
+            .get(other, want.key.as_str())
+            .filter(|have| have.values.iter().all(|v| wildcard_free(v)))
+    })
+}
+
 fn compare_conditions(
     action: &str,
     expected: &Conditions,
@@ -384,52 +527,95 @@ fn compare_conditions(
 ) -> ConditionComparison {
     let mut drifts = Vec::new();
     let mut notes = Vec::new();
+    let mut matched: Vec<&ConditionClause> = Vec::new();
     for want in expected.clauses() {
         let operator = want.operator.clone();
         let key = want.key.to_string();
-        let Some(have) = actual.get(&want.operator, want.key.as_str()) else {
-            drifts.push(TrustDriftKind::ConditionMissing {
-                action: action.to_string(),
-                operator,
-                key,
-                expected: shown(want, options),
-            });
+        let Some(have) = counterpart(want, actual) else {
+            if !options.optional_condition_keys.contains(&want.key) {
+                drifts.push(TrustDriftKind::ConditionMissing {
+                    action: action.to_string(),
+                    operator,
+                    key,
+                    expected: shown(want, options),
+                });
+            }
             continue;
         };
+        matched.push(have);
         let any_value = options.any_value_condition_keys.contains(&want.key)
             || want.values.iter().any(|v| contains_unknown(v));
-        let same = if any_value {
-            let patterns: Vec<String> = if options.any_value_condition_keys.contains(&want.key) {
-                vec!["*".to_string()]
-            } else {
-                want.values.iter().map(|v| unknown_as_wildcard(v)).collect()
-            };
-            !have.values.is_empty()
-                && have
-                    .values
-                    .iter()
-                    .all(|v| patterns.iter().any(|p| pattern::matches(p, v, false)))
+        // The expected values as patterns: a `StringLike` expectation, or an
+        // unknown value, matches more than its literal text.
+        let patterns: Vec<String> = if options.any_value_condition_keys.contains(&want.key) {
+            vec!["*".to_string()]
+        } else if want.operator == "StringLike" || any_value {
+            want.values.iter().map(|v| unknown_as_wildcard(v)).collect()
         } else {
-            want.values == have.values
+            Vec::new()
         };
-        if !same {
-            drifts.push(TrustDriftKind::ConditionDiffers {
-                action: action.to_string(),
-                operator,
-                key,
-                expected: shown(want, options),
-                actual: shown(have, options),
-            });
-        } else if any_value {
-            notes.push(TrustDriftKind::ConditionNotCompared {
-                action: action.to_string(),
-                operator,
-                key,
-            });
+        let within = |v: &String| {
+            if patterns.is_empty() {
+                want.values.contains(v)
+            } else {
+                patterns.iter().any(|p| pattern::matches(p, v, false))
+            }
+        };
+        let same_operator = have.operator == want.operator;
+        let same = if any_value {
+            !have.values.is_empty() && have.values.iter().all(within)
+        } else {
+            same_operator && want.values == have.values
+        };
+        if same {
+            if any_value {
+                notes.push(TrustDriftKind::ConditionNotCompared {
+                    action: action.to_string(),
+                    operator,
+                    key,
+                });
+            }
+            continue;
         }
+        // Every value the role accepts is one the expectation accepts: the
+        // role admits a subset of what is expected.
+        let narrower = !have.values.is_empty() && have.values.iter().all(within);
+        let secret = options.secret_condition_keys.contains(&want.key);
+        if narrower {
+            let how = if have.values.len() == want.values.len()
+                && have.values.iter().all(|v| want.values.contains(v))
+            {
+                format!(
+                    "equivalent: {} without a wildcard tests the same values",
+                    have.operator
+                )
+            } else if secret {
+                "stricter: it accepts fewer of the expected values".to_string()
+            } else {
+                let values: Vec<&str> = have.values.iter().map(String::as_str).collect();
+                format!(
+                    "stricter: it accepts only [{}] of the expected values",
+                    values.join(", ")
+                )
+            };
+            drifts.push(TrustDriftKind::ConditionStricter {
+                action: action.to_string(),
+                operator,
+                key,
+                how,
+            });
+            continue;
+        }
+        drifts.push(TrustDriftKind::ConditionDiffers {
+            action: action.to_string(),
+            operator,
+            key,
+            expected: shown(want, options),
+            actual: shown(have, options),
+        });
     }
     for have in actual.clauses() {
-        if expected.get(&have.operator, have.key.as_str()).is_none() {
+        if !matched.contains(&have) {
             drifts.push(TrustDriftKind::ConditionAdded {
                 action: action.to_string(),
                 operator: have.operator.clone(),
@@ -451,7 +637,21 @@ fn best_comparison<'a>(
 ) -> Option<ConditionComparison> {
     pairs
         .map(|(expected, actual)| compare_conditions(action, expected, actual, options))
-        .min_by_key(|c| c.drifts.len())
+        .min_by_key(|c| {
+            let worst = c
+                .drifts
+                .iter()
+                .map(|kind| {
+                    TrustDrift {
+                        effect: Effect::Allow,
+                        principal: TrustPrincipal::Everyone,
+                        kind: kind.clone(),
+                    }
+                    .risk()
+                })
+                .max();
+            (worst, c.drifts.len())
+        })
 }
 
 /// Compares what two trust policies admit and lists every difference,
@@ -764,5 +964,81 @@ mod tests {
             .unwrap();
         assert_eq!(added.principal, TrustPrincipal::Everyone);
         assert!(added.message().contains("open to anyone"));
+    }
+
+    fn risks(drifts: &[TrustDrift]) -> Vec<TrustRisk> {
+        drifts.iter().map(TrustDrift::risk).collect()
+    }
+
+    #[test]
+    fn a_deny_statement_narrows_the_trust_and_is_never_reported_as_opening_it() {
+        let actual = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"479331373192"},"Action":"sts:AssumeRole",
+            "Condition":{"StringEquals":{"sts:ExternalId":"s3cr3t-value"}}},
+            {"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"sts:AssumeRole"}]}"#;
+        let drifts = compare(UNION, actual);
+        assert_eq!(drifts.len(), 1, "{drifts:?}");
+        assert_eq!(drifts[0].risk(), TrustRisk::Stricter);
+        let message = drifts[0].message();
+        assert!(message.contains("denies"), "{message}");
+        assert!(!message.contains("open to"), "{message}");
+    }
+
+    #[test]
+    fn an_added_source_ip_condition_is_stricter_not_critical() {
+        let actual = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"479331373192"},"Action":"sts:AssumeRole",
+            "Condition":{"StringEquals":{"sts:ExternalId":"s3cr3t-value"},"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}}]}"#;
+        let drifts = compare(UNION, actual);
+        assert_eq!(risks(&drifts), [TrustRisk::Stricter], "{drifts:?}");
+    }
+
+    #[test]
+    fn string_like_without_a_wildcard_is_equivalent_to_string_equals() {
+        let actual = UNION.replace("StringEquals", "StringLike");
+        let drifts = compare(UNION, &actual);
+        assert_eq!(risks(&drifts), [TrustRisk::Note], "{drifts:?}");
+        assert!(!drifts[0].message().contains("s3cr3t"));
+        // With a wildcard it accepts other values: a different, opened, condition.
+        let widened = UNION
+            .replace("StringEquals", "StringLike")
+            .replace("s3cr3t-value", "s3cr3t-*");
+        let drifts = compare(UNION, &widened);
+        assert!(risks(&drifts).contains(&TrustRisk::Looser), "{drifts:?}");
+    }
+
+    #[test]
+    fn fewer_oidc_subjects_than_expected_is_stricter() {
+        let expected = r#"{"Statement":{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::111122223333:oidc-provider/x"},
+            "Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"x:sub":["a","b"]}}}}"#;
+        let actual = expected.replace(r#"["a","b"]"#, r#""a""#);
+        assert_eq!(risks(&compare(expected, &actual)), [TrustRisk::Stricter]);
+        let other = expected.replace(r#"["a","b"]"#, r#"["a","c"]"#);
+        assert_eq!(risks(&compare(expected, &other)), [TrustRisk::Opened]);
+    }
+
+    #[test]
+    fn severities_follow_what_is_at_stake() {
+        let opened = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":["479331373192","999988887777"]},"Action":"sts:AssumeRole",
+            "Condition":{"StringEquals":{"sts:ExternalId":"s3cr3t-value"}}}]}"#;
+        assert_eq!(risks(&compare(UNION, opened)), [TrustRisk::Opened]);
+        let wrong_secret = UNION.replace("s3cr3t-value", "other");
+        assert_eq!(risks(&compare(UNION, &wrong_secret)), [TrustRisk::Opened]);
+        let no_external_id = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"479331373192"},"Action":"sts:AssumeRole"}}"#;
+        assert_eq!(risks(&compare(UNION, no_external_id)), [TrustRisk::Looser]);
+    }
+
+    #[test]
+    fn an_optional_external_id_may_be_absent_but_must_match_when_present() {
+        let mut options = TrustOptions::default();
+        options
+            .optional_condition_keys
+            .insert(ConditionKey::new("sts:ExternalId"));
+        let absent = doc(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"479331373192"},"Action":"sts:AssumeRole"}}"#,
+        );
+        assert!(compare_trust(&doc(UNION), &absent, &options).is_empty());
+        assert!(compare_trust(&doc(UNION), &doc(UNION), &options).is_empty());
+        let wrong = doc(&UNION.replace("s3cr3t-value", "other"));
+        let drifts = compare_trust(&doc(UNION), &wrong, &options);
+        assert_eq!(risks(&drifts), [TrustRisk::Opened]);
     }
 }

@@ -14,6 +14,11 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use crate::finding::Severity;
+use crate::iam::grants::{missing, EffectiveGrants};
+use crate::iam::policy::ConditionKey;
+use crate::iam::render::to_iam_json;
+use crate::iam::trust::{TrustDrift, TrustRisk};
 use crate::iam::{
     compare_trust, effective_grants, excess, group_by_resource, missing_with_reasons, pattern,
     read_template, remediation, unknown_value, Grant, MissingReason, PolicyDocument, StatementRef,
@@ -34,6 +39,9 @@ pub const GLOBAL_REGION: &str = "global";
 pub struct ExpectedRole {
     /// The role name from the template, when the pack does not give one.
     pub template_role_name: Option<String>,
+    /// True when the template role has no `RoleName`: `template_role_name` is then its
+    /// logical id, and CloudFormation names the role `{stack}-{logical id}-{suffix}`.
+    pub generated_name: bool,
     pub trust_policy: Option<PolicyDocument>,
     pub policies: Vec<PolicyDocument>,
     /// Parameters left unknown (an unset environment variable).
@@ -50,6 +58,7 @@ pub fn resolve_expected(
     let sources = &role.sources;
     if let Some(template) = &sources.template {
         let mut context = TemplateContext::new(region, account_id);
+        context.partition = partition_of(region).to_string();
         context.parameters = sources.parameters.clone();
         context.unknown_parameters = sources.unknown_parameters.clone();
         let parsed = read_template(&template.text, &context).map_err(|e| {
@@ -95,6 +104,7 @@ pub fn resolve_expected(
         }
         return Ok(ExpectedRole {
             template_role_name: Some(chosen.role_name.clone()),
+            generated_name: chosen.generated_name,
             trust_policy: Some(chosen.trust_policy.clone()),
             policies: chosen.policies.iter().map(|p| p.document.clone()).collect(),
             unknown_parameters: sources.unknown_parameters.clone(),
@@ -130,6 +140,7 @@ pub fn resolve_expected(
     };
     Ok(ExpectedRole {
         template_role_name: None,
+        generated_name: false,
         trust_policy: sources.trust_policy.as_ref().map(parse).transpose()?,
         policies: sources
             .policies
@@ -179,7 +190,7 @@ fn substitute(
             ][..],
             account_id,
         ),
-        (&["${AWS::Partition}"][..], "aws"),
+        (&["${AWS::Partition}"][..], partition_of(region)),
     ] {
         for placeholder in placeholders {
             out = out.replace(placeholder, value);
@@ -228,79 +239,269 @@ fn leftover_placeholder(text: &str) -> Option<String> {
 }
 
 /// Evaluates every role expectation of `pack` on every account whose IAM was collected.
+///
+/// An expectation's `${AWS::Region}` is its explicit `region:` if it has one; otherwise the
+/// expectation is rendered for every region scanned in the account, and each role is judged
+/// against the region (and documented form) it fits best. Never by alphabet.
 pub fn evaluate_pack(eval: &mut Evaluation, snapshot: &Snapshot, pack: &RulePack) {
     for account in snapshot.iam.iter().filter(|a| a.error.is_none()) {
-        let default_region = snapshot
+        // The regions scanned for the account, in the order they were scanned.
+        let mut scanned: Vec<&str> = Vec::new();
+        for region in snapshot
             .regions
             .iter()
             .filter(|r| r.account_id == account.account_id)
-            .map(|r| r.region.as_str())
-            .min()
-            .unwrap_or("us-east-1");
+        {
+            if !scanned.contains(&region.region.as_str()) {
+                scanned.push(&region.region);
+            }
+        }
+        let index = RoleIndex::new(&account.roles);
         for expectation in &pack.roles {
-            let region = expectation
-                .region
-                .as_ref()
-                .map(|r| r.0.as_str())
-                .unwrap_or(default_region);
-            evaluate_expectation(eval, account, pack, expectation, region);
+            let regions = match &expectation.region {
+                Some(region) => RegionChoice::Explicit(region.0.clone()),
+                None if scanned.is_empty() => RegionChoice::Default("us-east-1".to_string()),
+                None => RegionChoice::Scanned(scanned.iter().map(|r| r.to_string()).collect()),
+            };
+            evaluate_expectation(eval, account, &index, pack, expectation, &regions);
         }
     }
+}
+
+/// Where an expectation's `${AWS::Region}` comes from.
+#[derive(Debug, Clone)]
+enum RegionChoice {
+    /// `region:` on the expectation.
+    Explicit(String),
+    /// No region was scanned in the account.
+    Default(String),
+    /// The regions scanned in the account; the best fit is chosen per role.
+    Scanned(Vec<String>),
+}
+
+impl RegionChoice {
+    fn regions(&self) -> Vec<&str> {
+        match self {
+            RegionChoice::Explicit(r) | RegionChoice::Default(r) => vec![r.as_str()],
+            RegionChoice::Scanned(list) => list.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// An account's roles, indexed once by lower-cased name (IAM role names are unique
+/// regardless of case), so that an exact expectation finds its role without a scan and
+/// matching is linear in the number of roles.
+pub struct RoleIndex<'a> {
+    roles: &'a [IamRole],
+    by_name: std::collections::HashMap<String, Vec<usize>>,
+}
+
+impl<'a> RoleIndex<'a> {
+    pub fn new(roles: &'a [IamRole]) -> Self {
+        let mut by_name: std::collections::HashMap<String, Vec<usize>> =
+            std::collections::HashMap::with_capacity(roles.len());
+        for (i, role) in roles.iter().enumerate() {
+            by_name.entry(role.name.to_lowercase()).or_default().push(i);
+        }
+        RoleIndex { roles, by_name }
+    }
+}
+
+/// An expectation's role-name matcher, compiled once per expectation: an exact name is a
+/// hash lookup, a glob one pass over the roles with the pattern tokenised once.
+pub enum NameMatcher {
+    Exact(String),
+    Glob(pattern::Pattern),
+    /// The name CloudFormation generates for a role without `RoleName`:
+    /// `{stack}-{logical id}-{suffix}`, the suffix 12 or 13 upper-case letters and digits,
+    /// the whole at most 64 characters. When the whole would be longer, CloudFormation
+    /// truncates the stack name and the logical id, so a 64-character name may carry only
+    /// the start of the logical id.
+    Generated(String),
+}
+
+/// IAM's longest role name.
+const MAX_ROLE_NAME: usize = 64;
+
+impl NameMatcher {
+    /// The matcher for a CloudFormation role without `RoleName`.
+    pub fn generated(logical_id: &str) -> Self {
+        NameMatcher::Generated(logical_id.to_string())
+    }
+
+    /// The pattern as shown in findings.
+    pub fn describe(&self, name_pattern: &str) -> String {
+        match self {
+            NameMatcher::Generated(id) => format!("*-{id}-* (a name CloudFormation generates)"),
+            _ => name_pattern.to_string(),
+        }
+    }
+
+    fn generated_matches(logical_id: &str, name: &str) -> bool {
+        if name.len() > MAX_ROLE_NAME {
+            return false;
+        }
+        let Some((head, suffix)) = name.rsplit_once('-') else {
+            return false;
+        };
+        let suffix_ok = (12..=13).contains(&suffix.len())
+            && suffix
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        // Logical ids are alphanumeric, so the last `-` of the head ends the stack name.
+        let Some((stack, id)) = head.rsplit_once('-') else {
+            return false;
+        };
+        let id_ok = id == logical_id
+            || (name.len() == MAX_ROLE_NAME && !id.is_empty() && logical_id.starts_with(id));
+        suffix_ok && !stack.is_empty() && id_ok
+    }
+
+    pub fn new(name_pattern: &str) -> Self {
+        if name_pattern.contains(['*', '?']) {
+            NameMatcher::Glob(pattern::Pattern::new(name_pattern, true))
+        } else {
+            NameMatcher::Exact(name_pattern.to_lowercase())
+        }
+    }
+
+    /// The roles whose names match, in the account's order.
+    pub fn matching<'a>(&self, index: &RoleIndex<'a>) -> Vec<&'a IamRole> {
+        match self {
+            NameMatcher::Exact(name) => index
+                .by_name
+                .get(name)
+                .map(|ids| ids.iter().map(|&i| &index.roles[i]).collect())
+                .unwrap_or_default(),
+            // Role names hold no `*` or `?` (IAM allows letters, digits and `+=,.@_-`), so
+            // a name compiled as a pattern is the literal name.
+            NameMatcher::Glob(glob) => index
+                .roles
+                .iter()
+                .filter(|r| glob.covers(&pattern::Pattern::new(&r.name, true)))
+                .collect(),
+            NameMatcher::Generated(logical_id) => index
+                .roles
+                .iter()
+                .filter(|r| NameMatcher::generated_matches(logical_id, &r.name))
+                .collect(),
+        }
+    }
+}
+
+/// One documented form of an expectation, rendered for one region.
+struct Candidate<'p> {
+    form: &'p RoleExpectation,
+    region: String,
+    expected: ExpectedRole,
+    /// The expected grants, computed once for every role judged against them.
+    want: EffectiveGrants,
+}
+
+/// How far a role is from a candidate: the number of rules that would fire, then the
+/// size of the gap (grants missing or in excess, trust differences that matter).
+type Distance = (usize, usize);
+
+fn distance(
+    candidate: &Candidate,
+    documents: &Result<RoleDocuments, String>,
+    role: &IamRole,
+) -> Distance {
+    let Ok(RoleDocuments { grants: have, .. }) = documents else {
+        return (usize::MAX, usize::MAX);
+    };
+    let gaps = missing(&candidate.want, have).len();
+    let extra = if candidate.form.mode == PolicyMode::Exact {
+        excess(&candidate.want, have).len()
+    } else {
+        0
+    };
+    let trust = match trust_drifts(candidate.form, &candidate.expected, role) {
+        None => 0,
+        Some(Err(_)) => 1,
+        Some(Ok(drifts)) => drifts
+            .iter()
+            .filter(|d| d.risk() > TrustRisk::Note)
+            .map(|d| if d.risk() >= TrustRisk::Looser { 10 } else { 1 })
+            .sum(),
+    };
+    let fired = usize::from(gaps > 0) + usize::from(extra > 0) + usize::from(trust > 0);
+    (fired, gaps + extra + trust)
 }
 
 fn evaluate_expectation(
     eval: &mut Evaluation,
     account: &IamSnapshot,
+    index: &RoleIndex,
     pack: &RulePack,
     expectation: &RoleExpectation,
-    region: &str,
+    regions: &RegionChoice,
 ) {
     let scope = || FindingScope {
         account_id: account.account_id.clone(),
         region: GLOBAL_REGION.to_string(),
         vpc_id: None,
     };
-    let expected = match resolve_expected(expectation, &account.account_id, region) {
-        Ok(expected) => expected,
-        Err(err) => {
-            // Validated when the pack was loaded; reaching here means the account's values
-            // broke it. The role cannot be verified, so say so rather than pass it.
-            if let Some(mut sink) = Sink::new(
-                eval,
-                pack,
-                catalogue::IAM_POLICY_MISSING_PERMISSIONS,
-                scope(),
-            ) {
-                sink.evaluated(&expectation.label());
-                sink.report(
-                    &expectation.label(),
-                    format!(
-                        "The expected policy for {} could not be built: {err}",
-                        expectation.label()
-                    ),
-                    "Fix the rule pack's role expectation".into(),
-                    json!({ "source": expectation.source_label() }),
-                );
+    // Every documented form, rendered for every candidate region, once.
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for form in expectation.forms() {
+        for region in regions.regions() {
+            match resolve_expected(form, &account.account_id, region) {
+                Ok(expected) => candidates.push(Candidate {
+                    form,
+                    region: region.to_string(),
+                    want: effective_grants(&expected.policies),
+                    expected,
+                }),
+                Err(err) => {
+                    // Validated when the pack was loaded; reaching here means the account's
+                    // values broke it. The role cannot be verified, so say so rather than
+                    // pass it.
+                    if let Some(mut sink) = Sink::new(
+                        eval,
+                        pack,
+                        catalogue::IAM_POLICY_MISSING_PERMISSIONS,
+                        scope(),
+                    ) {
+                        sink.evaluated(&expectation.label());
+                        sink.report(
+                            &expectation.label(),
+                            format!(
+                                "The expected policy for {} could not be built: {err}",
+                                expectation.label()
+                            ),
+                            "Fix the rule pack's role expectation".into(),
+                            json!({ "source": form.source_label(), "region": region }),
+                        );
+                    }
+                    return;
+                }
             }
-            return;
         }
+    }
+    let Some(first) = candidates.first() else {
+        return;
     };
     let name_pattern = expectation
         .role_name
         .clone()
-        .or_else(|| expected.template_role_name.clone())
+        .or_else(|| first.expected.template_role_name.clone())
         .unwrap_or_default();
-    let matched: Vec<&IamRole> = account
-        .roles
-        .iter()
-        .filter(|r| pattern::matches(&name_pattern, &r.name, true))
-        .collect();
+    let matcher = if expectation.role_name.is_none() && first.expected.generated_name {
+        NameMatcher::generated(&name_pattern)
+    } else {
+        NameMatcher::new(&name_pattern)
+    };
+    let matched = matcher.matching(index);
+    let name_pattern = matcher.describe(&name_pattern);
 
     if let Some(mut sink) = Sink::new(eval, pack, catalogue::IAM_ROLE_MISSING, scope()) {
-        let resource = if pattern::matches(&name_pattern, &name_pattern, false)
-            && !name_pattern.contains(['*', '?'])
-        {
-            format!("arn:aws:iam::{}:role/{name_pattern}", account.account_id)
+        let resource = if matches!(matcher, NameMatcher::Exact(_)) {
+            format!(
+                "arn:{}:iam::{}:role/{name_pattern}",
+                partition_of(&first.region),
+                account.account_id
+            )
         } else {
             name_pattern.clone()
         };
@@ -322,8 +523,120 @@ fn evaluate_expectation(
             );
         }
     }
+    // Roles of one account are mostly built alike: the last role's best fit is tried first.
+    let mut hint = 0;
     for role in matched {
-        check_role(eval, pack, expectation, &expected, role, scope());
+        // The role's documents and grants, read once for every candidate and both
+        // comparisons.
+        let documents = actual_documents(role);
+        let (chosen, why) = choose(&candidates, &documents, role, regions, &mut hint);
+        let candidate = &candidates[chosen];
+        let before = eval.findings.len();
+        check_role(
+            eval,
+            pack,
+            candidate.form,
+            &candidate.expected,
+            &candidate.want,
+            &documents,
+            role,
+            scope(),
+        );
+        // Say which documented form and region each finding was judged against, and why.
+        for finding in &mut eval.findings[before..] {
+            if let Value::Object(details) = &mut finding.details {
+                details.insert("region".into(), json!(candidate.region));
+                details.insert("expected_form".into(), json!(candidate.form.source_label()));
+                details.insert("chosen_because".into(), json!(why));
+            }
+        }
+    }
+}
+
+/// The candidate a role is judged against, and why in words: the closest fit, the first
+/// listed form and the first scanned region breaking ties. Candidates are tried from
+/// `hint` (the previous role's choice) on, and a perfect fit ends the search: a role that
+/// fits exactly has no finding, so which of several exact fits is chosen is never shown.
+fn choose(
+    candidates: &[Candidate],
+    have: &Result<RoleDocuments, String>,
+    role: &IamRole,
+    regions: &RegionChoice,
+    hint: &mut usize,
+) -> (usize, String) {
+    let region_reason = |region: &str| match regions {
+        RegionChoice::Explicit(_) => format!("region {region} is set on the expectation"),
+        RegionChoice::Default(_) => {
+            format!("no region was scanned in the account, so {region} is assumed")
+        }
+        RegionChoice::Scanned(list) if list.len() == 1 => {
+            format!("{region} is the only region scanned in the account")
+        }
+        RegionChoice::Scanned(_) => String::new(),
+    };
+    if candidates.len() == 1 || have.is_err() {
+        return (0, region_reason(&candidates[0].region));
+    }
+    let mut distances: Vec<Option<Distance>> = vec![None; candidates.len()];
+    let start = (*hint).min(candidates.len() - 1);
+    for i in (start..candidates.len()).chain(0..start) {
+        let d = distance(&candidates[i], have, role);
+        distances[i] = Some(d);
+        // A perfect fit cannot be beaten; the other candidates need not be compared.
+        if d == (0, 0) {
+            break;
+        }
+    }
+    let best = (0..candidates.len())
+        .filter(|&i| distances[i].is_some())
+        .min_by_key(|&i| (distances[i], i))
+        .unwrap_or(0);
+    *hint = best;
+    let chosen = &candidates[best];
+    let mut why = region_reason(&chosen.region);
+    if why.is_empty() {
+        let others: Vec<String> = candidates
+            .iter()
+            .zip(&distances)
+            .filter(|(c, _)| c.region != chosen.region && std::ptr::eq(c.form, chosen.form))
+            .filter_map(|(c, d)| d.map(|d| format!("{}: {} rule(s) would fire", c.region, d.0)))
+            .collect();
+        why = if others.is_empty() {
+            format!(
+                "{} fits the role exactly, so the other scanned regions were not needed",
+                chosen.region
+            )
+        } else {
+            format!(
+                "of the regions scanned, {} fits the role best ({} rule(s) would fire; {})",
+                chosen.region,
+                distances[best].map_or(0, |d| d.0),
+                others.join("; ")
+            )
+        };
+    }
+    let forms = candidates
+        .iter()
+        .map(|c| c.form as *const RoleExpectation)
+        .collect::<BTreeSet<_>>()
+        .len();
+    if forms > 1 {
+        why.push_str(&format!(
+            "; of {forms} documented forms, {} is the closest",
+            chosen.form.source_label()
+        ));
+    }
+    (best, why)
+}
+
+/// The partition of a region: `aws-cn` for China, `aws-us-gov` for GovCloud, else `aws`.
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
     }
 }
 
@@ -638,20 +951,20 @@ fn report_missing(
     );
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check_role(
     eval: &mut Evaluation,
     pack: &RulePack,
     expectation: &RoleExpectation,
     expected: &ExpectedRole,
+    want: &EffectiveGrants,
+    documents: &Result<RoleDocuments, String>,
     role: &IamRole,
     scope: FindingScope,
 ) {
     let source = expectation.source_label();
     let arn = role.arn.clone();
     let name = &role.name;
-    let want = effective_grants(&expected.policies);
-    // The role's grants, computed once for both comparisons.
-    let documents = actual_documents(role);
     let have = documents.as_ref().map(|d| &d.grants);
     let unverifiable = |sink: &mut Sink, why: &String| {
         sink.report(
@@ -669,10 +982,10 @@ fn check_role(
         scope.clone(),
     ) {
         sink.evaluated(&arn);
-        match &documents {
+        match documents {
             Err(why) => unverifiable(&mut sink, why),
             Ok(documents) => {
-                let gaps = missing_with_reasons(&want, &documents.grants);
+                let gaps = missing_with_reasons(want, &documents.grants);
                 if !gaps.is_empty() {
                     report_missing(&mut sink, role, &source, documents, gaps);
                 }
@@ -690,10 +1003,10 @@ fn check_role(
     .filter(|_| exact)
     {
         sink.evaluated(&arn);
-        match &have {
+        match have {
             Err(why) => unverifiable(&mut sink, why),
             Ok(have) => {
-                let extra = excess(&want, have);
+                let extra = excess(want, have);
                 if !extra.is_empty() {
                     let groups = group_by_resource(&extra);
                     let actions: BTreeSet<String> =
@@ -716,58 +1029,205 @@ fn check_role(
         }
     }
 
-    if let Some(expected_trust) = &expected.trust_policy {
-        let Some(mut sink) = Sink::new(eval, pack, catalogue::IAM_TRUST_POLICY_DRIFT, scope) else {
-            return;
-        };
-        sink.evaluated(&arn);
-        let parsed = role
-            .trust_policy
-            .as_deref()
-            .ok_or_else(|| "the role has no trust policy".to_string())
-            .and_then(|t| PolicyDocument::parse(t).map_err(|e| e.to_string()));
-        let actual_trust = match parsed {
-            Ok(doc) => doc,
-            Err(why) => {
-                sink.report(
-                    &arn,
-                    format!("Role {name}'s trust policy cannot be verified: {why}"),
-                    format!("aws iam get-role --role-name {name}"),
-                    json!({ "source": source, "error": why }),
-                );
-                return;
-            }
-        };
-        let mut options = TrustOptions::default();
-        if expected
-            .unknown_parameters
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case("ExternalId"))
-        {
-            options = options.with_unknown_external_id();
-        }
-        let drifts = compare_trust(expected_trust, &actual_trust, &options);
-        let (notes, drifts): (Vec<_>, Vec<_>) =
-            drifts.into_iter().partition(|d| d.is_informational());
-        for note in &notes {
-            sink.note(format!(
-                "Role {name}: {} (the expected value is not configured)",
-                note.message()
-            ));
-        }
-        if !drifts.is_empty() {
-            let messages: Vec<String> = drifts.iter().map(|d| d.message()).collect();
+    if expected.trust_policy.is_none() {
+        return;
+    }
+    let Some(mut sink) = Sink::new(eval, pack, catalogue::IAM_TRUST_POLICY_DRIFT, scope) else {
+        return;
+    };
+    sink.evaluated(&arn);
+    let drifts = match trust_drifts(expectation, expected, role) {
+        None => return,
+        Some(Ok(drifts)) => drifts,
+        Some(Err(why)) => {
             sink.report(
                 &arn,
-                format!("Role {name}'s trust policy differs from {source}: {}", messages.join("; ")),
-                format!(
-                    "Restore the trust policy of {source}: aws iam update-assume-role-policy --role-name {name} \
-                     --policy-document file://<the template's AssumeRolePolicyDocument>"
-                ),
-                json!({ "source": source, "drift": drifts }),
+                format!("Role {name}'s trust policy cannot be verified: {why}"),
+                format!("aws iam get-role --role-name {name}"),
+                json!({ "source": source, "error": why }),
             );
+            return;
+        }
+    };
+    let (notes, drifts): (Vec<_>, Vec<_>) = drifts
+        .into_iter()
+        .partition(|d| d.risk() == TrustRisk::Note);
+    for note in &notes {
+        let why = if note.is_informational() {
+            " (the expected value is not configured)"
+        } else {
+            ""
+        };
+        sink.note(format!("Role {name}: {}{why}", note.message()));
+    }
+    let Some(worst) = drifts.iter().map(TrustDrift::risk).max() else {
+        return;
+    };
+    // The pack's or config's severity wins; otherwise the finding is as severe as what is
+    // at stake.
+    let severity = pack
+        .iam_rules
+        .trust_policy_drift
+        .as_ref()
+        .and_then(|s| s.severity)
+        .unwrap_or(match worst {
+            TrustRisk::Opened => Severity::Critical,
+            TrustRisk::Looser => Severity::High,
+            TrustRisk::LockedOut => Severity::Medium,
+            TrustRisk::Stricter => Severity::Low,
+            TrustRisk::Note => Severity::Info,
+        });
+    let messages: Vec<String> = drifts
+        .iter()
+        .map(|d| format!("{} ({})", d.message(), d.risk().as_str()))
+        .collect();
+    let detail: Vec<Value> = drifts
+        .iter()
+        .map(|d| json!({ "drift": d, "risk": d.risk(), "message": d.message() }))
+        .collect();
+    sink.report_with_severity(
+        severity,
+        &arn,
+        format!(
+            "Role {name}'s trust policy differs from {source}: {}",
+            messages.join("; ")
+        ),
+        trust_remediation(expectation, expected, name, &source),
+        json!({ "source": source, "drift": detail, "risk": worst }),
+    );
+}
+
+/// The role's trust drifts against the expected trust policy: `None` when none is
+/// expected, `Err` when the role's own cannot be read.
+fn trust_drifts(
+    expectation: &RoleExpectation,
+    expected: &ExpectedRole,
+    role: &IamRole,
+) -> Option<Result<Vec<TrustDrift>, String>> {
+    let expected_trust = expected.trust_policy.as_ref()?;
+    let parsed = role
+        .trust_policy
+        .as_deref()
+        .ok_or_else(|| "the role has no trust policy".to_string())
+        .and_then(|t| PolicyDocument::parse(t).map_err(|e| e.to_string()));
+    let actual_trust = match parsed {
+        Ok(doc) => doc,
+        Err(why) => return Some(Err(why)),
+    };
+    let mut options = TrustOptions {
+        partition: partition_of_arn(&role.arn).to_string(),
+        ..TrustOptions::default()
+    };
+    if expected
+        .unknown_parameters
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case("ExternalId"))
+    {
+        options = options.with_unknown_external_id();
+    }
+    options.optional_condition_keys = expectation
+        .optional_trust_conditions
+        .iter()
+        .map(|k| ConditionKey::new(k.as_str()))
+        .collect();
+    Some(Ok(compare_trust(expected_trust, &actual_trust, &options)))
+}
+
+/// The partition in an ARN (`arn:aws-cn:...`), `aws` when it has none.
+fn partition_of_arn(arn: &str) -> &str {
+    arn.strip_prefix("arn:")
+        .and_then(|rest| rest.split(':').next())
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws")
+}
+
+/// The command that restores the expected trust policy, with the expected document itself.
+/// Parameters read from the environment (the ExternalId) are written as a reference to
+/// that variable, expanded by the shell, so the secret never appears in a report.
+fn trust_remediation(
+    expectation: &RoleExpectation,
+    expected: &ExpectedRole,
+    name: &str,
+    source: &str,
+) -> String {
+    let Some(trust) = &expected.trust_policy else {
+        return String::new();
+    };
+    let mut json = to_iam_json(trust);
+    // The shell variable each secret value is read from: the environment variable the pack
+    // names for its parameter, else one named after the parameter.
+    let variable_for = |value: &str| -> String {
+        let parameter = expectation
+            .sources
+            .parameters
+            .iter()
+            .find(|(_, v)| v.as_str() == value)
+            .map(|(p, _)| p.clone())
+            .or_else(|| {
+                expectation
+                    .sources
+                    .unknown_parameters
+                    .iter()
+                    .find(|p| unknown_value(p) == value)
+                    .cloned()
+            })
+            .unwrap_or_else(|| "ExternalId".to_string());
+        expectation
+            .parameters_from_env
+            .get(&parameter)
+            .cloned()
+            .unwrap_or(parameter)
+    };
+    let mut variables: Vec<String> = Vec::new();
+    const MARK: &str = "\u{1}vpc-auditor-variable\u{1}";
+    if let Some(statements) = json.get_mut("Statement").and_then(Value::as_array_mut) {
+        for statement in statements {
+            let Some(condition) = statement
+                .get_mut("Condition")
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            for keys in condition.values_mut().filter_map(Value::as_object_mut) {
+                for (key, values) in keys.iter_mut() {
+                    if !key.eq_ignore_ascii_case("sts:ExternalId") {
+                        continue;
+                    }
+                    let list: Vec<Value> = match &*values {
+                        Value::Array(list) => list.clone(),
+                        other => vec![other.clone()],
+                    };
+                    let replaced: Vec<Value> = list
+                        .iter()
+                        .map(|v| {
+                            let variable = variable_for(v.as_str().unwrap_or_default());
+                            if !variables.contains(&variable) {
+                                variables.push(variable.clone());
+                            }
+                            json!(format!("{MARK}{variable}{MARK}"))
+                        })
+                        .collect();
+                    *values = Value::Array(replaced);
+                }
+            }
         }
     }
+    // Inside single quotes, a quote is written '\''; each secret becomes "'"$VARIABLE"'".
+    let mut document = json.to_string().replace('\'', r"'\''");
+    for variable in &variables {
+        let escaped = Value::String(format!("{MARK}{variable}{MARK}")).to_string();
+        document = document.replace(&escaped, &format!("\"'\"${variable}\"'\""));
+    }
+    let variables: Vec<String> = variables.iter().map(|v| format!("${v}")).collect();
+    let with = if variables.is_empty() {
+        String::new()
+    } else {
+        format!(" (with {} set in the environment)", variables.join(", "))
+    };
+    format!(
+        "Restore the trust policy of {source}{with}:\naws iam update-assume-role-policy --role-name {name} \
+         --policy-document '{document}'"
+    )
 }
 
 fn describe(grant: &Grant) -> String {
@@ -1294,5 +1754,294 @@ mod tests {
             message: "denied".into(),
         });
         assert!(run(&pack, &snapshot).findings.is_empty());
+    }
+
+    fn two_regions(mut snapshot: Snapshot, regions: &[&str]) -> Snapshot {
+        snapshot.regions = regions
+            .iter()
+            .map(|r| crate::snapshot::RegionSnapshot {
+                account_id: ACCOUNT.into(),
+                region: r.to_string(),
+                ..Default::default()
+            })
+            .collect();
+        snapshot
+    }
+
+    const REGIONAL: &str = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"logs:CreateLogGroup","Resource":"arn:aws:logs:${AWS::Region}:${AWS::AccountId}:log-group:vendor-*"}]}"#;
+
+    #[test]
+    fn a_role_built_in_the_second_scanned_region_has_no_finding() {
+        let built = REGIONAL
+            .replace("${AWS::Region}", "us-west-2")
+            .replace("${AWS::AccountId}", ACCOUNT);
+        let pack = pack(vec![expectation(REGIONAL, None)]);
+        // eu-west-1 sorts first and is scanned first: neither may decide.
+        for order in [["eu-west-1", "us-west-2"], ["us-west-2", "eu-west-1"]] {
+            let snapshot =
+                two_regions(account(vec![role("vendor-role", &[&built], TRUST)]), &order);
+            let eval = run(&pack, &snapshot);
+            assert!(eval.findings.is_empty(), "{order:?}: {:#?}", eval.findings);
+        }
+        // A drift is judged against us-west-2, and the details say so and why.
+        let drifted = format!(
+            r#"{{"Statement":[{},{{"Effect":"Allow","Action":"iam:*","Resource":"*"}}]}}"#,
+            &built[built.find('{').unwrap() + 1..]
+                .split_once("\"Statement\":[")
+                .unwrap()
+                .1
+                .trim_end()
+                .trim_end_matches('}')
+                .trim_end()
+                .trim_end_matches(']')
+        );
+        let snapshot = two_regions(
+            account(vec![role("vendor-role", &[&drifted], TRUST)]),
+            &["eu-west-1", "us-west-2"],
+        );
+        let eval = run(&pack, &snapshot);
+        assert_eq!(rules_fired(&eval), ["iam.policy_excess_permissions"]);
+        let details = &eval.findings[0].details;
+        assert_eq!(details["region"], "us-west-2");
+        let why = details["chosen_because"].as_str().unwrap();
+        assert!(
+            why.contains("fits the role best") && why.contains("eu-west-1"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn an_explicit_region_wins_over_the_best_fit() {
+        let built = REGIONAL
+            .replace("${AWS::Region}", "us-west-2")
+            .replace("${AWS::AccountId}", ACCOUNT);
+        let mut e = expectation(REGIONAL, None);
+        e.region = Some(crate::config::RegionName("eu-west-1".into()));
+        let snapshot = two_regions(
+            account(vec![role("vendor-role", &[&built], TRUST)]),
+            &["eu-west-1", "us-west-2"],
+        );
+        let eval = run(&pack(vec![e]), &snapshot);
+        assert!(rules_fired(&eval).contains(&"iam.policy_missing_permissions"));
+        assert_eq!(eval.findings[0].details["region"], "eu-west-1");
+    }
+
+    #[test]
+    fn partition_follows_the_region() {
+        assert_eq!(partition_of("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition_of("eu-west-1"), "aws");
+        let e = expectation(
+            r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:${AWS::Partition}:s3:::b/*"}]}"#,
+            None,
+        );
+        let expected = resolve_expected(&e, ACCOUNT, "cn-northwest-1").unwrap();
+        let text = serde_json::to_string(&expected.policies).unwrap();
+        assert!(text.contains("arn:aws-cn:s3:::b/*"), "{text}");
+    }
+
+    #[test]
+    fn exact_names_match_case_insensitively_and_globs_once_per_role() {
+        let roles = vec![
+            role("Vendor-Role", &[], TRUST),
+            role("vendor-role-2", &[], TRUST),
+            role("other", &[], TRUST),
+        ];
+        let index = RoleIndex::new(&roles);
+        let names = |m: NameMatcher| -> Vec<String> {
+            m.matching(&index).iter().map(|r| r.name.clone()).collect()
+        };
+        assert_eq!(names(NameMatcher::new("vendor-role")), ["Vendor-Role"]);
+        assert_eq!(
+            names(NameMatcher::new("vendor-*")),
+            ["Vendor-Role", "vendor-role-2"]
+        );
+        assert!(names(NameMatcher::new("nothing")).is_empty());
+    }
+
+    /// The shipped union-byoc pack, read from disk, with the ExternalId given.
+    fn union_pack(external_id: Option<&str>) -> RulePack {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/union-byoc.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut pack = RulePack::parse(&path, &text).unwrap();
+        let value = external_id.map(str::to_string);
+        pack.load_sources(&path, &crate::rules::pack::read_from_disk, &|_| {
+            value.clone()
+        })
+        .unwrap();
+        pack.vpc_rules = Default::default();
+        pack
+    }
+
+    /// A role built by following the guide's manual steps in `region`.
+    fn manual_role(region: &str, trust: &str) -> IamRole {
+        let policy = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("rules/vendor/union-iam-policy.manual.json"),
+        )
+        .unwrap()
+        .replace("${AWS::Region}", region)
+        .replace("${AWS::AccountID}", ACCOUNT);
+        IamRole {
+            inline_policies: vec![IamPolicy {
+                name: "UnionIAMPolicyManual".into(),
+                document: policy,
+            }],
+            ..role("union-ai-admin", &[], trust)
+        }
+    }
+
+    const MANUAL_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+        "Principal":{"AWS":"arn:aws:iam::479331373192:root"},"Action":"sts:AssumeRole","Condition":{}}]}"#;
+
+    #[test]
+    fn the_guides_manual_role_passes_as_the_manual_form() {
+        for secret in [None, Some("s3cret-value")] {
+            let pack = union_pack(secret);
+            let snapshot = two_regions(
+                account(vec![manual_role("us-west-2", MANUAL_TRUST)]),
+                &["eu-west-1", "us-west-2"],
+            );
+            let eval = run(&pack, &snapshot);
+            assert!(eval.findings.is_empty(), "{secret:?}: {:#?}", eval.findings);
+        }
+    }
+
+    #[test]
+    fn a_manual_role_with_an_external_id_that_no_longer_matches_is_critical() {
+        let pack = union_pack(Some("s3cret-value"));
+        let with_id = MANUAL_TRUST.replace(
+            r#""Condition":{}"#,
+            r#""Condition":{"StringEquals":{"sts:ExternalId":"old-value"}}"#,
+        );
+        let eval = run(&pack, &account(vec![manual_role("us-east-1", &with_id)]));
+        assert_eq!(rules_fired(&eval), ["iam.trust_policy_drift"]);
+        let f = &eval.findings[0];
+        assert_eq!(f.severity, Severity::Critical);
+        assert!(
+            f.details["expected_form"]
+                .as_str()
+                .unwrap()
+                .contains("manual"),
+            "{}",
+            f.details
+        );
+        // The fix writes the expected document, the secret as the pack's variable.
+        assert!(
+            f.remediation.contains(r#""'"$UNION_EXTERNAL_ID"'""#),
+            "{}",
+            f.remediation
+        );
+        assert!(f.remediation.contains("479331373192"), "{}", f.remediation);
+        let shown = serde_json::to_string(&eval).unwrap();
+        assert!(
+            !shown.contains("s3cret-value") && !shown.contains("old-value"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn trust_severity_follows_what_is_at_stake() {
+        let pack = pack(vec![with_secret(
+            expectation(POLICY, Some(TRUST)),
+            Some("s3cret-value"),
+        )]);
+        let fixed = POLICY.replace("${AWS::AccountId}", ACCOUNT);
+        let severity = |trust: &str| {
+            let eval = run(&pack, &account(vec![role("vendor-role", &[&fixed], trust)]));
+            assert_eq!(rules_fired(&eval), ["iam.trust_policy_drift"], "{trust}");
+            eval.findings[0].severity
+        };
+        let no_id = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"999988887777"},"Action":"sts:AssumeRole"}]}"#;
+        assert_eq!(severity(no_id), Severity::High);
+        let narrowed = ACTUAL_TRUST.replace(
+            r#""Condition":{"#,
+            r#""Condition":{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"},"#,
+        );
+        assert_eq!(severity(&narrowed), Severity::Low);
+        let denied = ACTUAL_TRUST.replace(
+            "}]}",
+            r#"},{"Effect":"Deny","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole"}]}"#,
+        );
+        assert_eq!(severity(&denied), Severity::Low);
+        let opened =
+            ACTUAL_TRUST.replace(r#""999988887777""#, r#"["999988887777","444455556666"]"#);
+        assert_eq!(severity(&opened), Severity::Critical);
+    }
+
+    #[test]
+    fn a_template_role_without_role_name_is_found_under_the_name_cloudformation_generates() {
+        let template = r#"
+Parameters:
+  Env: {Type: String, Default: prod}
+Conditions:
+  IsProd: !Equals [!Ref Env, prod]
+  NotProd: !Not [!Condition IsProd]
+Resources:
+  VendorRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement: {Effect: Allow, Principal: {AWS: '999988887777'}, Action: sts:AssumeRole}
+      Policies:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action: s3:GetObject
+                Resource: !If [IsProd, !Sub 'arn:${AWS::Partition}:s3:::prod/*', !Sub 'arn:${AWS::Partition}:s3:::dev/*']
+                Condition: !If [IsProd, !Ref AWS::NoValue, {Bool: {aws:SecureTransport: 'true'}}]
+  DevOnlyRole:
+    Type: AWS::IAM::Role
+    Condition: NotProd
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement: {Effect: Allow, Principal: {AWS: '999988887777'}, Action: sts:AssumeRole}
+"#;
+        let e = RoleExpectation {
+            template_role: Some("VendorRole".into()),
+            sources: ExpectationSources {
+                template: Some(SourceFile {
+                    path: "t.yaml".into(),
+                    text: template.into(),
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let expected = resolve_expected(&e, ACCOUNT, "cn-north-1").unwrap();
+        assert!(expected.generated_name);
+        let text = serde_json::to_string(&expected.policies).unwrap();
+        assert!(text.contains("arn:aws-cn:s3:::prod/*"), "{text}");
+        let policy = r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::prod/*"}]}"#;
+        let trust = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"999988887777"},"Action":"sts:AssumeRole"}]}"#;
+        let long_stack = format!("long-stack-{}", "x".repeat(32));
+        let truncated = format!("{long_stack}-VendorR-ABCDEF123456");
+        assert_eq!(truncated.len(), 64);
+        let snapshot = account(vec![
+            role("MyStack-VendorRole-1A2B3C4D5E6F", &[policy], trust),
+            role(&truncated, &[policy], trust),
+            role("VendorRole", &[policy], trust),
+            role("MyStack-VendorRole-lowercase12", &[policy], trust),
+            role("MyStack-OtherRole-1A2B3C4D5E6F", &[], trust),
+        ]);
+        let eval = run(&pack(vec![e.clone()]), &snapshot);
+        assert!(eval.findings.is_empty(), "{:#?}", eval.findings);
+        assert_eq!(
+            eval.evaluated.get("iam.policy_missing_permissions"),
+            Some(&2)
+        );
+        // The disabled DevOnlyRole is not in the template at all.
+        let mut dev = e;
+        dev.template_role = Some("DevOnlyRole".into());
+        let err = resolve_expected(&dev, ACCOUNT, "us-east-1").unwrap_err();
+        assert!(err.message.contains("no AWS::IAM::Role"), "{err}");
+        dev.sources.parameters.insert("Env".into(), "dev".into());
+        let expected = resolve_expected(&dev, ACCOUNT, "us-east-1").unwrap();
+        assert!(expected.generated_name);
+        let missing = run(&pack(vec![dev]), &account(vec![]));
+        assert_eq!(rules_fired(&missing), ["iam.role_missing"]);
+        assert!(missing.findings[0].message.contains("*-DevOnlyRole-*"));
     }
 }

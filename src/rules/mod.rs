@@ -394,9 +394,23 @@ impl<'e> Sink<'e> {
         remediation: String,
         details: serde_json::Value,
     ) {
+        let severity = self.severity;
+        self.report_with_severity(severity, resource_id, message, remediation, details);
+    }
+
+    /// Records a finding whose severity depends on what is at stake (a trust policy opened
+    /// to another account, or only narrowed), instead of the rule's.
+    pub fn report_with_severity(
+        &mut self,
+        severity: Severity,
+        resource_id: &str,
+        message: String,
+        remediation: String,
+        details: serde_json::Value,
+    ) {
         self.eval.findings.push(Finding {
             rule_id: self.info.id.to_string(),
-            severity: self.severity,
+            severity,
             pack: self.pack.clone(),
             account_id: self.scope.account_id.clone(),
             region: self.scope.region.clone(),

@@ -22,10 +22,20 @@ use super::catalogue::{self, rule_info};
 pub const EMBEDDED_UNION_BYOC: &str = include_str!("../../rules/union-byoc.yaml");
 
 /// Files the embedded pack refers to, compiled in beside it.
-const EMBEDDED_FILES: &[(&str, &str)] = &[(
-    "rules/vendor/union-ai-admin-role.v0.13.template.yaml",
-    include_str!("../../rules/vendor/union-ai-admin-role.v0.13.template.yaml"),
-)];
+const EMBEDDED_FILES: &[(&str, &str)] = &[
+    (
+        "rules/vendor/union-ai-admin-role.v0.13.template.yaml",
+        include_str!("../../rules/vendor/union-ai-admin-role.v0.13.template.yaml"),
+    ),
+    (
+        "rules/vendor/union-iam-policy.manual.json",
+        include_str!("../../rules/vendor/union-iam-policy.manual.json"),
+    ),
+    (
+        "rules/vendor/union-trust.manual.json",
+        include_str!("../../rules/vendor/union-trust.manual.json"),
+    ),
+];
 
 /// Reads a file a pack refers to.
 pub type ReadFile<'a> = &'a dyn Fn(&Path) -> Result<String, InputError>;
@@ -406,14 +416,56 @@ pub struct RoleExpectation {
     /// value, and the report says the value was not compared.
     #[serde(default)]
     pub parameters_from_env: BTreeMap<String, String>,
-    /// The region for `${AWS::Region}`; default: the first region scanned.
+    /// The region for `${AWS::Region}`. Without it, the expectation is rendered for every
+    /// region scanned in the account and each role is judged against the region that fits
+    /// it best.
     #[serde(default)]
     pub region: Option<crate::values::RegionName>,
     #[serde(default)]
     pub mode: PolicyMode,
+    /// A name for this documented form of the role, shown in findings: `CloudFormation
+    /// template`.
+    #[serde(default)]
+    pub form: Option<String>,
+    /// Trust-policy condition keys this form may lack (`sts:ExternalId` for a guide that
+    /// leaves "Require external ID" unchecked); when present they are compared.
+    #[serde(default)]
+    pub optional_trust_conditions: Vec<String>,
+    /// Other documented forms of the same role, e.g. the guide's manual setup beside the
+    /// CloudFormation template. The role passes if it matches any form; findings are judged
+    /// against the closest one and name it. Each form shares this role's name, parameters,
+    /// region and mode.
+    #[serde(default)]
+    pub also_documented: Vec<DocumentedForm>,
     /// The files and parameter values, read when the pack is loaded.
     #[serde(skip)]
     pub sources: ExpectationSources,
+}
+
+/// Another documented form of a role: where its expected policies come from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentedForm {
+    /// The form's name, shown in findings: `manual setup (guide)`.
+    pub form: String,
+    /// A CloudFormation template, relative to the pack file.
+    #[serde(default)]
+    pub template: Option<PathBuf>,
+    /// The role's logical id in the template; needed only when it has several roles.
+    #[serde(default)]
+    pub template_role: Option<String>,
+    /// Policy JSON files, relative to the pack file (instead of a template).
+    #[serde(default)]
+    pub policies: Vec<PathBuf>,
+    /// A trust policy JSON file (with `policies`).
+    #[serde(default)]
+    pub trust_policy: Option<PathBuf>,
+    /// The vendor's version of this form; default: the role's.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Trust-policy condition keys this form may lack.
+    #[serde(default)]
+    pub optional_trust_conditions: Vec<String>,
 }
 
 /// A file an expectation refers to, read at load time.
@@ -425,7 +477,7 @@ pub struct SourceFile {
 }
 
 /// Everything an expectation needs from outside the pack file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExpectationSources {
     pub template: Option<SourceFile>,
     pub policies: Vec<SourceFile>,
@@ -434,6 +486,9 @@ pub struct ExpectationSources {
     pub parameters: BTreeMap<String, String>,
     /// Parameters whose environment variable was unset.
     pub unknown_parameters: BTreeSet<String>,
+    /// The other documented forms (`also_documented`), each a complete expectation
+    /// with its files read, sharing this one's name, parameters, region and mode.
+    pub forms: Vec<RoleExpectation>,
 }
 
 impl RoleExpectation {
@@ -443,6 +498,32 @@ impl RoleExpectation {
             (Some(name), _) => name.clone(),
             (None, Some(t)) => format!("the role of {}", t.path.display()),
             (None, None) => "<unnamed role>".into(),
+        }
+    }
+
+    /// This form and the other documented forms, this one first.
+    pub fn forms(&self) -> impl Iterator<Item = &RoleExpectation> {
+        std::iter::once(self).chain(self.sources.forms.iter())
+    }
+
+    /// The expectation of one documented form: this role's name, parameters, region and
+    /// mode with the form's files.
+    fn with_form(&self, form: &DocumentedForm) -> RoleExpectation {
+        RoleExpectation {
+            role_name: self.role_name.clone(),
+            template: form.template.clone(),
+            template_role: form.template_role.clone(),
+            policies: form.policies.clone(),
+            trust_policy: form.trust_policy.clone(),
+            version: form.version.clone().or_else(|| self.version.clone()),
+            parameters: self.parameters.clone(),
+            parameters_from_env: self.parameters_from_env.clone(),
+            region: self.region.clone(),
+            mode: self.mode,
+            form: Some(form.form.clone()),
+            optional_trust_conditions: form.optional_trust_conditions.clone(),
+            also_documented: Vec::new(),
+            sources: ExpectationSources::default(),
         }
     }
 
@@ -460,9 +541,13 @@ impl RoleExpectation {
                     .unwrap_or_default()
             })
             .unwrap_or_default();
-        match &self.version {
+        let label = match &self.version {
             Some(v) => format!("{file} ({v})"),
             None => file,
+        };
+        match &self.form {
+            Some(form) => format!("{label}, {form}"),
+            None => label,
         }
     }
 }
@@ -605,83 +690,20 @@ impl RulePack {
     ) -> Result<(), InputError> {
         let base = pack_file.parent().unwrap_or(Path::new(""));
         for (index, role) in self.roles.iter_mut().enumerate() {
-            let field = |name: &str| format!("roles[{index}].{name}");
-            let err = |name: &str, message: String| InputError {
-                field: field(name),
-                ..InputError::file(pack_file, message)
-            };
-            match (&role.template, role.policies.is_empty()) {
-                (Some(_), false) => {
-                    return Err(err(
-                        "template",
-                        "give either `template` or `policies`, not both".into(),
-                    ))
-                }
-                (None, true) => {
-                    return Err(err(
-                        "template",
-                        "give a `template` or a list of `policies`".into(),
-                    ))
-                }
-                _ => {}
-            }
-            if role.template.is_some() && role.trust_policy.is_some() {
-                return Err(err(
-                    "trust_policy",
-                    "a template already holds the trust policy".into(),
-                ));
-            }
-            if role.template.is_none() && role.role_name.as_deref().is_none_or(str::is_empty) {
-                return Err(err("role_name", "required with `policies`".into()));
-            }
-            let mut sources = ExpectationSources {
-                parameters: role.parameters.clone(),
-                ..Default::default()
-            };
-            for (parameter, variable) in &role.parameters_from_env {
-                match env(variable) {
-                    Some(value) => {
-                        sources.parameters.insert(parameter.clone(), value);
-                    }
-                    None => {
-                        sources.unknown_parameters.insert(parameter.clone());
-                    }
-                }
-            }
-            // A file that cannot be read is named with the pack's field that refers to it.
-            let load = |name: String, relative: &PathBuf| -> Result<SourceFile, InputError> {
-                let path = base.join(relative);
-                let text = read(&path).map_err(|e| {
-                    if e.file == path && e.line.is_none() {
-                        err(
-                            &name,
-                            format!("cannot read {}: {}", path.display(), e.message),
-                        )
-                    } else {
-                        e
-                    }
-                })?;
-                Ok(SourceFile { text, path })
-            };
-            sources.template = role
-                .template
-                .as_ref()
-                .map(|t| load("template".into(), t))
-                .transpose()?;
-            sources.policies = role
-                .policies
+            let prefix = format!("roles[{index}]");
+            load_expectation(role, &prefix, true, base, pack_file, read, env)?;
+            let forms = role
+                .also_documented
                 .iter()
                 .enumerate()
-                .map(|(n, p)| load(format!("policies[{n}]"), p))
-                .collect::<Result<_, _>>()?;
-            sources.trust_policy = role
-                .trust_policy
-                .as_ref()
-                .map(|t| load("trust_policy".into(), t))
-                .transpose()?;
-            role.sources = sources;
-            // Resolve once with placeholder ids, so a broken template fails at load time.
-            super::iam::resolve_expected(role, "000000000000", "us-east-1")?;
+                .map(|(n, form)| {
+                    let mut expectation = role.with_form(form);
+                    let prefix = format!("{prefix}.also_documented[{n}]");
+                    load_expectation(&mut expectation, &prefix, false, base, pack_file, read, env)?;
+                    Ok(expectation)
+                })
+                .collect::<Result<Vec<_>, InputError>>()?;
+            role.sources.forms = forms;
         }
         Ok(())
     }
@@ -719,6 +741,106 @@ impl RulePack {
             .map_err(|e| locate_in_pack(e, path, &text))?;
         Ok(pack)
     }
+}
+
+/// Reads the files one expectation (or one documented form, `named == false`: it takes
+/// its role's name) refers to, and its parameters, and checks that it resolves. Errors name
+/// the pack's field under `prefix`.
+fn load_expectation(
+    role: &mut RoleExpectation,
+    prefix: &str,
+    named: bool,
+    base: &Path,
+    pack_file: &Path,
+    read: ReadFile,
+    env: ReadEnv,
+) -> Result<(), InputError> {
+    let field = |name: &str| format!("{prefix}.{name}");
+    let err = |name: &str, message: String| InputError {
+        field: field(name),
+        ..InputError::file(pack_file, message)
+    };
+    match (&role.template, role.policies.is_empty()) {
+        (Some(_), false) => {
+            return Err(err(
+                "template",
+                "give either `template` or `policies`, not both".into(),
+            ))
+        }
+        (None, true) => {
+            return Err(err(
+                "template",
+                "give a `template` or a list of `policies`".into(),
+            ))
+        }
+        _ => {}
+    }
+    if role.template.is_some() && role.trust_policy.is_some() {
+        return Err(err(
+            "trust_policy",
+            "a template already holds the trust policy".into(),
+        ));
+    }
+    if named && role.template.is_none() && role.role_name.as_deref().is_none_or(str::is_empty) {
+        return Err(err("role_name", "required with `policies`".into()));
+    }
+    let mut sources = ExpectationSources {
+        parameters: role.parameters.clone(),
+        ..Default::default()
+    };
+    for (parameter, variable) in &role.parameters_from_env {
+        match env(variable) {
+            Some(value) => {
+                sources.parameters.insert(parameter.clone(), value);
+            }
+            None => {
+                sources.unknown_parameters.insert(parameter.clone());
+            }
+        }
+    }
+    // A file that cannot be read is named with the pack's field that refers to it.
+    let load = |name: String, relative: &PathBuf| -> Result<SourceFile, InputError> {
+        let path = base.join(relative);
+        let text = read(&path).map_err(|e| {
+            if e.file == path && e.line.is_none() {
+                err(
+                    &name,
+                    format!("cannot read {}: {}", path.display(), e.message),
+                )
+            } else {
+                e
+            }
+        })?;
+        Ok(SourceFile { text, path })
+    };
+    sources.template = role
+        .template
+        .as_ref()
+        .map(|t| load("template".into(), t))
+        .transpose()?;
+    sources.policies = role
+        .policies
+        .iter()
+        .enumerate()
+        .map(|(n, p)| load(format!("policies[{n}]"), p))
+        .collect::<Result<_, _>>()?;
+    sources.trust_policy = role
+        .trust_policy
+        .as_ref()
+        .map(|t| load("trust_policy".into(), t))
+        .transpose()?;
+    role.sources = sources;
+    for (n, key) in role.optional_trust_conditions.iter().enumerate() {
+        if !key.contains(':') || key.contains(char::is_whitespace) {
+            return Err(err(
+                &format!("optional_trust_conditions[{n}]"),
+                format!("expected a condition key such as sts:ExternalId, found {key:?}"),
+            ));
+        }
+    }
+    // Resolve once with placeholder ids, so a broken template fails at load time.
+    super::iam::resolve_expected(role, "000000000000", "us-east-1")?;
+    Ok(())
 }
 
 /// Gives an error about the pack file itself (not a file it names) the line of its field.
@@ -863,6 +985,41 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.field.ends_with("severity"), "{err}");
+    }
+
+    #[test]
+    fn a_documented_form_is_loaded_with_its_files_and_its_errors_name_its_field() {
+        let text = "name: p\nroles:\n  - role_name: r\n    policies: [a.json]\n    also_documented:\n      - form: manual\n        policies: [b.json]\n        optional_trust_conditions: [sts:ExternalId]\n";
+        let files = |path: &Path| -> Result<String, InputError> {
+            match path.file_name().and_then(|n| n.to_str()) {
+                Some("a.json") | Some("b.json") => Ok(
+                    r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#
+                        .to_string(),
+                ),
+                _ => Err(InputError::file(path, "No such file")),
+            }
+        };
+        let mut pack = RulePack::parse(Path::new("p.yaml"), text).unwrap();
+        pack.load_sources(Path::new("p.yaml"), &files, &|_| None)
+            .unwrap();
+        let forms: Vec<String> = pack.roles[0].forms().map(|f| f.source_label()).collect();
+        assert_eq!(forms, ["a.json", "b.json, manual"]);
+        assert_eq!(
+            pack.roles[0].sources.forms[0].role_name.as_deref(),
+            Some("r")
+        );
+
+        let bad = text.replace("[sts:ExternalId]", "[\"external id\"]");
+        let mut pack = RulePack::parse(Path::new("p.yaml"), &bad).unwrap();
+        let err = pack
+            .load_sources(Path::new("p.yaml"), &files, &|_| None)
+            .map_err(|e| e.located_in(&bad))
+            .unwrap_err();
+        assert_eq!(
+            err.field,
+            "roles[0].also_documented[0].optional_trust_conditions[0]"
+        );
+        assert!(err.message.contains("condition key"), "{err}");
     }
 
     #[test]
