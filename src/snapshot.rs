@@ -909,6 +909,17 @@ mod demo {
             name: "break-glass".into(),
             document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"}]}"#.into(),
         });
+        // Someone also let a contractor's account assume the role: a principal the vendor
+        // did not document (critical), beside the ExternalId that v0.11 lacks (high).
+        let mut trust = to_iam_json(&role.trust_policy);
+        trust["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+                "Action": "sts:AssumeRole"
+            }));
         IamSnapshot {
             account_id: "123456789012".into(),
             error: None,
@@ -917,7 +928,7 @@ mod demo {
                 IamRole {
                     name: "union-ai-admin".into(),
                     arn: "arn:aws:iam::123456789012:role/union-ai-admin".into(),
-                    trust_policy: Some(to_iam_json(&role.trust_policy).to_string()),
+                    trust_policy: Some(trust.to_string()),
                     inline_policies: policies,
                     ..Default::default()
                 },

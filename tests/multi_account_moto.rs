@@ -380,7 +380,8 @@ async fn the_daemon_reuses_assumed_credentials_and_exports_its_shard_and_account
             metrics.contains(&format!(
                 "vpc_auditor_findings{{aws_account_id=\"{account}\",rule_id=\"vpc.az_count\",severity=\"high\"}} 1"
             )),
-            "{account}"
+            "{account}: {}",
+            metrics.lines().filter(|l| l.starts_with("vpc_auditor_findings{")).collect::<Vec<_>>().join("\n")
         );
         assert!(metrics.contains(&format!(
             "vpc_auditor_region_scan_success{{aws_account_id=\"{account}\",aws_region=\"{REGION}\"}} 1"

@@ -398,8 +398,11 @@ struct Candidate<'p> {
     want: EffectiveGrants,
 }
 
-/// How far a role is from a candidate: the number of rules that would fire, then the
-/// size of the gap (grants missing or in excess, trust differences that matter).
+/// How far a role is from a candidate: the size of the gap (grants missing or in excess,
+/// trust differences that matter, a loosened trust counting ten), then the number of rules
+/// that would fire. The gap comes first: a role built from an older template is closer to
+/// the template than to a manual form it shares little with, even though the manual form
+/// would spare it a trust finding.
 type Distance = (usize, usize);
 
 fn distance(
@@ -426,7 +429,7 @@ fn distance(
             .sum(),
     };
     let fired = usize::from(gaps > 0) + usize::from(extra > 0) + usize::from(trust > 0);
-    (fired, gaps + extra + trust)
+    (gaps + extra + trust, fired)
 }
 
 fn evaluate_expectation(
@@ -599,7 +602,7 @@ fn choose(
             .iter()
             .zip(&distances)
             .filter(|(c, _)| c.region != chosen.region && std::ptr::eq(c.form, chosen.form))
-            .filter_map(|(c, d)| d.map(|d| format!("{}: {} rule(s) would fire", c.region, d.0)))
+            .filter_map(|(c, d)| d.map(|d| format!("{}: {} rule(s) would fire", c.region, d.1)))
             .collect();
         why = if others.is_empty() {
             format!(
@@ -610,7 +613,7 @@ fn choose(
             format!(
                 "of the regions scanned, {} fits the role best ({} rule(s) would fire; {})",
                 chosen.region,
-                distances[best].map_or(0, |d| d.0),
+                distances[best].map_or(0, |d| d.1),
                 others.join("; ")
             )
         };
