@@ -115,6 +115,10 @@ pub struct RegionSnapshot {
     pub availability_zones: Vec<AvailabilityZone>,
     #[serde(default)]
     pub vpcs: Vec<Vpc>,
+    /// The region's default VPC when the scope skipped it (`scope.exclude_default_vpc`):
+    /// nothing else of it is collected, but the reports list it as skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_vpcs: Vec<Vpc>,
     #[serde(default)]
     pub subnets: Vec<Subnet>,
     #[serde(default)]

@@ -255,6 +255,86 @@ fn show(findings: &[&Value], vpc: &BuiltVpc) -> String {
         .join("\n")
 }
 
+/// Deliberate since issue 15: the default VPC is not audited unless the config asks for
+/// it, and the report still lists it as skipped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_default_vpc_is_skipped_and_listed_unless_the_config_audits_it() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let default_vpc = ec2
+        .describe_vpcs()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("is-default")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("describe default VPC")
+        .vpcs()
+        .first()
+        .and_then(|v| v.vpc_id())
+        .expect("moto has a default VPC")
+        .to_string();
+    // Broken beyond what moto's default VPC already is: DNS resolution switched off.
+    ec2.modify_vpc_attribute()
+        .vpc_id(&default_vpc)
+        .enable_dns_support(
+            aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                .value(false)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("switch DNS support off");
+    let on_default = |report: &Value| -> Vec<String> {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["vpc_id"] == default_vpc.as_str())
+            .map(|f| f["rule_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // No config: no finding on it, listed as skipped with account, region and reason.
+    let report = json_report(&run(&mut moto.once_json(None)));
+    assert!(on_default(&report).is_empty(), "{report:#}");
+    assert!(report["vpcs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v["vpc_id"] != default_vpc.as_str()));
+    let skipped = report["skipped"].as_array().expect("skipped list");
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0]["vpc_id"], default_vpc.as_str());
+    assert_eq!(skipped[0]["region"], REGION);
+    assert_eq!(skipped[0]["account_id"], "123456789012");
+    assert_eq!(skipped[0]["is_default"], true);
+    assert!(
+        skipped[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exclude_default_vpc: false"),
+        "{skipped:?}"
+    );
+
+    // Asked for (the old explicit spelling still works): audited, and its findings shown.
+    let (_dir, config) = temp_file("config.yaml", "scope:\n  exclude_default_vpc: false\n");
+    let report = json_report(&run(&mut moto.once_json(Some(&config))));
+    assert!(
+        on_default(&report).contains(&"vpc.dns_attributes".to_string()),
+        "{report:#}"
+    );
+    assert_eq!(report["skipped"], serde_json::json!([]));
+    assert!(report["vpcs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["vpc_id"] == default_vpc.as_str() && v["is_default"] == true));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn enterprise_networks_get_only_the_findings_an_engineer_would_agree_with() {
     let moto = Moto::start();

@@ -43,13 +43,15 @@ pub fn client(
 }
 
 /// Reads the region's network into `out`: every listing at once, then the DNS attributes
-/// of the VPCs `in_scope` keeps (the others are dropped before any per-VPC call). The first
+/// of the VPCs `in_scope` keeps (the others are dropped before any per-VPC call, the
+/// default VPCs that `skipped` names kept in `skipped_vpcs` for the reports). The first
 /// failure fails the whole read; `out` is then not to be used.
 pub async fn read_region(
     client: &Client,
     max_pages: u32,
     attribute_concurrency: usize,
     in_scope: impl Fn(&Vpc) -> bool,
+    skipped: impl Fn(&Vpc) -> bool,
     out: &mut RegionSnapshot,
 ) -> Result<(), CollectError> {
     let pages = max_pages;
@@ -76,6 +78,7 @@ pub async fn read_region(
         transit_gateway_attachments(client, pages),
         gwlb_endpoint_interfaces(client, pages),
     )?;
+    out.skipped_vpcs = vpcs.iter().filter(|v| skipped(v)).cloned().collect();
     let mut vpcs: Vec<_> = vpcs.into_iter().filter(|v| in_scope(v)).collect();
     vpc_dns_attributes(client, &mut vpcs, attribute_concurrency).await?;
 

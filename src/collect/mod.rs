@@ -236,6 +236,7 @@ async fn read_region(
         aws.max_pages,
         aws.vpc_attribute_concurrency,
         |vpc| scope.includes(vpc),
+        |vpc| scope.skips_default(vpc).is_some(),
         out,
     )
     .await?;
