@@ -17,8 +17,8 @@ use futures::{StreamExt, TryStreamExt};
 use crate::config::accounts::RateLimit;
 use crate::snapshot::{
     AvailabilityZone, EndpointInterface, GatewayAttachment, IngressRule, InternetGateway,
-    NatGateway, RegionSnapshot, Route, RouteTable, RouteTableAssociation, SecurityGroup, Subnet,
-    Tags, TransitGatewayAttachment, Vpc, VpcEndpoint,
+    NatGateway, PrefixList, RegionSnapshot, Route, RouteTable, RouteTableAssociation,
+    SecurityGroup, Subnet, Tags, TransitGatewayAttachment, Vpc, VpcEndpoint,
 };
 
 use super::client::{limited_http_client, ApiCallCounter, PageGuard, WholeXmlResponse};
@@ -496,6 +496,68 @@ pub async fn security_groups(
             })
         })
         .collect()
+}
+
+/// The entries of each managed prefix list in `ids` (GetManagedPrefixListEntries: one call
+/// per list, more for a list of many pages), `concurrency` at a time. A list that cannot be
+/// read is returned with its `error`, so the rules treat it as unverifiable, never as
+/// admitting nothing or everything.
+pub async fn prefix_list_entries(
+    client: &Client,
+    ids: Vec<String>,
+    max_pages: u32,
+    concurrency: usize,
+) -> Vec<PrefixList> {
+    const OP: &str = "ec2:GetManagedPrefixListEntries";
+    let read = |id: String| async move {
+        let mut guard = PageGuard::new(OP, max_pages);
+        let mut cidrs = Vec::new();
+        let mut token: Option<String> = None;
+        let result = loop {
+            let page = match client
+                .get_managed_prefix_list_entries()
+                .prefix_list_id(&id)
+                .set_next_token(token.take())
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => break Err(CollectError::aws(OP, e)),
+            };
+            cidrs.extend(
+                page.entries()
+                    .iter()
+                    .filter_map(|e| e.cidr().map(str::to_string)),
+            );
+            match guard.next(page.next_token) {
+                Ok(Some(next)) => token = Some(next),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        match result {
+            Ok(()) => PrefixList {
+                id,
+                cidrs,
+                error: None,
+            },
+            Err(e) => {
+                tracing::warn!(prefix_list = %id, error = %e, "prefix list entries not read");
+                PrefixList {
+                    id,
+                    cidrs: Vec::new(),
+                    error: Some(e.to_string()),
+                }
+            }
+        }
+    };
+    let mut lists: Vec<PrefixList> = futures::stream::iter(ids)
+        .map(read)
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    lists.sort_by(|a, b| a.id.cmp(&b.id));
+    lists
 }
 
 /// Every transit gateway VPC attachment of the region: one paginated call, whatever the
