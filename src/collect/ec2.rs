@@ -733,6 +733,60 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn prefix_list_entries_follow_pages_and_an_unreadable_list_keeps_its_error() {
+        use aws_sdk_ec2::operation::get_managed_prefix_list_entries::{
+            GetManagedPrefixListEntriesError, GetManagedPrefixListEntriesOutput,
+        };
+        let entry = |cidr: &str| ec2::PrefixListEntry::builder().cidr(cidr).build();
+        let first = mock!(Client::get_managed_prefix_list_entries)
+            .match_requests(|req| {
+                req.prefix_list_id() == Some("pl-corp") && req.next_token().is_none()
+            })
+            .then_output(move || {
+                GetManagedPrefixListEntriesOutput::builder()
+                    .entries(entry("10.0.0.0/17"))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(Client::get_managed_prefix_list_entries)
+            .match_requests(|req| {
+                req.prefix_list_id() == Some("pl-corp") && req.next_token() == Some("page-2")
+            })
+            .then_output(move || {
+                GetManagedPrefixListEntriesOutput::builder()
+                    .entries(entry("10.0.128.0/17"))
+                    .build()
+            });
+        let denied = mock!(Client::get_managed_prefix_list_entries)
+            .match_requests(|req| req.prefix_list_id() == Some("pl-denied"))
+            .then_error(|| {
+                GetManagedPrefixListEntriesError::generic(
+                    aws_sdk_ec2::error::ErrorMetadata::builder()
+                        .code("UnauthorizedOperation")
+                        .message("You are not authorized to perform this operation.")
+                        .build(),
+                )
+            });
+        let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&first, &second, &denied]);
+        let lists =
+            prefix_list_entries(&client, vec!["pl-denied".into(), "pl-corp".into()], 1000, 2).await;
+        assert_eq!(lists.len(), 2);
+        assert_eq!(lists[0].id, "pl-corp");
+        assert_eq!(lists[0].cidrs, ["10.0.0.0/17", "10.0.128.0/17"]);
+        assert_eq!(lists[0].error, None);
+        assert_eq!(lists[1].id, "pl-denied");
+        assert!(lists[1].cidrs.is_empty());
+        assert!(
+            lists[1]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("ec2:GetManagedPrefixListEntries")),
+            "{:?}",
+            lists[1]
+        );
+    }
+
+    #[tokio::test]
     async fn a_repeated_pagination_token_fails_the_call_instead_of_truncating_it() {
         // The SDK's paginator would stop at the repeated token and return two pages as if
         // they were the whole list.
