@@ -1077,6 +1077,17 @@ mod tests {
             ..Default::default()
         };
         assert!(!no_default.includes(&vpc));
+        // Deliberate: the default VPC is skipped unless the config asks for it.
+        assert!(!Scope::default().includes(&vpc));
+        assert!(Scope::default().skips_default(&vpc).is_some());
+        let parse = |yaml: &str| serde_yaml_ng::from_str::<Scope>(yaml).unwrap();
+        assert!(!parse("vpc_tags: {}").includes(&vpc));
+        assert!(parse("exclude_default_vpc: false").includes(&vpc));
+        assert!(parse("exclude_default_vpc: false")
+            .skips_default(&vpc)
+            .is_none());
+        assert!(parse("vpc_ids: [vpc-1]").includes(&vpc), "named by id");
+        assert!(!parse("vpc_ids: [vpc-2]").includes(&vpc));
     }
 
     #[test]

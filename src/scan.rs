@@ -14,7 +14,8 @@ use crate::rules::{evaluate, evaluate_recording_checks};
 use crate::snapshot::Snapshot;
 use crate::suppress;
 
-/// The demo snapshot built into the binary: a compliant VPC, a broken one and a default VPC.
+/// The demo snapshot built into the binary: a compliant VPC, a broken one and a default VPC
+/// (skipped unless the config audits it).
 pub const DEMO_SNAPSHOT: &str = include_str!("../examples/demo-snapshot.json");
 
 /// Where a scan's snapshot comes from.

@@ -115,6 +115,10 @@ pub struct RegionSnapshot {
     pub availability_zones: Vec<AvailabilityZone>,
     #[serde(default)]
     pub vpcs: Vec<Vpc>,
+    /// The region's default VPC when the scope skipped it (`scope.exclude_default_vpc`):
+    /// nothing else of it is collected, but the reports list it as skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_vpcs: Vec<Vpc>,
     #[serde(default)]
     pub subnets: Vec<Subnet>,
     #[serde(default)]
@@ -127,6 +131,10 @@ pub struct RegionSnapshot {
     pub vpc_endpoints: Vec<VpcEndpoint>,
     #[serde(default)]
     pub security_groups: Vec<SecurityGroup>,
+    /// The managed prefix lists that the security groups of the audited interface
+    /// endpoints reference, with their entries (GetManagedPrefixListEntries, one per list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prefix_lists: Vec<PrefixList>,
     /// Transit gateway VPC attachments (DescribeTransitGatewayVpcAttachments): the subnets
     /// that hold one are infrastructure, and a default route to a transit gateway is only a
     /// path out when the VPC is attached to it.
@@ -342,6 +350,20 @@ pub struct SecurityGroup {
     pub vpc_id: Option<String>,
     #[serde(default)]
     pub ingress: Vec<IngressRule>,
+}
+
+/// A managed prefix list (customer- or AWS-managed) and the CIDRs it holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixList {
+    /// `pl-…`.
+    pub id: String,
+    #[serde(default)]
+    pub cidrs: Vec<String>,
+    /// Why its entries could not be read: the rules then cannot count its CIDRs, and say
+    /// so instead of passing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One ingress permission of a security group.

@@ -14,7 +14,8 @@ fn demo_prints_a_table_with_clean_and_failing_vpcs_and_exits_one() {
         text.contains("(union-data-plane-prod, 10.0.0.0/16): compliant"),
         "{text}"
     );
-    assert!(text.contains("default VPC"), "{text}");
+    // The demo's default VPC is skipped by default, and listed as skipped.
+    assert!(text.contains(": skipped, default VPC"), "{text}");
     assert!(
         text.contains("MEDIUM   endpoint.interface_required"),
         "{text}"
@@ -26,7 +27,9 @@ fn demo_prints_a_table_with_clean_and_failing_vpcs_and_exits_one() {
     );
     let last = text.lines().last().unwrap();
     assert!(
-        last.contains("finding(s) (1 critical,") && last.contains("in 4 VPC(s)"),
+        last.contains("finding(s) (1 critical,")
+            && last.contains("in 3 VPC(s)")
+            && last.contains("1 VPC(s) skipped"),
         "{last}"
     );
 }
@@ -218,7 +221,10 @@ fn rules_folder_loads_every_pack_and_duplicate_names_are_rejected() {
         "only the strict pack fires on 3-AZ VPCs"
     );
     let az_findings = report["findings"].as_array().unwrap().len();
-    assert_eq!(az_findings, 4, "every demo VPC has fewer than 4 AZs");
+    assert_eq!(
+        az_findings, 3,
+        "every audited demo VPC has fewer than 4 AZs (the default VPC is skipped)"
+    );
 
     std::fs::write(dir.path().join("b.yml"), "name: strict\n").unwrap();
     let out = run(auditor()

@@ -297,7 +297,8 @@ async fn regions_all_audits_every_region_describe_regions_lists() {
     let (_c, config) = temp_file(
         "config.yaml",
         &format!(
-            "rule_packs: [{}]\naccounts:\n  - role_arn: arn:aws:iam::{account}:role/{ROLE}\n    regions: all\nscan:\n  concurrency: 16\n",
+            // The default VPCs are audited (their findings make the exit code 1).
+            "rule_packs: [{}]\nscope:\n  exclude_default_vpc: false\naccounts:\n  - role_arn: arn:aws:iam::{account}:role/{ROLE}\n    regions: all\nscan:\n  concurrency: 16\n",
             pack.display()
         ),
     );

@@ -255,6 +255,181 @@ fn show(findings: &[&Value], vpc: &BuiltVpc) -> String {
         .join("\n")
 }
 
+/// Replaces the endpoint security group's CIDR rule of `vpc` by one whose source is a new
+/// customer-managed prefix list holding `entries`; returns the list's id.
+async fn endpoints_admit_prefix_list(ec2: &Client, vpc: &BuiltVpc, entries: &[&str]) -> String {
+    use aws_sdk_ec2::types::{AddPrefixListEntry, IpPermission, IpRange, PrefixListId};
+    let group = vpc.id("sg-endpoints");
+    let mut create = ec2
+        .create_managed_prefix_list()
+        .prefix_list_name(format!("{}-corporate", vpc.name))
+        .address_family("IPv4")
+        .max_entries(10);
+    for cidr in entries {
+        create = create.entries(AddPrefixListEntry::builder().cidr(*cidr).build());
+    }
+    let list = create
+        .send()
+        .await
+        .expect("create prefix list")
+        .prefix_list()
+        .and_then(|l| l.prefix_list_id())
+        .expect("prefix list id")
+        .to_string();
+    ec2.revoke_security_group_ingress()
+        .group_id(group)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/16").build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("revoke the CIDR rule");
+    ec2.authorize_security_group_ingress()
+        .group_id(group)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .prefix_list_ids(PrefixListId::builder().prefix_list_id(&list).build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("authorize 443 from the prefix list");
+    list
+}
+
+/// Managed prefix lists resolve to their entries: a list covering the VPC CIDR admits it,
+/// one that does not is a finding at the rule's severity, not "cannot be verified".
+#[tokio::test(flavor = "multi_thread")]
+async fn endpoint_security_groups_resolve_managed_prefix_lists() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let covers = scenario::build(&ec2, "pl-covers", &Layout::compliant()).await;
+    let short = scenario::build(&ec2, "pl-short", &Layout::compliant()).await;
+    endpoints_admit_prefix_list(&ec2, &covers, &["10.0.0.0/17", "10.0.128.0/17"]).await;
+    let short_list = endpoints_admit_prefix_list(&ec2, &short, &["10.0.0.0/17"]).await;
+
+    let (_dir, config) = temp_file("config.yaml", "scope:\n  exclude_default_vpc: true\n");
+    let report = json_report(&run(&mut moto.once_json(Some(&config))));
+    let sg_findings = |vpc: &BuiltVpc| -> Vec<&Value> {
+        findings_of(&report, vpc)
+            .into_iter()
+            .filter(|f| f["rule_id"] == "endpoint.security_group")
+            .collect()
+    };
+    assert!(
+        sg_findings(&covers).is_empty(),
+        "{}",
+        show(&sg_findings(&covers), &covers)
+    );
+    let found = sg_findings(&short);
+    assert!(!found.is_empty(), "{report:#}");
+    for f in &found {
+        assert_eq!(f["severity"], "medium", "{f:#}");
+        assert!(f["details"]["unverifiable"].is_null(), "{f:#}");
+        assert_eq!(
+            f["details"]["vpc_cidrs_not_admitted"],
+            serde_json::json!(["10.0.0.0/16"])
+        );
+    }
+    // One GetManagedPrefixListEntries per referenced list, not per endpoint or VPC.
+    let calls = &report["scans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["region"] == REGION)
+        .expect("the region's scan")["api_calls"];
+    assert_eq!(calls["ec2:GetManagedPrefixListEntries"], 2, "{calls:#}");
+    assert!(short_list.starts_with("pl-"));
+}
+
+/// Deliberate since issue 15: the default VPC is not audited unless the config asks for
+/// it, and the report still lists it as skipped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_default_vpc_is_skipped_and_listed_unless_the_config_audits_it() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2().await;
+    let default_vpc = ec2
+        .describe_vpcs()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("is-default")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("describe default VPC")
+        .vpcs()
+        .first()
+        .and_then(|v| v.vpc_id())
+        .expect("moto has a default VPC")
+        .to_string();
+    // Broken beyond what moto's default VPC already is: DNS resolution switched off.
+    ec2.modify_vpc_attribute()
+        .vpc_id(&default_vpc)
+        .enable_dns_support(
+            aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                .value(false)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("switch DNS support off");
+    let on_default = |report: &Value| -> Vec<String> {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["vpc_id"] == default_vpc.as_str())
+            .map(|f| f["rule_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // No config: no finding on it, listed as skipped with account, region and reason.
+    let report = json_report(&run(&mut moto.once_json(None)));
+    assert!(on_default(&report).is_empty(), "{report:#}");
+    assert!(report["vpcs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v["vpc_id"] != default_vpc.as_str()));
+    let skipped = report["skipped"].as_array().expect("skipped list");
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0]["vpc_id"], default_vpc.as_str());
+    assert_eq!(skipped[0]["region"], REGION);
+    assert_eq!(skipped[0]["account_id"], "123456789012");
+    assert_eq!(skipped[0]["is_default"], true);
+    assert!(
+        skipped[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exclude_default_vpc: false"),
+        "{skipped:?}"
+    );
+
+    // Asked for (the old explicit spelling still works): audited, and its findings shown.
+    let (_dir, config) = temp_file("config.yaml", "scope:\n  exclude_default_vpc: false\n");
+    let report = json_report(&run(&mut moto.once_json(Some(&config))));
+    assert!(
+        on_default(&report).contains(&"vpc.dns_attributes".to_string()),
+        "{report:#}"
+    );
+    assert_eq!(report["skipped"], serde_json::json!([]));
+    assert!(report["vpcs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["vpc_id"] == default_vpc.as_str() && v["is_default"] == true));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn enterprise_networks_get_only_the_findings_an_engineer_would_agree_with() {
     let moto = Moto::start();

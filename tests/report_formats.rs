@@ -1,6 +1,6 @@
 //! Every report format from one real run, read by the programs that consume each: the
-//! built binary scans a moto account (a compliant VPC, a broken one, moto's default VPC)
-//! with a baseline and suppressions, and writes all six formats with `--output-dir`.
+//! built binary scans a moto account (a compliant VPC, a broken one, moto's default VPC,
+//! skipped by default and listed as skipped in every human report and the JSON) with a baseline and suppressions, and writes all six formats with `--output-dir`.
 //!
 //! - SARIF is validated against the SARIF 2.1.0 JSON schema (Python `jsonschema`) and its
 //!   results are matched one to one with the JSON report's findings;
@@ -272,6 +272,20 @@ async fn all_formats_come_from_one_run_and_each_consumer_reads_the_same_findings
     // The table: the same summary a person sees on a terminal.
     let table = read(&out_dir, "report.txt");
     assert!(table.contains(&broken.vpc_id) && table.contains("against the baseline"));
+
+    // moto's default VPC is not audited by default, and every report says so.
+    let skipped = report["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0]["is_default"], true);
+    let default_vpc = skipped[0]["vpc_id"].as_str().unwrap();
+    assert!(report["vpcs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v["vpc_id"] != default_vpc));
+    assert!(table.contains(&format!("{default_vpc} ")) && table.contains("1 VPC(s) skipped"));
+    assert!(markdown.contains(&format!("Skipped: `{default_vpc}`")));
+    assert!(html.contains(&format!("Skipped: <code>{default_vpc}</code>")));
 }
 
 #[test]

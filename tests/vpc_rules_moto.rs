@@ -342,7 +342,7 @@ async fn each_rule_fires_on_its_broken_vpc_and_the_compliant_vpc_is_clean() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn compliant_vpc_alone_exits_zero_and_default_vpc_is_audited_unless_excluded() {
+async fn compliant_vpc_alone_exits_zero_and_default_vpc_is_skipped_unless_asked_for() {
     let moto = Moto::start();
     let ec2 = moto.ec2().await;
     let good = scenario::build(&ec2, "compliant", &Layout::compliant()).await;
@@ -372,8 +372,17 @@ async fn compliant_vpc_alone_exits_zero_and_default_vpc_is_audited_unless_exclud
     assert_eq!(report["findings"], serde_json::json!([]), "{report:#}");
     assert_eq!(code, Some(0));
 
-    // Without the config, moto's default VPC is audited too, and marked as the default.
+    // Without a config the default VPC is skipped too (deliberately, since issue 15).
     let (report, code) = audit(None);
+    assert_eq!(report["findings"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["vpcs"].as_array().unwrap().len(), 1);
+    assert_eq!(report["skipped"][0]["is_default"], true, "{report:#}");
+    assert_eq!(code, Some(0));
+
+    // Asked for, moto's default VPC is audited too, and marked as the default.
+    let (_dir, audit_default) = temp_file("config.yaml", "scope:\n  exclude_default_vpc: false\n");
+    let (report, code) = audit(Some(&audit_default));
+    assert_eq!(report["skipped"], serde_json::json!([]), "{report:#}");
     let vpcs = report["vpcs"].as_array().unwrap();
     assert_eq!(vpcs.len(), 2);
     let default = vpcs

@@ -17,8 +17,8 @@ use futures::{StreamExt, TryStreamExt};
 use crate::config::accounts::RateLimit;
 use crate::snapshot::{
     AvailabilityZone, EndpointInterface, GatewayAttachment, IngressRule, InternetGateway,
-    NatGateway, RegionSnapshot, Route, RouteTable, RouteTableAssociation, SecurityGroup, Subnet,
-    Tags, TransitGatewayAttachment, Vpc, VpcEndpoint,
+    NatGateway, PrefixList, RegionSnapshot, Route, RouteTable, RouteTableAssociation,
+    SecurityGroup, Subnet, Tags, TransitGatewayAttachment, Vpc, VpcEndpoint,
 };
 
 use super::client::{limited_http_client, ApiCallCounter, PageGuard, WholeXmlResponse};
@@ -43,13 +43,15 @@ pub fn client(
 }
 
 /// Reads the region's network into `out`: every listing at once, then the DNS attributes
-/// of the VPCs `in_scope` keeps (the others are dropped before any per-VPC call). The first
+/// of the VPCs `in_scope` keeps (the others are dropped before any per-VPC call, the
+/// default VPCs that `skipped` names kept in `skipped_vpcs` for the reports). The first
 /// failure fails the whole read; `out` is then not to be used.
 pub async fn read_region(
     client: &Client,
     max_pages: u32,
     attribute_concurrency: usize,
     in_scope: impl Fn(&Vpc) -> bool,
+    skipped: impl Fn(&Vpc) -> bool,
     out: &mut RegionSnapshot,
 ) -> Result<(), CollectError> {
     let pages = max_pages;
@@ -76,6 +78,7 @@ pub async fn read_region(
         transit_gateway_attachments(client, pages),
         gwlb_endpoint_interfaces(client, pages),
     )?;
+    out.skipped_vpcs = vpcs.iter().filter(|v| skipped(v)).cloned().collect();
     let mut vpcs: Vec<_> = vpcs.into_iter().filter(|v| in_scope(v)).collect();
     vpc_dns_attributes(client, &mut vpcs, attribute_concurrency).await?;
 
@@ -495,6 +498,68 @@ pub async fn security_groups(
         .collect()
 }
 
+/// The entries of each managed prefix list in `ids` (GetManagedPrefixListEntries: one call
+/// per list, more for a list of many pages), `concurrency` at a time. A list that cannot be
+/// read is returned with its `error`, so the rules treat it as unverifiable, never as
+/// admitting nothing or everything.
+pub async fn prefix_list_entries(
+    client: &Client,
+    ids: Vec<String>,
+    max_pages: u32,
+    concurrency: usize,
+) -> Vec<PrefixList> {
+    const OP: &str = "ec2:GetManagedPrefixListEntries";
+    let read = |id: String| async move {
+        let mut guard = PageGuard::new(OP, max_pages);
+        let mut cidrs = Vec::new();
+        let mut token: Option<String> = None;
+        let result = loop {
+            let page = match client
+                .get_managed_prefix_list_entries()
+                .prefix_list_id(&id)
+                .set_next_token(token.take())
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => break Err(CollectError::aws(OP, e)),
+            };
+            cidrs.extend(
+                page.entries()
+                    .iter()
+                    .filter_map(|e| e.cidr().map(str::to_string)),
+            );
+            match guard.next(page.next_token) {
+                Ok(Some(next)) => token = Some(next),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        match result {
+            Ok(()) => PrefixList {
+                id,
+                cidrs,
+                error: None,
+            },
+            Err(e) => {
+                tracing::warn!(prefix_list = %id, error = %e, "prefix list entries not read");
+                PrefixList {
+                    id,
+                    cidrs: Vec::new(),
+                    error: Some(e.to_string()),
+                }
+            }
+        }
+    };
+    let mut lists: Vec<PrefixList> = futures::stream::iter(ids)
+        .map(read)
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    lists.sort_by(|a, b| a.id.cmp(&b.id));
+    lists
+}
+
 /// Every transit gateway VPC attachment of the region: one paginated call, whatever the
 /// number of VPCs.
 pub async fn transit_gateway_attachments(
@@ -664,6 +729,60 @@ mod tests {
         assert_eq!(
             (first.num_calls(), second.num_calls(), third.num_calls()),
             (1, 1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn prefix_list_entries_follow_pages_and_an_unreadable_list_keeps_its_error() {
+        use aws_sdk_ec2::operation::get_managed_prefix_list_entries::{
+            GetManagedPrefixListEntriesError, GetManagedPrefixListEntriesOutput,
+        };
+        let entry = |cidr: &str| ec2::PrefixListEntry::builder().cidr(cidr).build();
+        let first = mock!(Client::get_managed_prefix_list_entries)
+            .match_requests(|req| {
+                req.prefix_list_id() == Some("pl-corp") && req.next_token().is_none()
+            })
+            .then_output(move || {
+                GetManagedPrefixListEntriesOutput::builder()
+                    .entries(entry("10.0.0.0/17"))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(Client::get_managed_prefix_list_entries)
+            .match_requests(|req| {
+                req.prefix_list_id() == Some("pl-corp") && req.next_token() == Some("page-2")
+            })
+            .then_output(move || {
+                GetManagedPrefixListEntriesOutput::builder()
+                    .entries(entry("10.0.128.0/17"))
+                    .build()
+            });
+        let denied = mock!(Client::get_managed_prefix_list_entries)
+            .match_requests(|req| req.prefix_list_id() == Some("pl-denied"))
+            .then_error(|| {
+                GetManagedPrefixListEntriesError::generic(
+                    aws_sdk_ec2::error::ErrorMetadata::builder()
+                        .code("UnauthorizedOperation")
+                        .message("You are not authorized to perform this operation.")
+                        .build(),
+                )
+            });
+        let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&first, &second, &denied]);
+        let lists =
+            prefix_list_entries(&client, vec!["pl-denied".into(), "pl-corp".into()], 1000, 2).await;
+        assert_eq!(lists.len(), 2);
+        assert_eq!(lists[0].id, "pl-corp");
+        assert_eq!(lists[0].cidrs, ["10.0.0.0/17", "10.0.128.0/17"]);
+        assert_eq!(lists[0].error, None);
+        assert_eq!(lists[1].id, "pl-denied");
+        assert!(lists[1].cidrs.is_empty());
+        assert!(
+            lists[1]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("ec2:GetManagedPrefixListEntries")),
+            "{:?}",
+            lists[1]
         );
     }
 

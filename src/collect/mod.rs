@@ -236,12 +236,37 @@ async fn read_region(
         aws.max_pages,
         aws.vpc_attribute_concurrency,
         |vpc| scope.includes(vpc),
+        |vpc| scope.skips_default(vpc).is_some(),
         out,
     )
     .await?;
 
     retain_in_scope(out);
+    let lists = referenced_prefix_lists(out);
+    if !lists.is_empty() {
+        out.prefix_lists =
+            ec2::prefix_list_entries(&client, lists, aws.max_pages, aws.vpc_attribute_concurrency)
+                .await;
+    }
     Ok(())
+}
+
+/// The managed prefix lists that the security groups of the (in-scope) interface endpoints
+/// reference, each once: what `endpoint.security_group` needs resolved, and no more.
+pub fn referenced_prefix_lists(region: &RegionSnapshot) -> Vec<String> {
+    let endpoint_groups: BTreeSet<&str> = region
+        .vpc_endpoints
+        .iter()
+        .flat_map(|e| e.security_group_ids.iter().map(String::as_str))
+        .collect();
+    let lists: BTreeSet<&str> = region
+        .security_groups
+        .iter()
+        .filter(|g| endpoint_groups.contains(g.id.as_str()))
+        .flat_map(|g| g.ingress.iter())
+        .flat_map(|r| r.prefix_list_ids.iter().map(String::as_str))
+        .collect();
+    lists.into_iter().map(str::to_string).collect()
 }
 
 /// Collects the account's IAM roles. Never fails: a failure is recorded in `error`.
@@ -310,6 +335,38 @@ pub fn retain_in_scope(region: &mut RegionSnapshot) {
 mod tests {
     use super::*;
     use crate::snapshot::builder::compliant_vpc;
+
+    #[test]
+    fn only_prefix_lists_of_endpoint_security_groups_are_read_each_once() {
+        let mut region = compliant_vpc().build().regions.remove(0);
+        assert!(referenced_prefix_lists(&region).is_empty());
+        let endpoint_group = region
+            .vpc_endpoints
+            .iter()
+            .find_map(|e| e.security_group_ids.first())
+            .cloned()
+            .unwrap();
+        for group in region.security_groups.iter_mut() {
+            group.ingress[0].prefix_list_ids = vec!["pl-b".into(), "pl-a".into()];
+        }
+        region.security_groups.push(crate::snapshot::SecurityGroup {
+            id: "sg-unrelated".into(),
+            vpc_id: Some("vpc-good".into()),
+            ingress: vec![crate::snapshot::IngressRule {
+                protocol: "-1".into(),
+                prefix_list_ids: vec!["pl-unrelated".into()],
+                ..Default::default()
+            }],
+        });
+        assert!(region
+            .security_groups
+            .iter()
+            .any(|g| g.id == endpoint_group));
+        assert_eq!(
+            referenced_prefix_lists(&region),
+            vec!["pl-a".to_string(), "pl-b".to_string()]
+        );
+    }
 
     #[test]
     fn retain_in_scope_drops_resources_of_vpcs_not_in_the_snapshot() {

@@ -50,6 +50,16 @@ fn write_page(out: &mut String, report: &Report, snapshot: &Snapshot) -> std::fm
         report.summary.vpcs_audited,
         report.summary.scans_failed,
     )?;
+    for vpc in &report.skipped {
+        writeln!(
+            out,
+            "<p>Skipped: <code>{}</code> ({}/{}): {}.</p>",
+            escape(&vpc.vpc_id),
+            escape(&vpc.account_id),
+            escape(&vpc.region),
+            escape(&vpc.reason)
+        )?;
+    }
     writeln!(out, "<h2>Accounts and regions</h2>")?;
     writeln!(
         out,

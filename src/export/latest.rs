@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::finding::Finding;
 use crate::rules::subnet::usable_ips;
-use crate::rules::{AuditedVpc, Evaluation};
+use crate::rules::{AuditedVpc, Evaluation, SkippedVpc};
 use crate::snapshot::{CollectionError, RegionSnapshot, Snapshot};
 
 use super::report::{Report, ScanOutcome, ScanOutput};
@@ -127,6 +127,8 @@ pub struct RegionState {
     /// From the last successful scan of this region.
     pub findings: Vec<Finding>,
     pub vpcs: Vec<AuditedVpc>,
+    /// The VPCs the last successful scan of this region did not audit, and why.
+    pub skipped: Vec<SkippedVpc>,
     pub subnets: Vec<SubnetCapacity>,
     /// The region's network as the last successful scan collected it (security groups
     /// left out), for the status page's VPC pictures; `None` if it never succeeded.
@@ -252,6 +254,7 @@ impl Latest {
                         last_success_at: None,
                         findings: Vec::new(),
                         vpcs: Vec::new(),
+                        skipped: Vec::new(),
                         subnets: Vec::new(),
                         network: None,
                     });
@@ -390,6 +393,11 @@ impl Latest {
                 .map(|s| s.evaluated_by_account.clone())
                 .unwrap_or_default(),
             vpcs: self.regions.values().flat_map(|r| r.vpcs.clone()).collect(),
+            skipped: self
+                .regions
+                .values()
+                .flat_map(|r| r.skipped.clone())
+                .collect(),
             notes: self
                 .last_scan
                 .as_ref()
@@ -489,6 +497,12 @@ fn good_region(
             .cloned()
             .collect(),
         vpcs,
+        skipped: report
+            .skipped
+            .iter()
+            .filter(|v| here(&v.account_id, &v.region))
+            .cloned()
+            .collect(),
         subnets,
         account_id: account_id.clone(),
         region: region.clone(),

@@ -47,6 +47,13 @@ pub fn render(report: &Report) -> String {
         s.vpcs_audited,
         report.scans.len()
     );
+    for vpc in &report.skipped {
+        let _ = writeln!(
+            out,
+            "Skipped: `{}` ({}/{}): {}.\n",
+            vpc.vpc_id, vpc.account_id, vpc.region, vpc.reason
+        );
+    }
     if let Some(b) = &s.baseline {
         let _ = writeln!(
             out,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::finding::{BaselineStatus, Finding, Severity};
 use crate::rules::iam::GLOBAL_REGION;
-use crate::rules::{AuditedVpc, CheckedResource, Evaluation};
+use crate::rules::{AuditedVpc, CheckedResource, Evaluation, SkippedVpc};
 use crate::snapshot::{CollectionError, Snapshot};
 
 /// The version of the report's JSON schema; bumped on any incompatible change.
@@ -31,6 +31,10 @@ pub struct Report {
     pub scans: Vec<ScanStatus>,
     /// Every VPC audited, clean ones included.
     pub vpcs: Vec<AuditedVpc>,
+    /// VPCs not audited, each with the reason (each region's default VPC, unless the
+    /// config asks for it).
+    #[serde(default)]
+    pub skipped: Vec<SkippedVpc>,
     pub findings: Vec<Finding>,
     /// Things a person should know that are not findings.
     #[serde(default)]
@@ -171,6 +175,7 @@ impl Report {
             },
             scans,
             vpcs: evaluation.vpcs,
+            skipped: evaluation.skipped,
             findings: evaluation.findings,
             notes: evaluation.notes,
             resolved: None,

@@ -97,6 +97,24 @@ pub fn render(report: &Report, color: bool) -> String {
         );
         write_findings(&mut out, &findings, &paint);
     }
+    for vpc in &report.skipped {
+        let mut label = vec![];
+        if let Some(name) = &vpc.name {
+            label.push(name.clone());
+        }
+        if let Some(cidr) = &vpc.cidr_block {
+            label.push(cidr.clone());
+        }
+        let _ = writeln!(
+            out,
+            "\n{} {}/{} ({}): skipped, {}",
+            vpc.vpc_id,
+            vpc.account_id,
+            vpc.region,
+            label.join(", "),
+            vpc.reason
+        );
+    }
     // Findings not tied to an audited VPC (IAM roles, for instance).
     for ((account, region, vpc), findings) in by_vpc {
         let scope = if findings
@@ -151,6 +169,9 @@ pub fn render(report: &Report, color: bool) -> String {
         s.vpcs_audited,
         report.scans.len()
     );
+    if !report.skipped.is_empty() {
+        let _ = write!(out, "; {} VPC(s) skipped", report.skipped.len());
+    }
     if s.suppressed > 0 {
         let _ = write!(out, "; {} suppressed (not counted)", s.suppressed);
     }

@@ -11,9 +11,11 @@
 //!
 //! A security group "admits the VPC" when the union of its ingress rules that allow TCP on
 //! the port (or all traffic) covers each of the VPC's IPv4 CIDR blocks: two /17 rules cover
-//! a /16. Rules that reference another security group or a prefix list admit something the
-//! snapshot cannot resolve to addresses: when the CIDR rules alone fall short and such rules
-//! exist, the finding says the admission cannot be verified, at low, rather than failing.
+//! a /16. A rule whose source is a managed prefix list counts as the list's entries
+//! (collected with GetManagedPrefixListEntries). Rules that reference another security
+//! group, or a prefix list whose entries could not be read, admit something the snapshot
+//! cannot resolve to addresses: when the resolved rules fall short and such rules exist, the
+//! finding says the admission cannot be verified, at low, rather than failing.
 
 use std::collections::BTreeSet;
 
@@ -351,11 +353,24 @@ fn security_group(
             .flat_map(|g| g.ingress.iter())
             .filter(|r| admits_port(r, port))
             .collect();
-        // The union of the rules' IPv4 ranges must cover each VPC CIDR: two /17 rules
-        // cover a /16.
+        // The union of the rules' IPv4 ranges, a managed prefix list counting as its
+        // entries, must cover each VPC CIDR: two /17 rules cover a /16.
+        let resolved = |id: &String| {
+            topo.region
+                .prefix_lists
+                .iter()
+                .find(|l| &l.id == id && l.error.is_none())
+        };
         let ranges: Vec<ipnetwork::Ipv4Network> = rules
             .iter()
-            .flat_map(|r| r.ipv4_ranges.iter())
+            .flat_map(|r| {
+                r.ipv4_ranges.iter().chain(
+                    r.prefix_list_ids
+                        .iter()
+                        .filter_map(resolved)
+                        .flat_map(|l| l.cidrs.iter()),
+                )
+            })
             .filter_map(|c| c.parse().ok())
             .collect();
         let not_admitted: Vec<String> = vpc_cidrs
@@ -364,13 +379,13 @@ fn security_group(
             .map(|n| n.to_string())
             .collect();
         // Sources the snapshot cannot resolve to addresses: another security group's
-        // members, a managed prefix list's entries.
+        // members, a managed prefix list whose entries were not (or could not be) read.
         let unverifiable: Vec<&str> = rules
             .iter()
             .flat_map(|r| {
                 r.source_security_group_ids
                     .iter()
-                    .chain(r.prefix_list_ids.iter())
+                    .chain(r.prefix_list_ids.iter().filter(|id| resolved(id).is_none()))
             })
             .map(String::as_str)
             .collect();
@@ -714,6 +729,51 @@ mod tests {
         assert_eq!(found[0].severity, crate::finding::Severity::Low);
         assert_eq!(found[0].details["unverifiable"], true);
         assert!(found[0].message.contains("cannot be verified"));
+    }
+
+    #[test]
+    fn a_managed_prefix_list_counts_as_its_entries() {
+        let with_list = |cidrs: &[&str], error: Option<&str>| {
+            compliant_vpc()
+                .with(|r| {
+                    let rule = &mut r.security_groups[0].ingress[0];
+                    rule.ipv4_ranges.clear();
+                    rule.prefix_list_ids = vec!["pl-0corp".into()];
+                    r.prefix_lists.push(crate::snapshot::PrefixList {
+                        id: "pl-0corp".into(),
+                        cidrs: cidrs.iter().map(|c| c.to_string()).collect(),
+                        error: error.map(str::to_string),
+                    });
+                })
+                .build()
+        };
+        // Two /17 entries cover the /16: admitted, no finding.
+        let covering = with_list(&["10.0.0.0/17", "10.0.128.0/17"], None);
+        assert!(findings_of(&covering, "endpoint.security_group").is_empty());
+        // Entries that miss half the VPC: a real finding, at the rule's severity.
+        let short = with_list(&["10.0.0.0/17", "192.168.0.0/16"], None);
+        let found = findings_of(&short, "endpoint.security_group");
+        assert_eq!(found.len(), 3);
+        assert_ne!(found[0].severity, crate::finding::Severity::Low);
+        assert_eq!(
+            found[0].details["vpc_cidrs_not_admitted"],
+            serde_json::json!(["10.0.0.0/16"])
+        );
+        // A list that could not be read is unverifiable, never compliant.
+        let unread = with_list(&["10.0.0.0/16"], Some("UnauthorizedOperation"));
+        let found = findings_of(&unread, "endpoint.security_group");
+        assert_eq!(found.len(), 3);
+        assert_eq!(found[0].details["unverifiable"], true);
+        assert_eq!(
+            found[0].details["unverifiable_sources"],
+            serde_json::json!(["pl-0corp"])
+        );
+        // A snapshot without the list (older, or not collected) is unverifiable too.
+        let mut missing = covering.clone();
+        missing.regions[0].prefix_lists.clear();
+        let found = findings_of(&missing, "endpoint.security_group");
+        assert_eq!(found.len(), 3);
+        assert_eq!(found[0].details["unverifiable"], true);
     }
 
     #[test]

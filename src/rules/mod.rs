@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::finding::{Finding, Severity};
 use crate::snapshot::Snapshot;
-use crate::values::Scope;
+use crate::values::{Scope, DEFAULT_VPC_SKIPPED};
 
 use catalogue::{rule_info, RuleInfo};
 use pack::RulePack;
@@ -42,6 +42,11 @@ pub struct Evaluation {
     pub evaluated_by_account: BTreeMap<String, BTreeMap<String, u64>>,
     /// Every VPC that was audited, so a clean VPC is visible as clean.
     pub vpcs: Vec<AuditedVpc>,
+    /// VPCs in the snapshot that were not audited, each with the reason: today each
+    /// region's default VPC unless the config asks for it. Listed so that a VPC the audit
+    /// left out never silently vanishes from the reports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedVpc>,
     /// Things a person should know that are not findings, e.g. a value not compared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -94,6 +99,20 @@ pub struct AuditedVpc {
     pub is_default: bool,
 }
 
+/// A VPC the audit did not evaluate, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedVpc {
+    pub account_id: String,
+    pub region: String,
+    pub vpc_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub cidr_block: Option<String>,
+    pub is_default: bool,
+    pub reason: String,
+}
+
 /// Evaluates every enabled rule of every pack on every in-scope VPC of every region that
 /// was collected completely.
 pub fn evaluate(snapshot: &Snapshot, packs: &[RulePack], scope: &Scope) -> Evaluation {
@@ -135,6 +154,28 @@ fn evaluate_into(
             }
         }
         let topo = topo;
+        // The default VPCs skipped at collection, and those the snapshot holds but the
+        // scope skips (a snapshot replayed under another config).
+        let mut skipped: Vec<SkippedVpc> = Vec::new();
+        let collected = region.skipped_vpcs.iter().map(|v| (v, DEFAULT_VPC_SKIPPED));
+        let by_scope = region
+            .vpcs
+            .iter()
+            .filter_map(|v| scope.skips_default(v).map(|why| (v, why)));
+        for (vpc, why) in collected.chain(by_scope) {
+            if skipped.iter().all(|s| s.vpc_id != vpc.id) {
+                skipped.push(SkippedVpc {
+                    account_id: region.account_id.clone(),
+                    region: region.region.clone(),
+                    vpc_id: vpc.id.clone(),
+                    name: vpc.tags.get("Name").cloned(),
+                    cidr_block: vpc.cidr_block.clone(),
+                    is_default: vpc.is_default,
+                    reason: why.to_string(),
+                });
+            }
+        }
+        eval.skipped.extend(skipped);
         for view in topo.vpcs.iter().filter(|v| scope.includes(v.vpc)) {
             eval.vpcs.push(AuditedVpc {
                 account_id: region.account_id.clone(),
@@ -508,6 +549,39 @@ mod tests {
         };
         let eval = evaluate(&snapshot, &[vpc_pack()], &scope);
         assert!(eval.vpcs.is_empty());
+        assert_eq!(eval.skipped.len(), 1);
+        assert_eq!(eval.skipped[0].vpc_id, snapshot.regions[0].vpcs[0].id);
+        assert!(eval.skipped[0].reason.contains("exclude_default_vpc"));
+    }
+
+    #[test]
+    fn default_vpc_is_skipped_by_default_and_listed_audited_when_asked() {
+        // Deliberate: the default VPC is skipped unless the config asks for it.
+        let broken_default = compliant_vpc()
+            .with(|r| {
+                r.vpcs[0].is_default = true;
+                r.vpcs[0].enable_dns_support = Some(false);
+            })
+            .build();
+        let eval = evaluate(&broken_default, &[vpc_pack()], &Scope::default());
+        assert!(eval.findings.is_empty(), "{:?}", eval.findings);
+        assert!(eval.vpcs.is_empty());
+        assert_eq!(eval.skipped.len(), 1);
+        let asked = Scope {
+            exclude_default_vpc: false,
+            ..Default::default()
+        };
+        let eval = evaluate(&broken_default, &[vpc_pack()], &asked);
+        assert!(!eval.findings.is_empty());
+        assert!(eval.skipped.is_empty());
+        assert!(eval.vpcs[0].is_default);
+        // A default VPC the collector already skipped is listed from the snapshot.
+        let mut collected = broken_default.clone();
+        let region = &mut collected.regions[0];
+        region.skipped_vpcs = std::mem::take(&mut region.vpcs);
+        let eval = evaluate(&collected, &[vpc_pack()], &Scope::default());
+        assert!(eval.findings.is_empty() && eval.vpcs.is_empty());
+        assert_eq!(eval.skipped.len(), 1);
     }
 
     #[test]

@@ -62,8 +62,9 @@ impl TryFrom<String> for VpcId {
     }
 }
 
-/// Which VPCs are audited. By default every VPC, the default VPC included.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// Which VPCs are audited. By default every VPC except each region's default VPC, which
+/// the reports list as skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
     /// When non-empty, only these VPCs.
@@ -72,8 +73,10 @@ pub struct Scope {
     /// When non-empty, only VPCs carrying all these tags; the value `*` matches any value.
     #[serde(default)]
     pub vpc_tags: BTreeMap<String, String>,
-    /// Leave out each region's default VPC.
-    #[serde(default)]
+    /// Leave out each region's default VPC (the default). The reports list it as skipped.
+    /// Set `false` to audit it; naming it in `vpc_ids` or declaring it as a data plane
+    /// audits it too.
+    #[serde(default = "exclude_default_vpc_default")]
     pub exclude_default_vpc: bool,
     /// The config's declared data planes (`data_planes:`, not a `scope:` key): their VPCs
     /// are always audited, each on its declared subnets.
@@ -81,14 +84,44 @@ pub struct Scope {
     pub data_planes: Vec<data_plane::DataPlane>,
 }
 
+fn exclude_default_vpc_default() -> bool {
+    true
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Scope {
+            vpc_ids: Vec::new(),
+            vpc_tags: BTreeMap::new(),
+            exclude_default_vpc: exclude_default_vpc_default(),
+            data_planes: Vec::new(),
+        }
+    }
+}
+
+/// Why a default VPC is not audited, as the reports show it.
+pub const DEFAULT_VPC_SKIPPED: &str =
+    "default VPC, not audited (set scope.exclude_default_vpc: false to audit it)";
+
 impl Scope {
     /// Whether `vpc` is audited.
     pub fn includes(&self, vpc: &Vpc) -> bool {
+        self.skips_default(vpc).is_none() && self.selects(vpc)
+    }
+
+    /// Why `vpc` is skipped for being its region's default VPC, when it is: the config did
+    /// not ask for it (by `exclude_default_vpc: false`, by id in `vpc_ids`, or as a declared
+    /// data plane). The reports list such a VPC as skipped.
+    pub fn skips_default(&self, vpc: &Vpc) -> Option<&'static str> {
+        let asked = self.data_planes.iter().any(|p| p.vpc_id.0 == vpc.id)
+            || self.vpc_ids.iter().any(|id| id.0 == vpc.id);
+        (vpc.is_default && self.exclude_default_vpc && !asked).then_some(DEFAULT_VPC_SKIPPED)
+    }
+
+    /// Whether `vpc` passes the id and tag selectors (declared data planes always do).
+    fn selects(&self, vpc: &Vpc) -> bool {
         if self.data_planes.iter().any(|p| p.vpc_id.0 == vpc.id) {
             return true;
-        }
-        if self.exclude_default_vpc && vpc.is_default {
-            return false;
         }
         if !self.vpc_ids.is_empty() && !self.vpc_ids.iter().any(|id| id.0 == vpc.id) {
             return false;

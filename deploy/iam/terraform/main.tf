@@ -29,6 +29,8 @@ locals {
     "ec2:DescribeVpcAttribute",
     "ec2:DescribeVpcEndpoints",
     "ec2:DescribeVpcs",
+    # Entries of the prefix lists the endpoints' security groups reference.
+    "ec2:GetManagedPrefixListEntries",
   ]
 
   # Every role with its trust policy and policies, for the IAM drift rules; called only when
