@@ -11,33 +11,11 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use aws_sdk_ec2::types::{ConnectivityType, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{ConnectivityType, ResourceType};
 use aws_sdk_ec2::Client;
 use common::scenario::{self, BuiltVpc, Layout};
 use common::{auditor, json_report, run, temp_file, Moto, REGION};
 use serde_json::Value;
-
-fn name_tag(kind: ResourceType, name: &str) -> TagSpecification {
-    TagSpecification::builder()
-        .resource_type(kind)
-        .tags(Tag::builder().key("Name").value(name).build())
-        .build()
-}
-
-async fn subnet(ec2: &Client, vpc: &str, az: char, cidr: &str, name: &str) -> String {
-    ec2.create_subnet()
-        .vpc_id(vpc)
-        .availability_zone(format!("{REGION}{az}"))
-        .cidr_block(cidr)
-        .tag_specifications(name_tag(ResourceType::Subnet, name))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create subnet {cidr}: {e:?}"))
-        .subnet()
-        .and_then(|s| s.subnet_id())
-        .expect("subnet id")
-        .to_string()
-}
 
 async fn route_table(ec2: &Client, vpc: &str, subnets: &[&str]) -> String {
     let rt = ec2
@@ -65,8 +43,9 @@ async fn route_table(ec2: &Client, vpc: &str, subnets: &[&str]) -> String {
 /// private, small and nearly empty of free addresses would not matter).
 async fn compliant_with_isolated_db(ec2: &Client) -> BuiltVpc {
     let mut vpc = scenario::build(ec2, "with-db", &Layout::compliant()).await;
-    let a = subnet(ec2, &vpc.vpc_id, 'a', "10.0.250.0/26", "with-db-database-a").await;
-    let b = subnet(
+    let a =
+        scenario::create_subnet(ec2, &vpc.vpc_id, 'a', "10.0.250.0/26", "with-db-database-a").await;
+    let b = scenario::create_subnet(
         ec2,
         &vpc.vpc_id,
         'b',
@@ -86,7 +65,7 @@ async fn tgw_spoke(ec2: &Client) -> BuiltVpc {
     let vpc_id = ec2
         .create_vpc()
         .cidr_block("10.1.0.0/16")
-        .tag_specifications(name_tag(ResourceType::Vpc, "tgw-spoke"))
+        .tag_specifications(scenario::tags(ResourceType::Vpc, "tgw-spoke"))
         .send()
         .await
         .expect("create vpc")
@@ -111,7 +90,7 @@ async fn tgw_spoke(ec2: &Client) -> BuiltVpc {
     let mut attachment_subnets = Vec::new();
     let mut app_subnets = Vec::new();
     for (i, az) in ['a', 'b', 'c'].into_iter().enumerate() {
-        let app = subnet(
+        let app = scenario::create_subnet(
             ec2,
             &vpc_id,
             az,
@@ -119,7 +98,7 @@ async fn tgw_spoke(ec2: &Client) -> BuiltVpc {
             &format!("spoke-app-{az}"),
         )
         .await;
-        let attach = subnet(
+        let attach = scenario::create_subnet(
             ec2,
             &vpc_id,
             az,
@@ -202,7 +181,9 @@ async fn declared_with_deleted_subnet(ec2: &Client) -> (BuiltVpc, String) {
 async fn declared_with_broken_undeclared(ec2: &Client) -> BuiltVpc {
     let mut vpc = scenario::build(ec2, "declared-legacy", &Layout::compliant()).await;
     for (az, cidr) in [('a', "10.0.251.0/27"), ('d', "10.0.251.32/27")] {
-        let s = subnet(ec2, &vpc.vpc_id, az, cidr, &format!("legacy-private-{az}")).await;
+        let s =
+            scenario::create_subnet(ec2, &vpc.vpc_id, az, cidr, &format!("legacy-private-{az}"))
+                .await;
         route_table(ec2, &vpc.vpc_id, &[&s]).await;
         vpc.ids.insert(format!("subnet-legacy-{az}"), s);
     }

@@ -76,7 +76,8 @@ impl BuiltVpc {
     }
 }
 
-fn tags(kind: ResourceType, name: &str) -> TagSpecification {
+/// A `Name` tag (and the scenario marker) for a resource created by a test.
+pub fn tags(kind: ResourceType, name: &str) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(kind)
         .tags(Tag::builder().key("Name").value(name).build())
@@ -292,7 +293,14 @@ pub async fn build(ec2: &Client, name: &str, layout: &Layout) -> BuiltVpc {
     built
 }
 
-async fn create_subnet(ec2: &Client, vpc: &str, letter: char, cidr: &str, name: &str) -> String {
+/// A subnet in zone `letter` of the test region, named `name`; its id.
+pub async fn create_subnet(
+    ec2: &Client,
+    vpc: &str,
+    letter: char,
+    cidr: &str,
+    name: &str,
+) -> String {
     ec2.create_subnet()
         .vpc_id(vpc)
         .availability_zone(az(letter))
