@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
 
-use daemon_support::{failing_daemon, Daemon, Prometheus};
+use daemon_support::{both_logs, failing_daemon, scraped_failing_daemon, Daemon};
 
 /// The dashboards that must exist; any other `dashboards/*.json` is held to the same rules.
 const DASHBOARDS: [&str; 2] = ["vpc-auditor-overview.json", "vpc-auditor-vpc-detail.json"];
@@ -1462,21 +1462,8 @@ fn legend_labels(legend: &str) -> Vec<String> {
 #[test]
 fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let daemon = failing_daemon(dir.path());
-    let prometheus = Prometheus::start(daemon.port);
-    let logs = || {
-        format!(
-            "daemon log:\n{}\nprometheus log:\n{}",
-            daemon.process.log(),
-            prometheus.process.log()
-        )
-    };
-    // Counters need two samples before rate() and increase() answer.
-    prometheus.wait_for(
-        "count_over_time(vpc_auditor_scan_errors_total{aws_region=\"us-east-1\"}[1m])",
-        logs,
-        |s| s.iter().any(|s| s.value >= 3.0).then_some(()),
-    );
+    let (daemon, prometheus) = scraped_failing_daemon(dir.path());
+    let logs = || both_logs(&daemon, &prometheus);
 
     let mut problems = Vec::new();
     let mut checked = 0;

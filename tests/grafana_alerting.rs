@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
 
-use daemon_support::{failing_daemon, Prometheus};
+use daemon_support::{both_logs, scraped_failing_daemon};
 
 /// The refIds of a generated rule: the query, its value, "any series", the condition.
 const QUERY: &str = "A";
@@ -994,21 +994,8 @@ const FIRING: [&str; 3] = [
 #[test]
 fn every_grafana_rule_query_runs_against_a_real_prometheus() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let daemon = failing_daemon(dir.path());
-    let prometheus = Prometheus::start(daemon.port);
-    let logs = || {
-        format!(
-            "daemon log:\n{}\nprometheus log:\n{}",
-            daemon.process.log(),
-            prometheus.process.log()
-        )
-    };
-    // increase() needs samples before it answers.
-    prometheus.wait_for(
-        "count_over_time(vpc_auditor_scan_errors_total{aws_region=\"us-east-1\"}[1m])",
-        logs,
-        |s| s.iter().any(|s| s.value >= 3.0).then_some(()),
-    );
+    let (daemon, prometheus) = scraped_failing_daemon(dir.path());
+    let logs = || both_logs(&daemon, &prometheus);
 
     let rules: Vec<(String, String)> = grafana_rules()
         .iter()

@@ -290,6 +290,29 @@ pub fn write_snapshot(path: &Path, snapshot: &serde_json::Value) {
     std::fs::rename(&tmp, path).expect("rename snapshot");
 }
 
+/// A [`failing_daemon`] scraped by a real Prometheus, returned once Prometheus holds three
+/// samples of the daemon's error counter: counters need them before `rate()` and
+/// `increase()` answer.
+pub fn scraped_failing_daemon(dir: &Path) -> (Daemon, Prometheus) {
+    let daemon = failing_daemon(dir);
+    let prometheus = Prometheus::start(daemon.port);
+    prometheus.wait_for(
+        "count_over_time(vpc_auditor_scan_errors_total{aws_region=\"us-east-1\"}[1m])",
+        || both_logs(&daemon, &prometheus),
+        |s| s.iter().any(|s| s.value >= 3.0).then_some(()),
+    );
+    (daemon, prometheus)
+}
+
+/// The daemon's and Prometheus's logs, for a failure message.
+pub fn both_logs(daemon: &Daemon, prometheus: &Prometheus) -> String {
+    format!(
+        "daemon log:\n{}\nprometheus log:\n{}",
+        daemon.process.log(),
+        prometheus.process.log()
+    )
+}
+
 /// A daemon on a snapshot file that starts good (the demo, with API calls counted) and
 /// then fails in us-east-1 at every scan: so its scrape carries every metric the daemon
 /// has, the error and API-call counters included, and us-east-1 keeps its last good
