@@ -580,9 +580,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Whether any pack expects IAM roles, so IAM must be collected.
+    /// Whether any pack expects IAM roles or checks the secrets roles grant, so IAM must be
+    /// collected.
     pub fn needs_iam(&self) -> bool {
-        self.packs.iter().any(|p| !p.roles.is_empty())
+        self.packs
+            .iter()
+            .any(|p| !p.roles.is_empty() || p.secrets_manager.is_some())
     }
 
     /// Reads the config (if any), applies the flags, and loads the rule packs.

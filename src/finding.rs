@@ -90,6 +90,10 @@ pub enum ResourceType {
     NatGateway,
     VpcEndpoint,
     IamRole,
+    /// An ECR repository (its ARN), for `ecr.cross_account_pull`.
+    EcrRepository,
+    /// A Secrets Manager resource a policy grants (an ARN, possibly with wildcards).
+    Secret,
     /// A suppression in the config, for `suppression.expired`.
     Suppression,
 }
@@ -102,6 +106,8 @@ impl ResourceType {
             ResourceType::NatGateway => "nat_gateway",
             ResourceType::VpcEndpoint => "vpc_endpoint",
             ResourceType::IamRole => "iam_role",
+            ResourceType::EcrRepository => "ecr_repository",
+            ResourceType::Secret => "secret",
             ResourceType::Suppression => "suppression",
         }
     }

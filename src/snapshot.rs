@@ -24,6 +24,65 @@ pub struct Snapshot {
     /// IAM, per account: collected only when a rule pack expects roles.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub iam: Vec<IamSnapshot>,
+    /// ECR repositories with their policies, per (registry account, region): collected only
+    /// when a rule pack declares a cross-account registry (`cross_account_ecr:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ecr: Vec<EcrSnapshot>,
+    /// Secrets Manager secrets (names and ARNs, never values), per (account, region):
+    /// collected only when a rule pack asks for the secrets checks (`secrets_manager:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretsSnapshot>,
+}
+
+/// What ECR collection produced for one registry account in one region.
+///
+/// When `error` is set, `repositories` must not be read as the registry's repositories.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EcrSnapshot {
+    pub account_id: String,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<CollectionError>,
+    #[serde(default)]
+    pub api_calls: BTreeMap<String, u64>,
+    /// The repositories a pack declared (by name or prefix) that exist, each with its policy.
+    #[serde(default)]
+    pub repositories: Vec<EcrRepository>,
+}
+
+/// One ECR repository and its repository policy, as JSON text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EcrRepository {
+    pub name: String,
+    pub arn: String,
+    /// `None`: the repository has no policy (RepositoryPolicyNotFoundException).
+    #[serde(default)]
+    pub policy: Option<String>,
+}
+
+/// What Secrets Manager collection produced for one account in one region: the secrets'
+/// names and ARNs (ListSecrets). No secret value is ever read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSnapshot {
+    pub account_id: String,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<CollectionError>,
+    #[serde(default)]
+    pub api_calls: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub secrets: Vec<SecretEntry>,
+}
+
+/// One secret: its name and ARN, nothing else.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretEntry {
+    pub name: String,
+    pub arn: String,
 }
 
 /// What IAM collection produced for one account. IAM is global, not regional.
@@ -627,7 +686,7 @@ pub mod builder {
                 schema_version: SNAPSHOT_SCHEMA_VERSION,
                 collected_at: None,
                 regions: vec![self.region],
-                iam: Vec::new(),
+                ..Default::default()
             }
         }
     }
@@ -906,6 +965,7 @@ mod demo {
             collected_at: Some("2026-11-23T09:00:00Z".into()),
             regions: vec![region],
             iam: vec![demo_iam()],
+            ..Default::default()
         }
     }
 

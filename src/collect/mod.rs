@@ -36,8 +36,10 @@ pub mod ratelimit;
 
 // One module per AWS service read, each with its `client()`.
 pub mod ec2;
+pub mod ecr;
 pub mod iam;
 pub mod organizations;
+pub mod secretsmanager;
 pub mod sts;
 
 use std::collections::BTreeSet;
@@ -46,7 +48,9 @@ use aws_config::SdkConfig;
 use futures::stream::{self, StreamExt};
 
 use crate::config::Settings;
-use crate::snapshot::{IamSnapshot, RegionSnapshot, Snapshot, SNAPSHOT_SCHEMA_VERSION};
+use crate::snapshot::{
+    EcrSnapshot, IamSnapshot, RegionSnapshot, SecretsSnapshot, Snapshot, SNAPSHOT_SCHEMA_VERSION,
+};
 use client::{in_region, ApiCallCounter};
 pub use error::CollectError;
 use plan::{check_account, AccountPlan, Plan, PlannedAccount};
@@ -90,6 +94,24 @@ pub async fn collect(settings: &Settings) -> Result<Snapshot, CollectError> {
                 }
             }
         }
+        // Only where a pack asks: a declared cross-account registry's account and region
+        // (the own account's id is known only after STS), and each data plane region of a
+        // pack that checks secrets.
+        let mut registry_regions: Vec<String> = settings
+            .packs
+            .iter()
+            .flat_map(|p| p.cross_account_ecr.iter())
+            .filter(|r| account.account.account_id.is_none() || r.registry_account.0 == account.account.id())
+            .map(|r| r.region.0.clone())
+            .collect();
+        registry_regions.sort();
+        registry_regions.dedup();
+        for region in registry_regions {
+            jobs.push(Job::Ecr(account, region));
+        }
+        for region in crate::rules::secrets::regions_to_list(&settings.packs) {
+            jobs.push(Job::Secrets(account, region));
+        }
     }
     let concurrency = settings.scan.concurrency.max(1);
     // (The futures are made before they go into the stream: a closure in the stream that
@@ -109,12 +131,19 @@ pub async fn collect(settings: &Settings) -> Result<Snapshot, CollectError> {
 enum Job<'a> {
     Region(&'a PlannedAccount, String),
     Iam(&'a PlannedAccount, String),
+    /// A declared cross-account registry's repositories in the account and region.
+    Ecr(&'a PlannedAccount, String),
+    /// The account's secrets in a data plane region.
+    Secrets(&'a PlannedAccount, String),
 }
 
 enum Collected {
     // Boxed: a region's snapshot is several times the size of an account's IAM.
     Region(Box<RegionSnapshot>),
     Iam(IamSnapshot),
+    /// `None`: the own account turned out not to hold a declared registry.
+    Ecr(Option<EcrSnapshot>),
+    Secrets(SecretsSnapshot),
 }
 
 async fn run_job(job: Job<'_>, settings: &Settings) -> Collected {
@@ -135,6 +164,22 @@ async fn run_job(job: Job<'_>, settings: &Settings) -> Collected {
             )
             .await,
         ),
+        Job::Ecr(account, region) => Collected::Ecr(
+            collect_ecr(
+                &account.account,
+                &in_region(&account.config, &region),
+                settings,
+            )
+            .await,
+        ),
+        Job::Secrets(account, region) => Collected::Secrets(
+            collect_secrets(
+                &account.account,
+                &in_region(&account.config, &region),
+                settings,
+            )
+            .await,
+        ),
     }
 }
 
@@ -146,11 +191,13 @@ fn assemble(
     mut regions: Vec<RegionSnapshot>,
     collected: Vec<Collected>,
 ) -> Snapshot {
-    let mut iam = Vec::new();
+    let (mut iam, mut ecr, mut secrets) = (Vec::new(), Vec::new(), Vec::new());
     for item in collected {
         match item {
             Collected::Region(region) => regions.push(*region),
             Collected::Iam(entry) => iam.push(entry),
+            Collected::Ecr(entry) => ecr.extend(entry),
+            Collected::Secrets(entry) => secrets.push(entry),
         }
     }
     for account in accounts {
@@ -174,11 +221,15 @@ fn assemble(
     }
     regions.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
     iam.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    ecr.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+    secrets.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
     Snapshot {
         schema_version: SNAPSHOT_SCHEMA_VERSION,
         collected_at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         regions,
         iam,
+        ecr,
+        secrets,
     }
 }
 
@@ -299,6 +350,93 @@ pub async fn collect_iam(
         }
         Err(err) => {
             tracing::error!(account = plan.id(), region, error = %err, "IAM collection failed");
+            snapshot.error = Some((&err).into());
+        }
+    }
+    snapshot.api_calls = counter.counts();
+    snapshot
+}
+
+/// Collects the repositories of the registries declared in this account and region, with
+/// their policies. `None` when the account (the own one, whose id STS tells) holds no
+/// declared registry here. Never fails: a failure is recorded in `error`.
+pub async fn collect_ecr(
+    plan: &AccountPlan,
+    config: &SdkConfig,
+    settings: &Settings,
+) -> Option<EcrSnapshot> {
+    let counter = ApiCallCounter::default();
+    let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+    let mut snapshot = EcrSnapshot {
+        account_id: plan.id().to_string(),
+        region: region.clone(),
+        ..Default::default()
+    };
+    let result = async {
+        snapshot.account_id = check_account(plan, sts::account_id(config, &counter).await?)?;
+        let registries =
+            crate::rules::ecr::registries_in(&settings.packs, &snapshot.account_id, &region);
+        if registries.is_empty() {
+            return Ok(None);
+        }
+        let client = ecr::client(
+            config,
+            &snapshot.account_id,
+            settings.scan.rate_limits.ec2,
+            &counter,
+        );
+        ecr::repositories(&client, &registries, settings.aws.max_pages)
+            .await
+            .map(Some)
+    }
+    .await;
+    match result {
+        Ok(None) => return None,
+        Ok(Some(repositories)) => {
+            tracing::info!(account = %snapshot.account_id, region, repositories = repositories.len(), "collected ECR");
+            snapshot.repositories = repositories;
+        }
+        Err(err) => {
+            tracing::error!(account = plan.id(), region, error = %err, "ECR collection failed");
+            snapshot.error = Some((&err).into());
+        }
+    }
+    snapshot.api_calls = counter.counts();
+    Some(snapshot)
+}
+
+/// Collects the names and ARNs of the account's secrets in the config's region. Never
+/// fails: a failure is recorded in `error`.
+pub async fn collect_secrets(
+    plan: &AccountPlan,
+    config: &SdkConfig,
+    settings: &Settings,
+) -> SecretsSnapshot {
+    let counter = ApiCallCounter::default();
+    let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+    let mut snapshot = SecretsSnapshot {
+        account_id: plan.id().to_string(),
+        region: region.clone(),
+        ..Default::default()
+    };
+    let result = async {
+        snapshot.account_id = check_account(plan, sts::account_id(config, &counter).await?)?;
+        let client = secretsmanager::client(
+            config,
+            &snapshot.account_id,
+            settings.scan.rate_limits.ec2,
+            &counter,
+        );
+        secretsmanager::secrets(&client, settings.aws.max_pages).await
+    }
+    .await;
+    match result {
+        Ok(secrets) => {
+            tracing::info!(account = %snapshot.account_id, region, secrets = secrets.len(), "collected secret names");
+            snapshot.secrets = secrets;
+        }
+        Err(err) => {
+            tracing::error!(account = plan.id(), region, error = %err, "Secrets Manager collection failed");
             snapshot.error = Some((&err).into());
         }
     }

@@ -611,7 +611,7 @@ pub mod tests {
             schema_version: 1,
             collected_at: None,
             regions,
-            iam: Vec::new(),
+            ..Default::default()
         }
     }
 

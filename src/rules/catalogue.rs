@@ -43,6 +43,9 @@ pub const IAM_ROLE_MISSING: &str = "iam.role_missing";
 pub const IAM_POLICY_MISSING_PERMISSIONS: &str = "iam.policy_missing_permissions";
 pub const IAM_POLICY_EXCESS_PERMISSIONS: &str = "iam.policy_excess_permissions";
 pub const IAM_TRUST_POLICY_DRIFT: &str = "iam.trust_policy_drift";
+pub const ECR_CROSS_ACCOUNT_PULL: &str = "ecr.cross_account_pull";
+pub const SECRETS_REGION: &str = "secrets.region";
+pub const SECRETS_MISSING: &str = "secrets.missing";
 pub const SUPPRESSION_EXPIRED: &str = "suppression.expired";
 
 const fn rule(
@@ -61,7 +64,9 @@ const fn rule(
     }
 }
 
-use ResourceType::{IamRole, NatGateway, Subnet, Suppression, Vpc, VpcEndpoint};
+use ResourceType::{
+    EcrRepository, IamRole, NatGateway, Secret, Subnet, Suppression, Vpc, VpcEndpoint,
+};
 use Severity::{Critical, High, Info, Low, Medium};
 
 /// Every rule vpc-auditor knows, in report order.
@@ -142,6 +147,15 @@ pub const CATALOGUE: &[RuleInfo] = &[
     rule(IAM_TRUST_POLICY_DRIFT, Critical, IamRole,
         "The trust policy admits exactly the expected principals under the expected conditions.",
         "A trust policy opened to another principal, or missing its ExternalId, hands the account to someone else."),
+    rule(ECR_CROSS_ACCOUNT_PULL, High, EcrRepository,
+        "Each repository of a declared cross-account registry (`cross_account_ecr:`) exists and its policy lets the data plane's account pull: ecr:BatchCheckLayerAvailability, ecr:GetDownloadUrlForLayer and ecr:BatchGetImage, with no Deny or condition in the way.",
+        "Union's \"Enabling AWS ECR\": for images in another account \"you will have to configure that ECR instance to permit access from your data plane\"; without the pull actions task pods cannot start."),
+    rule(SECRETS_REGION, High, Secret,
+        "Every Secrets Manager secret the declared roles' custom policies grant (`secrets_manager:`) is in the data plane's region.",
+        "Union's \"Enabling AWS Secrets Manager\": \"Secrets must be defined within the same region as your Union.ai data plane.\""),
+    rule(SECRETS_MISSING, Medium, Secret,
+        "Every Secrets Manager resource those policies grant matches a secret that exists (ListSecrets in the data plane's region: names and ARNs only, never values).",
+        "The guide's policy \"must match the ARNs of the secrets in your environment that you want to grant access to\"; a grant that matches no secret gives task code nothing to read."),
     rule(SUPPRESSION_EXPIRED, Info, Suppression,
         "A suppression in the config is past its `expires` date; it no longer suppresses.",
         "An accepted risk should be reviewed when it lapses, not silently start failing the audit."),

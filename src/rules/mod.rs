@@ -10,10 +10,12 @@
 
 pub mod catalogue;
 pub mod data_plane;
+pub mod ecr;
 pub mod endpoint;
 pub mod iam;
 pub mod nat;
 pub mod pack;
+pub mod secrets;
 pub mod subnet;
 pub mod topology;
 pub mod vpc;
@@ -221,6 +223,10 @@ fn evaluate_into(
         for pack in packs {
             iam::evaluate_pack(&mut eval, snapshot, pack);
         }
+    }
+    for pack in packs {
+        ecr::evaluate_pack(&mut eval, snapshot, pack);
+        secrets::evaluate_pack(&mut eval, snapshot, pack);
     }
     eval.findings
         .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));

@@ -364,12 +364,17 @@ rule_tables! {
     }
 
     /// Severity or `enabled` settings for the IAM rules. Every IAM rule runs for every role
-    /// a pack expects unless switched off here.
+    /// a pack expects unless switched off here; the `ecr.*` and `secrets.*` rules, which judge
+    /// policies too, run whenever the pack declares `cross_account_ecr:` or
+    /// `secrets_manager:`.
     IamRules (overrides_enable: true) {
     role_missing: NoParams = "iam.role_missing";
     policy_missing_permissions: NoParams = "iam.policy_missing_permissions";
     policy_excess_permissions: NoParams = "iam.policy_excess_permissions";
     trust_policy_drift: NoParams = "iam.trust_policy_drift";
+    ecr_cross_account_pull: NoParams = "ecr.cross_account_pull";
+    secrets_region: NoParams = "secrets.region";
+    secrets_missing: NoParams = "secrets.missing";
     }
 }
 
@@ -570,11 +575,34 @@ pub struct RulePack {
     /// Roles the vendor needs, with their expected policies.
     #[serde(default)]
     pub roles: Vec<RoleExpectation>,
+    /// ECR registries in other accounts that hold the data plane's task images
+    /// (`ecr.cross_account_pull`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cross_account_ecr: Vec<super::ecr::CrossAccountRegistry>,
+    /// The roles whose custom policies grant Secrets Manager secrets, and the data plane's
+    /// region (`secrets.region`, `secrets.missing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_manager: Option<super::secrets::SecretsManagerCheck>,
 }
 
 impl RulePack {
     /// Whether `rule_id` is listed and not switched off.
     pub fn is_enabled(&self, rule_id: &str) -> bool {
+        let declared = if rule_id.starts_with("ecr.") {
+            Some(!self.cross_account_ecr.is_empty())
+        } else if rule_id.starts_with("secrets.") {
+            Some(self.secrets_manager.is_some())
+        } else {
+            None
+        };
+        if let Some(declared) = declared {
+            return declared
+                && self
+                    .iam_rules
+                    .common(rule_id)
+                    .and_then(|c| c.enabled)
+                    .unwrap_or(true);
+        }
         if rule_id.starts_with("iam.") {
             return !self.roles.is_empty()
                 && self
@@ -632,6 +660,18 @@ impl RulePack {
                     ),
                 )
             });
+        }
+        for (index, registry) in pack.cross_account_ecr.iter().enumerate() {
+            registry.check().map_err(|(name, message)| InputError {
+                field: format!("cross_account_ecr[{index}].{name}"),
+                ..InputError::file(file, message)
+            })?;
+        }
+        if let Some(secrets) = &pack.secrets_manager {
+            secrets.check().map_err(|(name, message)| InputError {
+                field: format!("secrets_manager.{name}"),
+                ..InputError::file(file, message)
+            })?;
         }
         for (field, services) in [
             (
