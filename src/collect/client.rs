@@ -109,7 +109,8 @@ impl Intercept for ApiCallCounter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(meta) = cfg.load::<Metadata>() {
-            let key = format!("{}:{}", meta.service().to_ascii_lowercase(), meta.name());
+            let service = meta.service().to_ascii_lowercase().replace(' ', "");
+            let key = format!("{service}:{}", meta.name());
             if let Ok(mut counts) = self.counts.lock() {
                 *counts.entry(key).or_default() += 1;
             }

@@ -130,6 +130,32 @@ impl Report {
                 .iter()
                 .map(|i| status(&i.account_id, GLOBAL_REGION, i.error.as_ref(), &i.api_calls)),
         );
+        // ECR and Secrets Manager reads count toward the scan of their (account, region); one
+        // in a region not scanned for VPCs is a scan of its own. (Their failures also come
+        // back as `incomplete` below, so they show as failed scans.)
+        let reads = snapshot
+            .ecr
+            .iter()
+            .map(|e| (&e.account_id, &e.region, e.error.as_ref(), &e.api_calls))
+            .chain(
+                snapshot
+                    .secrets
+                    .iter()
+                    .map(|s| (&s.account_id, &s.region, s.error.as_ref(), &s.api_calls)),
+            );
+        for (account, region, error, calls) in reads {
+            match scans
+                .iter_mut()
+                .find(|s| &s.account_id == account && &s.region == region)
+            {
+                Some(scan) => {
+                    for (operation, n) in calls {
+                        *scan.api_calls.entry(operation.clone()).or_default() += n;
+                    }
+                }
+                None => scans.push(status(account, region, error, calls)),
+            }
+        }
         scans.extend(evaluation.incomplete.iter().map(|gap| ScanStatus {
             account_id: gap.account_id.clone(),
             region: gap.region.clone(),
