@@ -246,7 +246,10 @@ async fn a_secret_granted_in_the_wrong_region_and_one_that_does_not_exist_are_re
 
     let snapshot = std::fs::read_to_string(&snapshot_file).unwrap();
     assert!(snapshot.contains(&db), "the secret's ARN is listed");
-    assert!(!snapshot.contains("hunter2"), "no secret value is ever read");
+    assert!(
+        !snapshot.contains("hunter2"),
+        "no secret value is ever read"
+    );
     let parsed: Value = serde_json::from_str(&snapshot).unwrap();
     assert_eq!(
         parsed["secrets"][0]["api_calls"]["secretsmanager:ListSecrets"],

@@ -101,7 +101,9 @@ pub async fn collect(settings: &Settings) -> Result<Snapshot, CollectError> {
             .packs
             .iter()
             .flat_map(|p| p.cross_account_ecr.iter())
-            .filter(|r| account.account.account_id.is_none() || r.registry_account.0 == account.account.id())
+            .filter(|r| {
+                account.account.account_id.is_none() || r.registry_account.0 == account.account.id()
+            })
             .map(|r| r.region.0.clone())
             .collect();
         registry_regions.sort();

@@ -26,7 +26,12 @@ pub fn client(
     let region = config.region().map(|r| r.to_string()).unwrap_or_default();
     Client::from_conf(
         aws_sdk_secretsmanager::config::Builder::from(config)
-            .http_client(limited_http_client("secretsmanager", account, &region, rate))
+            .http_client(limited_http_client(
+                "secretsmanager",
+                account,
+                &region,
+                rate,
+            ))
             .interceptor(counter.clone())
             .build(),
     )

@@ -435,27 +435,26 @@ pub fn judge_registry(sink: &mut Sink, registry: &CrossAccountRegistry, repos: &
                     .iter()
                     .map(|m| format!("{} ({})", m.action, m.reason))
                     .collect();
-                let remediation =
-                    match fixed_policy(repo.policy.as_deref(), registry, &missing) {
-                        Ok(text) => {
-                            let cut = missing.iter().any(|m| !m.denied_by.is_empty());
-                            format!(
-                                "{}{}",
-                                if cut {
-                                    "Replace the policy with one that drops the blocking Deny \
+                let remediation = match fixed_policy(repo.policy.as_deref(), registry, &missing) {
+                    Ok(text) => {
+                        let cut = missing.iter().any(|m| !m.denied_by.is_empty());
+                        format!(
+                            "{}{}",
+                            if cut {
+                                "Replace the policy with one that drops the blocking Deny \
                                      statements and adds the grant: "
-                                } else {
-                                    "Add the grant, keeping the existing statements: "
-                                },
-                                set_policy_command(registry, &repo.name, &text)
-                            )
-                        }
-                        Err(e) => format!(
-                            "The repository policy cannot be rewritten ({e}); add a statement \
+                            } else {
+                                "Add the grant, keeping the existing statements: "
+                            },
+                            set_policy_command(registry, &repo.name, &text)
+                        )
+                    }
+                    Err(e) => format!(
+                        "The repository policy cannot be rewritten ({e}); add a statement \
                              allowing {} to {principal} by hand",
-                            PULL_ACTIONS.join(", ")
-                        ),
-                    };
+                        PULL_ACTIONS.join(", ")
+                    ),
+                };
                 sink.report(
                     &repo.arn,
                     format!(
@@ -589,7 +588,10 @@ mod tests {
         statement["Condition"] = json!({"StringEquals": {"aws:SourceVpce": "vpce-1"}});
         let missing = missing_pulls(Some(&policy(json!([statement]))), &reg, REPO).unwrap();
         assert_eq!(missing.len(), 3);
-        assert!(missing[0].reason.contains("stricter conditions"), "{missing:?}");
+        assert!(
+            missing[0].reason.contains("stricter conditions"),
+            "{missing:?}"
+        );
         let fixed = fixed_policy(Some(&policy(json!([statement]))), &reg, &missing).unwrap();
         assert!(missing_actions(Some(&fixed), &reg).is_empty());
     }
@@ -608,7 +610,10 @@ mod tests {
         assert_eq!(missing[0].reason, "denied");
         assert_eq!(missing[0].denied_by, vec![2]);
         let fixed = fixed_policy(Some(&text), &reg, &missing).unwrap();
-        assert!(!fixed.contains("NoPulls") && fixed.contains("\"Other\""), "{fixed}");
+        assert!(
+            !fixed.contains("NoPulls") && fixed.contains("\"Other\""),
+            "{fixed}"
+        );
         assert!(missing_actions(Some(&fixed), &reg).is_empty(), "{fixed}");
     }
 
@@ -642,5 +647,25 @@ mod tests {
         let mut same = registry(None);
         same.data_plane_account = same.registry_account.clone();
         assert_eq!(same.check().unwrap_err().0, "data_plane_account");
+    }
+}
+
+#[cfg(test)]
+mod documented {
+    //! The pack shown in `docs/vendor-resources.md` loads.
+
+    use super::super::pack::RulePack;
+
+    #[test]
+    fn the_documented_pack_parses() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/vendor-resources.md");
+        let page = std::fs::read_to_string(&path).unwrap();
+        let start = page.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+        let text = &page[start..start + page[start..].find("```").unwrap()];
+        let pack = RulePack::parse(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pack.cross_account_ecr.len(), 1);
+        assert!(pack.is_enabled(super::ECR_CROSS_ACCOUNT_PULL));
+        assert!(!pack.is_enabled(crate::rules::catalogue::SECRETS_REGION));
     }
 }

@@ -444,7 +444,11 @@ mod tests {
         assert_eq!(rules(&eval.findings), vec![(SECRETS_REGION, wrong)]);
         let f = &eval.findings[0];
         assert_eq!(f.region, "us-west-2");
-        assert!(f.message.contains("acme-userflyterole: secrets"), "{}", f.message);
+        assert!(
+            f.message.contains("acme-userflyterole: secrets"),
+            "{}",
+            f.message
+        );
         assert!(
             f.remediation.contains("replicate-secret-to-regions --region us-east-1 --secret-id arn:aws:secretsmanager:us-east-1:111122223333:secret:db-AbCdEf --add-replica-regions Region=us-west-2"),
             "{}",
@@ -463,10 +467,24 @@ mod tests {
         let mut got = rules(&eval.findings);
         got.sort();
         assert_eq!(got, vec![(SECRETS_MISSING, bare), (SECRETS_MISSING, gone)]);
-        let hint = eval.findings.iter().find(|f| f.resource_id == bare).unwrap();
-        assert!(hint.remediation.contains("secret:db-??????"), "{}", hint.remediation);
-        let create = eval.findings.iter().find(|f| f.resource_id == gone).unwrap();
-        assert!(create.remediation.contains("create-secret --region us-west-2 --name gone-XyZ123"));
+        let hint = eval
+            .findings
+            .iter()
+            .find(|f| f.resource_id == bare)
+            .unwrap();
+        assert!(
+            hint.remediation.contains("secret:db-??????"),
+            "{}",
+            hint.remediation
+        );
+        let create = eval
+            .findings
+            .iter()
+            .find(|f| f.resource_id == gone)
+            .unwrap();
+        assert!(create
+            .remediation
+            .contains("create-secret --region us-west-2 --name gone-XyZ123"));
     }
 
     #[test]
@@ -486,7 +504,10 @@ mod tests {
 
     #[test]
     fn only_the_declared_roles_and_secretsmanager_grants_count() {
-        let mut other = role("someone-else", &["arn:aws:secretsmanager:us-east-1:111122223333:secret:x"]);
+        let mut other = role(
+            "someone-else",
+            &["arn:aws:secretsmanager:us-east-1:111122223333:secret:x"],
+        );
         other.name = "someone-else".into();
         let mut s3 = role("acme-userflyterole", &[]);
         s3.attached_policies[0].document = json!({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:secretsmanager:us-east-1:111122223333:secret:x"}]}).to_string();
@@ -497,7 +518,10 @@ mod tests {
     #[test]
     fn secret_arns_split_and_other_arns_do_not() {
         let arn = SecretArn::parse(DB).unwrap();
-        assert_eq!((arn.region, arn.account, arn.name()), ("us-west-2", ACCOUNT, "db-AbCdEf"));
+        assert_eq!(
+            (arn.region, arn.account, arn.name()),
+            ("us-west-2", ACCOUNT, "db-AbCdEf")
+        );
         assert!(SecretArn::parse("arn:aws:s3:::bucket").is_none());
         assert!(SecretArn::parse("*").is_none());
     }

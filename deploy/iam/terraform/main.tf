@@ -4,7 +4,8 @@
 # Least privilege: every permission action below is a call the collector makes
 # (src/collect/); tests/deploy.rs fails when they differ. EC2 Describe* and
 # iam:GetAccountAuthorizationDetails support no resource-level permissions, so their only
-# possible resource is "*"; nothing here writes, and no action is a wildcard.
+# possible resource is "*"; nothing here writes, and no action is a wildcard. The ECR and
+# Secrets Manager reads are on "*" too: the registries and secrets are named by rule packs.
 # sts:GetCallerIdentity, which the auditor also calls, needs no permission.
 
 locals {
@@ -37,6 +38,15 @@ locals {
   # a loaded rule pack expects roles.
   iam_read_actions = [
     "iam:GetAccountAuthorizationDetails",
+  ]
+
+  # Only when a loaded rule pack asks: a declared cross-account ECR registry's repositories
+  # and their policies (`cross_account_ecr:`), and the names and ARNs of the secrets in the
+  # data plane's region (`secrets_manager:`). Secret values are never read.
+  registry_and_secret_read_actions = [
+    "ecr:DescribeRepositories",
+    "ecr:GetRepositoryPolicy",
+    "secretsmanager:ListSecrets",
   ]
 }
 
@@ -120,6 +130,13 @@ data "aws_iam_policy_document" "permissions" {
     sid       = "ReadIamRoles"
     effect    = "Allow"
     actions   = local.iam_read_actions
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ReadRegistriesAndSecretNames"
+    effect    = "Allow"
+    actions   = local.registry_and_secret_read_actions
     resources = ["*"]
   }
 
