@@ -166,6 +166,10 @@ async fn a_registry_policy_lacking_one_pull_action_is_reported_and_its_fix_clear
     assert_eq!(entry["api_calls"]["ecr:DescribeRepositories"], 1);
     assert_eq!(entry["api_calls"]["ecr:GetRepositoryPolicy"], 2);
     assert_eq!(entry["repositories"].as_array().unwrap().len(), 2);
+    assert!(
+        snapshot.get("secrets").is_none(),
+        "no pack asked for secrets, so none were listed"
+    );
 
     // The fix, applied as the command would apply it, closes the gap.
     ecr.set_repository_policy()
@@ -254,5 +258,9 @@ async fn a_secret_granted_in_the_wrong_region_and_one_that_does_not_exist_are_re
     assert_eq!(
         parsed["secrets"][0]["api_calls"]["secretsmanager:ListSecrets"],
         1
+    );
+    assert!(
+        parsed.get("ecr").is_none(),
+        "no pack declared a registry, so ECR was not read"
     );
 }
