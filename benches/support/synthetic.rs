@@ -192,7 +192,7 @@ pub fn snapshot(vpcs: usize) -> Snapshot {
         schema_version: SNAPSHOT_SCHEMA_VERSION,
         collected_at: Some("2026-01-01T00:00:00Z".into()),
         regions: vec![region],
-        iam: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -67,13 +67,7 @@ impl CrossAccountRegistry {
                 "name the repositories, or give a `repository_prefix`".into(),
             ));
         }
-        if let Some((n, bad)) = self
-            .repositories
-            .iter()
-            .enumerate()
-            .find(|(_, r)| !is_repository_name(r))
-        {
-            let _ = n;
+        if let Some(bad) = self.repositories.iter().find(|r| !is_repository_name(r)) {
             return Err((
                 "repositories",
                 format!("not an ECR repository name: {bad:?}"),

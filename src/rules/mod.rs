@@ -202,7 +202,11 @@ fn evaluate_into(
         }
     }
     missing_data_plane_vpcs(&mut eval, snapshot, packs, scope);
-    if packs.iter().any(|p| !p.roles.is_empty()) {
+    // The secrets checks read the roles' policies too.
+    if packs
+        .iter()
+        .any(|p| !p.roles.is_empty() || p.secrets_manager.is_some())
+    {
         let accounts: std::collections::BTreeSet<&str> = snapshot
             .regions
             .iter()
@@ -215,7 +219,7 @@ fn evaluate_into(
                     account_id: account.to_string(),
                     region: iam::GLOBAL_REGION.to_string(),
                     message:
-                        "a rule pack expects IAM roles, but IAM was not collected for this account"
+                        "a rule pack needs IAM roles, but IAM was not collected for this account"
                             .to_string(),
                 });
             }

@@ -111,11 +111,19 @@ fn grants_secrets(actions: &PatternSet) -> bool {
     }
 }
 
+/// What one role's custom policies grant in Secrets Manager.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleSecretGrants {
+    /// (resource, policy name) for each `secretsmanager` ARN an Allow statement grants.
+    pub granted: Vec<(String, String)>,
+    /// (policy name, parse error) for each policy that cannot be read: its grants are not
+    /// known (the `iam.*` rules report the document).
+    pub unreadable: Vec<(String, String)>,
+}
+
 /// The `secretsmanager` resources the custom policies of `role` grant (its policies other
-/// than Union's own `userflyterole`), in order. A policy that cannot be parsed is returned
-/// as `Err((policy name, message))`: the `iam.*` rules report it; here it means the grants
-/// are not known.
-pub fn granted_secrets(role: &IamRole) -> (Vec<(String, String)>, Vec<(String, String)>) {
+/// than Union's own `userflyterole`), in order.
+pub fn granted_secrets(role: &IamRole) -> RoleSecretGrants {
     let mut out = Vec::new();
     let mut unreadable = Vec::new();
     let policies = role
@@ -144,7 +152,10 @@ pub fn granted_secrets(role: &IamRole) -> (Vec<(String, String)>, Vec<(String, S
             }
         }
     }
-    (out, unreadable)
+    RoleSecretGrants {
+        granted: out,
+        unreadable,
+    }
 }
 
 /// Judges the grants of every role `pack`'s `secrets_manager:` names, in every account
@@ -173,7 +184,10 @@ pub fn evaluate_pack(eval: &mut Evaluation, snapshot: &Snapshot, pack: &RulePack
                 .iter()
                 .any(|glob| pattern::matches(glob, &r.name, false))
         }) {
-            let (grants, unreadable) = granted_secrets(role);
+            let RoleSecretGrants {
+                granted: grants,
+                unreadable,
+            } = granted_secrets(role);
             for (policy, message) in unreadable {
                 eval.notes.push(format!(
                     "role {}: policy {policy} cannot be read ({message}); the secrets it grants \
@@ -504,11 +518,10 @@ mod tests {
 
     #[test]
     fn only_the_declared_roles_and_secretsmanager_grants_count() {
-        let mut other = role(
+        let other = role(
             "someone-else",
             &["arn:aws:secretsmanager:us-east-1:111122223333:secret:x"],
         );
-        other.name = "someone-else".into();
         let mut s3 = role("acme-userflyterole", &[]);
         s3.attached_policies[0].document = json!({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:secretsmanager:us-east-1:111122223333:secret:x"}]}).to_string();
         let eval = run(&snapshot(vec![other, s3], Some(vec![])));
