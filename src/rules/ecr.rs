@@ -628,6 +628,103 @@ mod tests {
         assert!(command.ends_with(r#"{"Sid":"it'\''s"}'"#), "{command}");
     }
 
+    fn pack(reg: CrossAccountRegistry) -> RulePack {
+        RulePack {
+            name: "p".into(),
+            cross_account_ecr: vec![reg],
+            ..Default::default()
+        }
+    }
+
+    fn registry_snapshot(repos: Vec<EcrRepository>) -> Snapshot {
+        Snapshot {
+            ecr: vec![crate::snapshot::EcrSnapshot {
+                account_id: "222233334444".into(),
+                region: "us-east-1".into(),
+                repositories: repos,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_registry_not_read_or_failed_is_incomplete_never_clean() {
+        let reg = registry(None);
+        let mut eval = Evaluation::default();
+        evaluate_pack(&mut eval, &Snapshot::default(), &pack(reg.clone()));
+        assert!(eval.findings.is_empty());
+        assert_eq!(eval.incomplete.len(), 1);
+        assert!(
+            eval.incomplete[0].message.contains("accounts:"),
+            "{:?}",
+            eval.incomplete
+        );
+
+        let mut failed = registry_snapshot(Vec::new());
+        failed.ecr[0].error = Some(crate::snapshot::CollectionError {
+            operation: Some("ecr:DescribeRepositories".into()),
+            message: "AccessDeniedException".into(),
+        });
+        let mut eval = Evaluation::default();
+        evaluate_pack(&mut eval, &failed, &pack(reg));
+        assert!(eval.findings.is_empty());
+        assert!(eval.incomplete[0].message.contains("AccessDeniedException"));
+    }
+
+    #[test]
+    fn each_selected_repository_is_judged_and_a_named_one_that_is_gone_is_reported() {
+        let mut reg = registry(Some("unionai-acme-flyteworker-node-group"));
+        reg.repositories = vec!["union/gone".into()];
+        reg.repository_prefix = Some("union/".into());
+        let repo = |name: &str, policy: Option<String>| EcrRepository {
+            name: name.into(),
+            arn: format!("arn:aws:ecr:us-east-1:222233334444:repository/{name}"),
+            policy,
+        };
+        let snapshot = registry_snapshot(vec![
+            repo("union/ok", Some(policy(json!([guide_statement(NODE)])))),
+            repo("union/none", None),
+            repo("other/x", None),
+        ]);
+        let mut eval = Evaluation::default();
+        evaluate_pack(&mut eval, &snapshot, &pack(reg));
+        let mut got: Vec<&str> = eval
+            .findings
+            .iter()
+            .map(|f| f.resource_id.as_str())
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                "arn:aws:ecr:us-east-1:222233334444:repository/union/gone",
+                "arn:aws:ecr:us-east-1:222233334444:repository/union/none",
+            ]
+        );
+        assert_eq!(eval.evaluated.get(ECR_CROSS_ACCOUNT_PULL), Some(&3));
+        let none = eval
+            .findings
+            .iter()
+            .find(|f| f.resource_id.ends_with("union/none"))
+            .unwrap();
+        assert_eq!(none.account_id, "222233334444");
+        assert!(
+            none.remediation.contains("set-repository-policy"),
+            "{}",
+            none.remediation
+        );
+        let text = policy_text(&none.remediation);
+        let fixed: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(fixed["Statement"][0]["Principal"]["AWS"], NODE);
+    }
+
+    /// The policy text inside `--policy-text '...'`.
+    fn policy_text(command: &str) -> String {
+        let start = command.find("--policy-text '").unwrap() + "--policy-text '".len();
+        command[start..command.len() - 1].replace(r"'\''", "'")
+    }
+
     #[test]
     fn declaration_errors_name_the_field() {
         let mut reg = registry(None);
