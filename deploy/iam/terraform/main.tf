@@ -35,7 +35,7 @@ locals {
   ]
 
   # Every role with its trust policy and policies, for the IAM drift rules; called only when
-  # a loaded rule pack expects roles.
+  # a loaded rule pack expects roles or checks secrets (secrets_manager:).
   iam_read_actions = [
     "iam:GetAccountAuthorizationDetails",
   ]
