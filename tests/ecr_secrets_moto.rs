@@ -3,8 +3,8 @@
 //!
 //! - a registry in another account (moto keeps each account apart: the test and the auditor
 //!   reach it through AssumeRole) whose repository policy lacks one pull action is reported
-//!   with an `aws ecr set-repository-policy` fix; applying the fix's policy through ECR
-//!   clears the finding; a declared repository that does not exist is reported; the calls
+//!   with an `aws ecr set-repository-policy` fix, also from the written snapshot; applying
+//!   the fix's policy through ECR clears the finding; a declared repository that does not exist is reported; the calls
 //!   stay one DescribeRepositories plus one GetRepositoryPolicy per selected repository;
 //! - a secret granted in the wrong region and a granted secret that does not exist are
 //!   reported, a granted secret that exists is not, and no secret value reaches the
@@ -169,6 +169,18 @@ async fn a_registry_policy_lacking_one_pull_action_is_reported_and_its_fix_clear
     assert!(
         snapshot.get("secrets").is_none(),
         "no pack asked for secrets, so none were listed"
+    );
+
+    // The snapshot audits the same later, without AWS.
+    let replay = json_report(&run(common::auditor()
+        .args(["--once", "--format", "json", "--from-snapshot"])
+        .arg(&snapshot_file)
+        .arg("--config")
+        .arg(&config)));
+    assert_eq!(
+        findings(&replay, "ecr.cross_account_pull").len(),
+        2,
+        "{replay:#}"
     );
 
     // The fix, applied as the command would apply it, closes the gap.
