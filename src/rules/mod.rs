@@ -14,6 +14,7 @@ pub mod endpoint;
 pub mod iam;
 pub mod nat;
 pub mod pack;
+pub mod role_checks;
 pub mod subnet;
 pub mod topology;
 pub mod vpc;
@@ -62,6 +63,10 @@ pub struct Evaluation {
     /// a large account does not pay for a list nobody reads.
     #[serde(skip)]
     pub checked: Option<Vec<CheckedResource>>,
+    /// Pinned roles seen for the first time, pinned by this evaluation: the scan adds them
+    /// to the pin state file.
+    #[serde(skip)]
+    pub new_pins: Vec<crate::values::pins::RolePin>,
 }
 
 /// One resource one rule evaluated, whether or not it passed.
@@ -221,6 +226,9 @@ fn evaluate_into(
         for pack in packs {
             iam::evaluate_pack(&mut eval, snapshot, pack);
         }
+    }
+    for pack in packs {
+        role_checks::evaluate(&mut eval, snapshot, pack, scope);
     }
     eval.findings
         .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));

@@ -269,6 +269,14 @@ rule_settings!(EndpointSecurityGroup {
     port: u16 = 443;
 });
 
+rule_settings!(FeatureSwitches {
+    /// The pack's optional `features:` in use: each one's role must grant its policies.
+    features: Vec<String> = Vec::new();
+    /// The documented policy set the pack's role uses (the `form` of one of its documented
+    /// forms, e.g. `without-iam-role-permissions + engine`); empty accepts any form.
+    policy_set: String = String::new();
+});
+
 /// Declares the `vpc_rules:` section: one optional settings struct per rule id, plus the
 /// plumbing to merge overrides and ask about any rule by id.
 macro_rules! rule_table {
@@ -370,6 +378,15 @@ rule_tables! {
     policy_missing_permissions: NoParams = "iam.policy_missing_permissions";
     policy_excess_permissions: NoParams = "iam.policy_excess_permissions";
     trust_policy_drift: NoParams = "iam.trust_policy_drift";
+    }
+
+    /// Settings of the pinned-role, custom-role and optional-feature rules
+    /// ([`super::role_checks`]); each runs when its pack section is present.
+    RoleRules (overrides_enable: true) {
+    pinned_role_drift: NoParams = "iam.pinned_role_drift";
+    custom_role_policy: NoParams = "iam.custom_role_policy";
+    custom_role_trust: NoParams = "iam.custom_role_trust";
+    feature_policy_missing: FeatureSwitches = "iam.feature_policy_missing";
     }
 }
 
@@ -570,11 +587,32 @@ pub struct RulePack {
     /// Roles the vendor needs, with their expected policies.
     #[serde(default)]
     pub roles: Vec<RoleExpectation>,
+    /// Settings of `iam.pinned_role_drift`, `iam.custom_role_*` and
+    /// `iam.feature_policy_missing` (which features are switched on).
+    #[serde(default)]
+    pub role_rules: RoleRules,
+    /// Roles that must not change (`iam.pinned_role_drift`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pinned_roles: Vec<super::role_checks::PinnedRoleSpec>,
+    /// Custom roles discovered from their trust policies (`iam.custom_role_*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_roles: Option<super::role_checks::CustomRoles>,
+    /// Optional features of the vendor's guide (`iam.feature_policy_missing`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<super::role_checks::Feature>,
 }
 
 impl RulePack {
     /// Whether `rule_id` is listed and not switched off.
     pub fn is_enabled(&self, rule_id: &str) -> bool {
+        if let Some(present) = super::role_checks::section_present(self, rule_id) {
+            return present
+                && self
+                    .role_rules
+                    .common(rule_id)
+                    .and_then(|c| c.enabled)
+                    .unwrap_or(true);
+        }
         if rule_id.starts_with("iam.") {
             return !self.roles.is_empty()
                 && self
@@ -605,6 +643,7 @@ impl RulePack {
         self.vpc_rules
             .common(rule_id)
             .or_else(|| self.iam_rules.common(rule_id))
+            .or_else(|| self.role_rules.common(rule_id))
             .and_then(|c| c.severity)
             .unwrap_or(default)
     }
@@ -705,7 +744,7 @@ impl RulePack {
                 .collect::<Result<Vec<_>, InputError>>()?;
             role.sources.forms = forms;
         }
-        Ok(())
+        super::role_checks::load_sources(self, pack_file, read)
     }
 
     /// Loads a pack file, or every `*.yaml`/`*.yml` file in a folder (sorted by name).

@@ -1,0 +1,727 @@
+//! Role rules beyond "the role matches the vendor's policy": roles that must not change
+//! (`pinned_roles:`), custom roles discovered from their trust policies (`custom_roles:`),
+//! and the optional features of a vendor's guide (`features:`). Pure: pins arrive in the
+//! [`Scope`], pin files and feature policies with the pack, roles from the snapshot.
+//!
+//! - `iam.pinned_role_drift`: a pinned role differs from its pin (trust, inline and
+//!   attached policies, permissions boundary, tags); the finding carries a line diff. A
+//!   role seen for the first time is pinned ([`Evaluation::new_pins`], which the scan
+//!   writes to the pin state file).
+//! - `iam.custom_role_policy` and `iam.custom_role_trust`: a role trusted through an OIDC
+//!   provider for `system:serviceaccount:<project>-<domain>:default` subjects (Union.ai's
+//!   project-domain-scoped access) has the `userflyterole` policy attached, and its trust
+//!   `Condition` has the guide's form.
+//! - `iam.feature_policy_missing`: for each feature the operator switched on, the feature's
+//!   role grants everything the feature's policies grant.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::iam::grants::{group_by_resource, missing};
+use crate::iam::{effective_grants, pattern};
+use crate::input::InputError;
+use crate::snapshot::{IamRole, IamSnapshot, Snapshot};
+use crate::values::pins::{self, PinnedState, RolePin};
+use crate::values::Scope;
+
+use super::catalogue;
+use super::iam::{fix_commands, resolve_expected, role_grants, GLOBAL_REGION};
+use super::pack::{ExpectationSources, RoleExpectation, RulePack, SourceFile};
+use super::{Evaluation, FindingScope, Sink};
+
+/// A role a pack pins: every later change is a finding.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinnedRoleSpec {
+    /// The role's name, exact or a glob (`*`, `?`).
+    pub role_name: String,
+    /// The guide's sentence that asks for it, shown in findings.
+    #[serde(default)]
+    pub guide: Option<String>,
+    /// A pin the operator provides, relative to the pack: the `state` object of a pin in
+    /// the pin state file. Without it, the role is pinned at first sight.
+    #[serde(default)]
+    pub from_file: Option<PathBuf>,
+    /// The pin read from `from_file` when the pack is loaded.
+    #[serde(skip)]
+    pub loaded: Option<PinnedState>,
+}
+
+/// Custom roles discovered from their trust policies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomRoles {
+    /// The managed policy each custom role must have attached (`userflyterole`).
+    pub required_policy: String,
+    /// Roles left out of discovery, exact or globs (the global `*-userflyterole`).
+    #[serde(default)]
+    pub exclude_role_names: Vec<String>,
+}
+
+/// An optional feature of a vendor's guide: when switched on (`rule_overrides:
+/// {iam.feature_policy_missing: {features: [NAME]}}`), its role must grant its policies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Feature {
+    /// The name that switches it on: `session_manager`.
+    pub name: String,
+    /// The guide's sentence, shown in findings.
+    #[serde(default)]
+    pub guide: Option<String>,
+    /// The role that needs the feature's permissions, exact or a glob.
+    pub role_name: String,
+    /// Policy JSON files, relative to the pack file.
+    pub policies: Vec<PathBuf>,
+    /// The files, read when the pack is loaded.
+    #[serde(skip)]
+    pub sources: Vec<SourceFile>,
+}
+
+/// Whether `rule_id` is one of this module's rules, and then whether the pack has the
+/// section it needs.
+pub fn section_present(pack: &RulePack, rule_id: &str) -> Option<bool> {
+    match rule_id {
+        catalogue::IAM_PINNED_ROLE_DRIFT => Some(!pack.pinned_roles.is_empty()),
+        catalogue::IAM_CUSTOM_ROLE_POLICY | catalogue::IAM_CUSTOM_ROLE_TRUST => {
+            Some(pack.custom_roles.is_some())
+        }
+        catalogue::IAM_FEATURE_POLICY_MISSING => Some(!pack.features.is_empty()),
+        _ => None,
+    }
+}
+
+/// Reads the files of `pinned_roles` and `features` (relative to the pack file).
+pub fn load_sources(
+    pack: &mut RulePack,
+    pack_file: &std::path::Path,
+    read: super::pack::ReadFile,
+) -> Result<(), InputError> {
+    let base = pack_file.parent().unwrap_or(std::path::Path::new(""));
+    for (index, spec) in pack.pinned_roles.iter_mut().enumerate() {
+        if let Some(file) = &spec.from_file {
+            let path = base.join(file);
+            let text = read(&path)?;
+            let state: PinnedState = serde_json::from_str(&text).map_err(|e| InputError {
+                field: format!("pinned_roles[{index}].from_file"),
+                line: Some(e.line()),
+                column: Some(e.column()),
+                ..InputError::file(&path, format!("not a pinned role state: {e}"))
+            })?;
+            spec.loaded = Some(state);
+        }
+    }
+    let mut names = BTreeSet::new();
+    for (index, feature) in pack.features.iter_mut().enumerate() {
+        if !names.insert(feature.name.clone()) {
+            return Err(InputError {
+                field: format!("features[{index}].name"),
+                ..InputError::file(pack_file, format!("feature {:?} is listed twice", feature.name))
+            });
+        }
+        feature.sources = feature
+            .policies
+            .iter()
+            .map(|p| {
+                let path = base.join(p);
+                read(&path).map(|text| SourceFile { path, text })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(())
+}
+
+/// Checks the switches of `iam.feature_policy_missing` against the pack (after the
+/// config's overrides), and narrows each role to the chosen `policy_set`.
+pub fn apply_switches(pack: &mut RulePack, config: &std::path::Path) -> Result<(), InputError> {
+    let Some(settings) = pack.role_rules.feature_policy_missing.clone() else {
+        return Ok(());
+    };
+    let field = |name: &str| format!("rule_overrides.{}.{name}", catalogue::IAM_FEATURE_POLICY_MISSING);
+    for name in settings.features() {
+        if !pack.features.iter().any(|f| f.name == name) {
+            let known: Vec<&str> = pack.features.iter().map(|f| f.name.as_str()).collect();
+            return Err(InputError {
+                field: field("features"),
+                ..InputError::file(
+                    config,
+                    format!("pack {} has no feature {name:?} (features: {known:?})", pack.name),
+                )
+            });
+        }
+    }
+    let set = settings.policy_set();
+    if set.is_empty() {
+        return Ok(());
+    }
+    let mut found = false;
+    for role in pack.roles.iter_mut() {
+        if role.form.as_deref() == Some(set.as_str()) {
+            role.sources.forms.clear();
+            found = true;
+        } else if let Some(chosen) = role
+            .sources
+            .forms
+            .iter()
+            .find(|f| f.form.as_deref() == Some(set.as_str()))
+            .cloned()
+        {
+            *role = chosen;
+            found = true;
+        }
+    }
+    if !found {
+        return Err(InputError {
+            field: field("policy_set"),
+            ..InputError::file(
+                config,
+                format!("no role of pack {} has a documented form named {set:?}", pack.name),
+            )
+        });
+    }
+    Ok(())
+}
+
+fn name_matches(pattern_text: &str, name: &str) -> bool {
+    pattern::matches(pattern_text, name, true)
+}
+
+/// Runs this module's rules for `pack` on every account whose IAM was collected.
+pub fn evaluate(eval: &mut Evaluation, snapshot: &Snapshot, pack: &RulePack, scope: &Scope) {
+    for account in snapshot.iam.iter().filter(|a| a.error.is_none()) {
+        let region = snapshot
+            .regions
+            .iter()
+            .find(|r| r.account_id == account.account_id)
+            .map(|r| r.region.clone())
+            .unwrap_or_else(|| "us-east-1".to_string());
+        pinned(eval, account, pack, scope);
+        custom_roles(eval, account, pack);
+        features(eval, account, pack, &region);
+    }
+}
+
+fn finding_scope(account: &IamSnapshot) -> FindingScope {
+    FindingScope {
+        account_id: account.account_id.clone(),
+        region: GLOBAL_REGION.to_string(),
+        vpc_id: None,
+    }
+}
+
+fn pinned(eval: &mut Evaluation, account: &IamSnapshot, pack: &RulePack, scope: &Scope) {
+    let mut first_sight = Vec::new();
+    for spec in &pack.pinned_roles {
+        let Some(mut sink) = Sink::new(
+            eval,
+            pack,
+            catalogue::IAM_PINNED_ROLE_DRIFT,
+            finding_scope(account),
+        ) else {
+            return;
+        };
+        for role in account
+            .roles
+            .iter()
+            .filter(|r| name_matches(&spec.role_name, &r.name))
+        {
+            sink.evaluated(&role.arn);
+            let pin = match (&spec.loaded, scope.pins.pins.get(&role.arn)) {
+                (Some(state), _) => RolePin {
+                    account_id: account.account_id.clone(),
+                    role_arn: role.arn.clone(),
+                    pinned_at: "operator file".into(),
+                    fingerprint: state.fingerprint(),
+                    state: state.clone(),
+                },
+                (None, Some(pin)) => pin.clone(),
+                (None, None) if scope.pins.persisted => {
+                    sink.note(format!(
+                        "pinned role {} ({}) pinned at first sight",
+                        role.arn, pack.name
+                    ));
+                    first_sight.push(RolePin::new(&account.account_id, role));
+                    continue;
+                }
+                (None, None) => {
+                    sink.note(format!(
+                        "pinned role {} ({}) is not tracked: set pin_state_file in the config so that its pin persists",
+                        role.arn, pack.name
+                    ));
+                    continue;
+                }
+            };
+            report_drift(&mut sink, role, spec, &pin);
+        }
+    }
+    eval.new_pins.extend(first_sight);
+}
+
+fn report_drift(sink: &mut Sink, role: &IamRole, spec: &PinnedRoleSpec, pin: &RolePin) {
+    let now = PinnedState::of(role);
+    let fingerprint = now.fingerprint();
+    if fingerprint == pin.fingerprint && now == pin.state {
+        return;
+    }
+    let changes = pins::diff(&pin.state, &now);
+    let parts: Vec<&str> = changes.iter().map(|c| c.part.as_str()).collect();
+    let why = spec
+        .guide
+        .as_deref()
+        .map(|g| format!(" The guide: \"{g}\""))
+        .unwrap_or_default();
+    sink.report(
+        &role.arn,
+        format!(
+            "pinned role {} changed since it was pinned ({}): {}",
+            role.name,
+            if pin.pinned_at.is_empty() { "first sight" } else { &pin.pinned_at },
+            parts.join(", ")
+        ),
+        format!(
+            "Undo the change shown in details.changes (`-` is the pinned state, `+` the role now), e.g. with aws iam update-assume-role-policy / put-role-policy / attach-role-policy / detach-role-policy / tag-role / untag-role --role-name {}. If the change was agreed with the vendor, accept it explicitly: vpc-auditor --once --config <config> --repin {}.{why}",
+            role.name, role.arn
+        ),
+        json!({
+            "pinned_fingerprint": pin.fingerprint,
+            "current_fingerprint": fingerprint,
+            "pinned_at": pin.pinned_at,
+            "changes": changes,
+        }),
+    );
+}
+
+/// One trust statement that admits web identities of an OIDC provider.
+#[derive(Debug)]
+struct OidcStatement {
+    index: usize,
+    provider_arn: String,
+    provider_host: String,
+    /// (operator, key, values) of every `…:sub` condition.
+    subs: Vec<(String, String, Vec<String>)>,
+    /// Whether the statement has an `…:aud` condition.
+    has_aud: bool,
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn oidc_statements(trust: &Value) -> Vec<OidcStatement> {
+    let statements = match &trust["Statement"] {
+        Value::Array(items) => items.clone(),
+        s @ Value::Object(_) => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for (index, statement) in statements.iter().enumerate() {
+        if statement["Effect"] != "Allow" {
+            continue;
+        }
+        for provider_arn in strings(&statement["Principal"]["Federated"]) {
+            let Some((_, host)) = provider_arn.split_once(":oidc-provider/") else {
+                continue;
+            };
+            let mut subs = Vec::new();
+            let mut has_aud = false;
+            if let Value::Object(operators) = &statement["Condition"] {
+                for (operator, keys) in operators {
+                    let Value::Object(keys) = keys else { continue };
+                    for (key, values) in keys {
+                        let lower = key.to_lowercase();
+                        if lower.ends_with(":sub") {
+                            subs.push((operator.clone(), key.clone(), strings(values)));
+                        } else if lower.ends_with(":aud") {
+                            has_aud = true;
+                        }
+                    }
+                }
+            }
+            out.push(OidcStatement {
+                index,
+                provider_arn: provider_arn.clone(),
+                provider_host: host.to_string(),
+                subs,
+                has_aud,
+            });
+        }
+    }
+    out
+}
+
+const SA_PREFIX: &str = "system:serviceaccount:";
+
+/// `system:serviceaccount:<project>-<domain>:default`, with no wildcard.
+fn is_project_domain_subject(value: &str) -> bool {
+    let Some(namespace) = value
+        .strip_prefix(SA_PREFIX)
+        .and_then(|rest| rest.strip_suffix(":default"))
+    else {
+        return false;
+    };
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    };
+    match namespace.split_once('-') {
+        Some((project, domain)) => ok(project) && ok(domain),
+        None => false,
+    }
+}
+
+/// Whether the role is a project-domain custom role: an OIDC trust with a `sub` naming a
+/// `default` service account.
+fn discovered(statements: &[OidcStatement]) -> bool {
+    statements.iter().any(|s| {
+        s.subs.iter().any(|(_, _, values)| {
+            values
+                .iter()
+                .any(|v| v.starts_with(SA_PREFIX) && v.ends_with(":default"))
+        })
+    })
+}
+
+fn custom_roles(eval: &mut Evaluation, account: &IamSnapshot, pack: &RulePack) {
+    let Some(spec) = &pack.custom_roles else {
+        return;
+    };
+    // The required policy's ARN as other roles of the account attach it.
+    let policy_arn = account
+        .roles
+        .iter()
+        .flat_map(|r| {
+            r.attached_policies
+                .iter()
+                .map(|p| p.name.as_str())
+                .chain(r.unresolved_policies.iter().map(String::as_str))
+        })
+        .find(|arn| arn.rsplit('/').next() == Some(spec.required_policy.as_str()))
+        .map(str::to_string);
+    for role in &account.roles {
+        if spec
+            .exclude_role_names
+            .iter()
+            .any(|p| name_matches(p, &role.name))
+        {
+            continue;
+        }
+        let Some(trust) = role
+            .trust_policy
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        else {
+            continue;
+        };
+        let statements = oidc_statements(&trust);
+        if !discovered(&statements) {
+            continue;
+        }
+        if let Some(mut sink) = Sink::new(
+            eval,
+            pack,
+            catalogue::IAM_CUSTOM_ROLE_POLICY,
+            finding_scope(account),
+        ) {
+            check_required_policy(&mut sink, account, role, spec, policy_arn.as_deref());
+        }
+        if let Some(mut sink) = Sink::new(
+            eval,
+            pack,
+            catalogue::IAM_CUSTOM_ROLE_TRUST,
+            finding_scope(account),
+        ) {
+            check_trust(&mut sink, account, role, &trust, &statements);
+        }
+    }
+}
+
+fn check_required_policy(
+    sink: &mut Sink,
+    account: &IamSnapshot,
+    role: &IamRole,
+    spec: &CustomRoles,
+    known_arn: Option<&str>,
+) {
+    sink.evaluated(&role.arn);
+    let attached = role
+        .attached_policies
+        .iter()
+        .map(|p| p.name.as_str())
+        .chain(role.unresolved_policies.iter().map(String::as_str))
+        .any(|arn| arn.rsplit('/').next() == Some(spec.required_policy.as_str()));
+    if attached {
+        return;
+    }
+    let (arn, where_from) = match known_arn {
+        Some(arn) => (arn.to_string(), "the ARN other roles of the account attach"),
+        None => (
+            format!(
+                "arn:aws:iam::{}:policy/{}",
+                account.account_id, spec.required_policy
+            ),
+            "no role of the account attaches it, so the ARN assumes no policy path: check it with aws iam list-policies --scope Local",
+        ),
+    };
+    sink.report(
+        &role.arn,
+        format!(
+            "custom role {} (trusted for project-domain service accounts) does not have the {} policy attached",
+            role.name, spec.required_policy
+        ),
+        format!(
+            "aws iam attach-role-policy --role-name {} --policy-arn {arn} ({where_from}). The guide: \"Also, attach the policy called `userflyterole` to `<CustomRole>` (this will ensure that `<CustomRole>` has all the default permissions needed to allow tasks to run).\"",
+            role.name
+        ),
+        json!({ "required_policy": spec.required_policy, "policy_arn": arn,
+                "attached": role.attached_policies.iter().map(|p| &p.name).collect::<Vec<_>>() }),
+    );
+}
+
+fn check_trust(
+    sink: &mut Sink,
+    account: &IamSnapshot,
+    role: &IamRole,
+    trust: &Value,
+    statements: &[OidcStatement],
+) {
+    sink.evaluated(&role.arn);
+    let mut problems: Vec<String> = Vec::new();
+    let mut unverified = false;
+    let mut create_provider = Vec::new();
+    for s in statements {
+        match &account.oidc_providers {
+            None => {
+                unverified = true;
+                problems.push(format!(
+                    "Statement[{}]: whether OIDC provider {} exists was not collected",
+                    s.index, s.provider_arn
+                ));
+            }
+            Some(providers) if !providers.contains(&s.provider_arn) => {
+                problems.push(format!(
+                    "Statement[{}]: OIDC provider {} does not exist in the account",
+                    s.index, s.provider_arn
+                ));
+                create_provider.push(format!(
+                    "aws iam create-open-id-connect-provider --url https://{} --client-id-list sts.amazonaws.com",
+                    s.provider_host
+                ));
+            }
+            Some(_) => {}
+        }
+        if s.subs.is_empty() {
+            problems.push(format!(
+                "Statement[{}]: no `sub` condition: every service account of the cluster can assume the role",
+                s.index
+            ));
+        }
+        for (operator, key, values) in &s.subs {
+            if operator != "StringEquals" {
+                problems.push(format!(
+                    "Statement[{}]: `{key}` is under {operator}; the guide's form is StringEquals",
+                    s.index
+                ));
+            }
+            if !key.eq_ignore_ascii_case(&format!("{}:sub", s.provider_host)) {
+                problems.push(format!(
+                    "Statement[{}]: condition key `{key}` is not the trusted provider's ({}:sub)",
+                    s.index, s.provider_host
+                ));
+            }
+            for value in values.iter().filter(|v| !is_project_domain_subject(v)) {
+                problems.push(format!(
+                    "Statement[{}]: subject {value:?} is not a project-domain service account (system:serviceaccount:<Project>-<Domain>:default)",
+                    s.index
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        return;
+    }
+    let fixed = fixed_trust(trust, statements);
+    let mut remediation = format!(
+        "aws iam update-assume-role-policy --role-name {} --policy-document '{}'",
+        role.name,
+        fixed.to_string().replace('\'', r"'\''")
+    );
+    for command in create_provider {
+        remediation.push_str(&format!(
+            "; and create the cluster's OIDC provider (or trust the one that exists): {command}"
+        ));
+    }
+    remediation.push_str(". The guide's Condition: \"StringEquals\": {\"oidc.eks.<Suffix>:sub\": [\"system:serviceaccount:<Project>-<Domain1>:default\", ...]}.");
+    let message = format!(
+        "custom role {}: the trust policy's OIDC condition {}: {}",
+        role.name,
+        if unverified {
+            "could not be verified"
+        } else {
+            "does not have the guide's form"
+        },
+        problems.join("; ")
+    );
+    sink.report(
+        &role.arn,
+        message,
+        remediation,
+        json!({ "problems": problems, "unverified": unverified }),
+    );
+}
+
+/// The trust policy with each OIDC statement's Condition in the guide's form: StringEquals
+/// on the provider's `sub`, listing the project-domain subjects it had (a placeholder when
+/// it had none), and `aud` kept as sts.amazonaws.com when it had one.
+fn fixed_trust(trust: &Value, statements: &[OidcStatement]) -> Value {
+    let mut fixed = trust.clone();
+    let single = fixed["Statement"].is_object();
+    for s in statements {
+        let mut subjects: Vec<String> = s
+            .subs
+            .iter()
+            .flat_map(|(_, _, values)| values.iter().cloned())
+            .filter(|v| is_project_domain_subject(v))
+            .collect();
+        subjects.dedup();
+        if subjects.is_empty() {
+            subjects.push("system:serviceaccount:<Project>-<Domain>:default".into());
+        }
+        let mut equals = serde_json::Map::new();
+        equals.insert(format!("{}:sub", s.provider_host), json!(subjects));
+        if s.has_aud {
+            equals.insert(format!("{}:aud", s.provider_host), json!("sts.amazonaws.com"));
+        }
+        let statement = match single {
+            true => &mut fixed["Statement"],
+            false => &mut fixed["Statement"][s.index],
+        };
+        statement["Condition"] = json!({ "StringEquals": equals });
+    }
+    fixed
+}
+
+fn features(eval: &mut Evaluation, account: &IamSnapshot, pack: &RulePack, region: &str) {
+    let switched_on = pack
+        .role_rules
+        .feature_policy_missing
+        .as_ref()
+        .map(|s| s.features())
+        .unwrap_or_default();
+    for feature in pack
+        .features
+        .iter()
+        .filter(|f| switched_on.contains(&f.name))
+    {
+        let Some(mut sink) = Sink::new(
+            eval,
+            pack,
+            catalogue::IAM_FEATURE_POLICY_MISSING,
+            finding_scope(account),
+        ) else {
+            return;
+        };
+        let expectation = RoleExpectation {
+            role_name: Some(feature.role_name.clone()),
+            sources: ExpectationSources {
+                policies: feature.sources.clone(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let expected = match resolve_expected(&expectation, &account.account_id, region) {
+            Ok(e) => effective_grants(&e.policies),
+            Err(e) => {
+                sink.note(format!("feature {} of {}: {e}", feature.name, pack.name));
+                continue;
+            }
+        };
+        let roles: Vec<&IamRole> = account
+            .roles
+            .iter()
+            .filter(|r| name_matches(&feature.role_name, &r.name))
+            .collect();
+        if roles.is_empty() {
+            sink.note(format!(
+                "feature {} of {}: no role named {} in account {}, so it was not checked (iam.role_missing reports a missing role)",
+                feature.name, pack.name, feature.role_name, account.account_id
+            ));
+        }
+        let files: Vec<String> = feature
+            .policies
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let guide = feature
+            .guide
+            .as_deref()
+            .map(|g| format!(" The guide: \"{g}\""))
+            .unwrap_or_default();
+        for role in roles {
+            sink.evaluated(&role.arn);
+            match role_grants(role) {
+                Err(reason) => sink.report(
+                    &role.arn,
+                    format!(
+                        "feature {}: role {} could not be verified: {reason}",
+                        feature.name, role.name
+                    ),
+                    "Make the role's attached policy documents readable to the auditor (iam:GetAccountAuthorizationDetails) and scan again.".into(),
+                    json!({ "feature": feature.name, "error": reason }),
+                ),
+                Ok(have) => {
+                    let gaps = missing(&expected, &have);
+                    if gaps.is_empty() {
+                        continue;
+                    }
+                    let commands = fix_commands(role, &gaps);
+                    sink.report(
+                        &role.arn,
+                        format!(
+                            "feature {} is switched on, but role {} lacks {} of the permissions of {}",
+                            feature.name,
+                            role.name,
+                            gaps.len(),
+                            files.join(", ")
+                        ),
+                        format!(
+                            "Attach the feature's policy ({}) to the role, or run: {}.{guide}",
+                            files.join(", "),
+                            commands.join(" && ")
+                        ),
+                        json!({ "feature": feature.name, "policies": files,
+                                "missing": group_by_resource(&gaps) }),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_domain_subjects_are_told_from_wildcards_and_other_accounts() {
+        assert!(is_project_domain_subject(
+            "system:serviceaccount:flytesnacks-development:default"
+        ));
+        assert!(!is_project_domain_subject("system:serviceaccount:*:default"));
+        assert!(!is_project_domain_subject(
+            "system:serviceaccount:flytesnacks-development:admin"
+        ));
+        assert!(!is_project_domain_subject("system:serviceaccount:kube:default"));
+    }
+}
