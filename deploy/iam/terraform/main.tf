@@ -37,6 +37,9 @@ locals {
   # a loaded rule pack expects roles.
   iam_read_actions = [
     "iam:GetAccountAuthorizationDetails",
+    # The account's OIDC providers, for the custom-role trust rule; called only when a
+    # loaded rule pack has custom_roles.
+    "iam:ListOpenIDConnectProviders",
   ]
 }
 
