@@ -86,7 +86,10 @@ async fn scan_inner(
 fn read_pins(settings: &Settings) -> Result<PinSet, String> {
     let Some(path) = &settings.pin_state_file else {
         if !settings.repin.is_empty() {
-            return Err("--repin needs pin_state_file in the config: there is nowhere to keep the new pin".into());
+            return Err(
+                "--repin needs pin_state_file in the config: there is nowhere to keep the new pin"
+                    .into(),
+            );
         }
         return Ok(PinSet::default());
     };

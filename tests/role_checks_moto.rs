@@ -85,7 +85,10 @@ async fn a_pinned_role_edited_after_pinning_is_drift_with_a_diff_until_repinned(
     assert_eq!(found.len(), 1, "{drifted:#}");
     assert_eq!(found[0]["resource_id"], arn);
     let changes = found[0]["details"]["changes"].as_array().unwrap();
-    let parts: Vec<&str> = changes.iter().map(|c| c["part"].as_str().unwrap()).collect();
+    let parts: Vec<&str> = changes
+        .iter()
+        .map(|c| c["part"].as_str().unwrap())
+        .collect();
     assert_eq!(parts, vec!["inline policy policy-0", "tag edited-by"]);
     let diff: Vec<&str> = changes[0]["diff"]
         .as_array()
@@ -93,9 +96,20 @@ async fn a_pinned_role_edited_after_pinning_is_drift_with_a_diff_until_repinned(
         .iter()
         .map(|l| l.as_str().unwrap())
         .collect();
-    assert!(diff.iter().any(|l| l.starts_with('-') && l.contains("s3:GetObject")), "{diff:?}");
-    assert!(diff.iter().any(|l| l.starts_with('+') && l.contains("\"s3:*\"")), "{diff:?}");
-    assert!(found[0]["remediation"].as_str().unwrap().contains("--repin"));
+    assert!(
+        diff.iter()
+            .any(|l| l.starts_with('-') && l.contains("s3:GetObject")),
+        "{diff:?}"
+    );
+    assert!(
+        diff.iter()
+            .any(|l| l.starts_with('+') && l.contains("\"s3:*\"")),
+        "{diff:?}"
+    );
+    assert!(found[0]["remediation"]
+        .as_str()
+        .unwrap()
+        .contains("--repin"));
 
     // Still drift on the next run (nothing accepted it) ...
     assert_eq!(findings(&audit(&[]), "iam.pinned_role_drift").len(), 1);
@@ -174,7 +188,10 @@ async fn a_custom_role_missing_the_userflyterole_attachment_is_reported_with_the
     create_role(
         &iam,
         bare,
-        &oidc_trust("StringEquals", "system:serviceaccount:flytesnacks-staging:default"),
+        &oidc_trust(
+            "StringEquals",
+            "system:serviceaccount:flytesnacks-staging:default",
+        ),
         &[],
     )
     .await;
@@ -215,7 +232,9 @@ async fn a_custom_role_missing_the_userflyterole_attachment_is_reported_with_the
         format!("arn:aws:iam::{ACCOUNT}:role/{wide}")
     );
     let fix = trust[0]["remediation"].as_str().unwrap();
-    assert!(fix.starts_with(&format!("aws iam update-assume-role-policy --role-name {wide}")));
+    assert!(fix.starts_with(&format!(
+        "aws iam update-assume-role-policy --role-name {wide}"
+    )));
     assert!(fix.contains("StringEquals"));
     // The fix AWS would accept: applying it makes the finding go away... except the
     // wildcard had no project-domain subject, so the fix carries a placeholder to fill.
@@ -247,8 +266,14 @@ async fn teradata_with_session_manager_on_but_not_attached_is_reported() {
 
     // Off (the pack's default): nothing to report.
     let off = audit("scope:\n  exclude_default_vpc: true\n");
-    assert!(findings(&off, "iam.feature_policy_missing").is_empty(), "{off:#}");
-    assert!(findings(&off, "iam.policy_missing_permissions").is_empty(), "{off:#}");
+    assert!(
+        findings(&off, "iam.feature_policy_missing").is_empty(),
+        "{off:#}"
+    );
+    assert!(
+        findings(&off, "iam.policy_missing_permissions").is_empty(),
+        "{off:#}"
+    );
 
     // On: session-manager.json is not attached.
     let on = audit(
@@ -264,8 +289,14 @@ async fn teradata_with_session_manager_on_but_not_attached_is_reported() {
         .flat_map(|g| g["actions"].as_array().unwrap().clone())
         .map(|a| a.as_str().unwrap().to_lowercase())
         .collect();
-    assert!(missing.contains(&"ssmmessages:createcontrolchannel".to_string()), "{missing:?}");
-    assert!(missing.contains(&"ec2messages:getmessages".to_string()), "{missing:?}");
+    assert!(
+        missing.contains(&"ssmmessages:createcontrolchannel".to_string()),
+        "{missing:?}"
+    );
+    assert!(
+        missing.contains(&"ec2messages:getmessages".to_string()),
+        "{missing:?}"
+    );
 
     // Attaching the policy closes it.
     let session_manager =
@@ -280,7 +311,10 @@ async fn teradata_with_session_manager_on_but_not_attached_is_reported() {
     let fixed = audit(
         "scope:\n  exclude_default_vpc: true\nrule_overrides:\n  iam.feature_policy_missing:\n    features: [session_manager]\n",
     );
-    assert!(findings(&fixed, "iam.feature_policy_missing").is_empty(), "{fixed:#}");
+    assert!(
+        findings(&fixed, "iam.feature_policy_missing").is_empty(),
+        "{fixed:#}"
+    );
 
     // A feature the pack does not have is bad input naming the field.
     let (_dir, path) = temp_file(
@@ -291,5 +325,9 @@ async fn teradata_with_session_manager_on_but_not_attached_is_reported() {
     cmd.arg("--rules").arg(&pack);
     let out = run(&mut cmd);
     assert_eq!(out.status.code(), Some(2));
-    assert!(common::stderr(&out).contains("features"), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("features"),
+        "{}",
+        common::stderr(&out)
+    );
 }

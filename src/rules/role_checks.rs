@@ -119,7 +119,10 @@ pub fn load_sources(
         if !names.insert(feature.name.clone()) {
             return Err(InputError {
                 field: format!("features[{index}].name"),
-                ..InputError::file(pack_file, format!("feature {:?} is listed twice", feature.name))
+                ..InputError::file(
+                    pack_file,
+                    format!("feature {:?} is listed twice", feature.name),
+                )
             });
         }
         feature.sources = feature
@@ -140,7 +143,12 @@ pub fn apply_switches(pack: &mut RulePack, config: &std::path::Path) -> Result<(
     let Some(settings) = pack.role_rules.feature_policy_missing.clone() else {
         return Ok(());
     };
-    let field = |name: &str| format!("rule_overrides.{}.{name}", catalogue::IAM_FEATURE_POLICY_MISSING);
+    let field = |name: &str| {
+        format!(
+            "rule_overrides.{}.{name}",
+            catalogue::IAM_FEATURE_POLICY_MISSING
+        )
+    };
     for name in settings.features() {
         if !pack.features.iter().any(|f| f.name == name) {
             let known: Vec<&str> = pack.features.iter().map(|f| f.name.as_str()).collect();
@@ -148,7 +156,10 @@ pub fn apply_switches(pack: &mut RulePack, config: &std::path::Path) -> Result<(
                 field: field("features"),
                 ..InputError::file(
                     config,
-                    format!("pack {} has no feature {name:?} (features: {known:?})", pack.name),
+                    format!(
+                        "pack {} has no feature {name:?} (features: {known:?})",
+                        pack.name
+                    ),
                 )
             });
         }
@@ -178,7 +189,10 @@ pub fn apply_switches(pack: &mut RulePack, config: &std::path::Path) -> Result<(
             field: field("policy_set"),
             ..InputError::file(
                 config,
-                format!("no role of pack {} has a documented form named {set:?}", pack.name),
+                format!(
+                    "no role of pack {} has a documented form named {set:?}",
+                    pack.name
+                ),
             )
         });
     }
@@ -601,7 +615,10 @@ fn fixed_trust(trust: &Value, statements: &[OidcStatement]) -> Value {
         let mut equals = serde_json::Map::new();
         equals.insert(format!("{}:sub", s.provider_host), json!(subjects));
         if s.has_aud {
-            equals.insert(format!("{}:aud", s.provider_host), json!("sts.amazonaws.com"));
+            equals.insert(
+                format!("{}:aud", s.provider_host),
+                json!("sts.amazonaws.com"),
+            );
         }
         let statement = match single {
             true => &mut fixed["Statement"],
@@ -712,16 +729,250 @@ fn features(eval: &mut Evaluation, account: &IamSnapshot, pack: &RulePack, regio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::IamPolicy;
+    use crate::values::pins::PinSet;
+
+    const ACCOUNT: &str = "123456789012";
+    const HOST: &str = "oidc.eks.us-east-1.amazonaws.com/id/ABC";
+
+    fn pack(yaml: &str) -> RulePack {
+        let text = format!("name: t\n{yaml}");
+        RulePack::parse(std::path::Path::new("t.yaml"), &text).unwrap()
+    }
+
+    fn oidc_role(name: &str, operator: &str, subject: &str) -> IamRole {
+        IamRole {
+            name: name.into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:role/{name}"),
+            trust_policy: Some(
+                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Principal": {"Federated": format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{HOST}")},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {operator: {format!("{HOST}:sub"): subject}}}]})
+                .to_string(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    fn userflyterole_attached(mut role: IamRole) -> IamRole {
+        role.attached_policies.push(IamPolicy {
+            name: format!("arn:aws:iam::{ACCOUNT}:policy/union/userflyterole"),
+            document: r#"{"Statement":[]}"#.into(),
+        });
+        role
+    }
+
+    fn snapshot(roles: Vec<IamRole>, providers: Option<Vec<String>>) -> Snapshot {
+        Snapshot {
+            iam: vec![IamSnapshot {
+                account_id: ACCOUNT.into(),
+                roles,
+                oidc_providers: providers,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn run(snapshot: &Snapshot, pack: &RulePack, scope: &Scope) -> Evaluation {
+        let mut eval = Evaluation::default();
+        evaluate(&mut eval, snapshot, pack, scope);
+        eval
+    }
+
+    fn rules(eval: &Evaluation) -> Vec<(&str, &str)> {
+        eval.findings
+            .iter()
+            .map(|f| (f.rule_id.as_str(), f.resource_id.as_str()))
+            .collect()
+    }
+
+    const CUSTOM: &str = "custom_roles:\n  required_policy: userflyterole\n  exclude_role_names: [\"*-userflyterole\"]\n";
+
+    #[test]
+    fn a_custom_role_without_userflyterole_gets_the_attach_command_with_the_known_arn() {
+        let provider = format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{HOST}");
+        let good = userflyterole_attached(oidc_role(
+            "good",
+            "StringEquals",
+            "system:serviceaccount:p-development:default",
+        ));
+        let bare = oidc_role(
+            "bare",
+            "StringEquals",
+            "system:serviceaccount:p-staging:default",
+        );
+        // The global role is excluded even though its trust looks alike.
+        let global = oidc_role(
+            "acme-userflyterole",
+            "StringLike",
+            "system:serviceaccount:*:default",
+        );
+        let eval = run(
+            &snapshot(vec![good, bare, global], Some(vec![provider])),
+            &pack(CUSTOM),
+            &Scope::default(),
+        );
+        let bare_arn = format!("arn:aws:iam::{ACCOUNT}:role/bare");
+        assert_eq!(
+            rules(&eval),
+            vec![("iam.custom_role_policy", bare_arn.as_str())]
+        );
+        assert!(eval.findings[0].remediation.starts_with(&format!(
+            "aws iam attach-role-policy --role-name bare --policy-arn arn:aws:iam::{ACCOUNT}:policy/union/userflyterole"
+        )));
+        assert_eq!(eval.evaluated["iam.custom_role_trust"], 2);
+    }
+
+    #[test]
+    fn a_missing_provider_a_wildcard_subject_and_an_uncollected_provider_list_fail_the_trust() {
+        let role = userflyterole_attached(oidc_role(
+            "wide",
+            "StringLike",
+            "system:serviceaccount:*:default",
+        ));
+        let eval = run(
+            &snapshot(vec![role.clone()], Some(vec![])),
+            &pack(CUSTOM),
+            &Scope::default(),
+        );
+        assert_eq!(rules(&eval).len(), 1);
+        let problems = eval.findings[0].details["problems"].as_array().unwrap();
+        assert_eq!(problems.len(), 3, "{problems:?}"); // no provider, StringLike, wildcard
+        let fix = &eval.findings[0].remediation;
+        assert!(fix.contains(
+            "create-open-id-connect-provider --url https://oidc.eks.us-east-1.amazonaws.com/id/ABC"
+        ));
+        assert!(fix.contains(r#""StringEquals":{"oidc.eks.us-east-1.amazonaws.com/id/ABC:sub":["system:serviceaccount:<Project>-<Domain>:default"]}"#), "{fix}");
+
+        let unverified = run(
+            &snapshot(vec![role], None),
+            &pack(CUSTOM),
+            &Scope::default(),
+        );
+        assert_eq!(unverified.findings[0].details["unverified"], true);
+        assert!(unverified.findings[0]
+            .message
+            .contains("could not be verified"));
+    }
+
+    #[test]
+    fn roles_not_trusted_for_service_accounts_are_not_custom_roles() {
+        let mut other = oidc_role("ci", "StringEquals", "repo:acme/app:ref:refs/heads/main");
+        other.name = "ci".into();
+        let eval = run(
+            &snapshot(vec![other], Some(vec![])),
+            &pack(CUSTOM),
+            &Scope::default(),
+        );
+        assert!(eval.findings.is_empty());
+        assert!(!eval.evaluated.contains_key("iam.custom_role_policy"));
+    }
+
+    const PINNED: &str =
+        "pinned_roles:\n  - role_name: \"*-adminflyterole\"\n    guide: do not alter\n";
+
+    fn admin() -> IamRole {
+        IamRole {
+            name: "acme-adminflyterole".into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:role/acme-adminflyterole"),
+            trust_policy: Some(r#"{"Statement":[]}"#.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn first_sight_pins_only_when_pins_persist_and_a_later_change_is_drift() {
+        let snap = snapshot(vec![admin()], None);
+        let untracked = run(&snap, &pack(PINNED), &Scope::default());
+        assert!(untracked.new_pins.is_empty() && untracked.findings.is_empty());
+        assert!(untracked.notes[0].contains("not tracked"));
+
+        let mut scope = Scope {
+            pins: PinSet {
+                persisted: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let first = run(&snap, &pack(PINNED), &scope);
+        assert_eq!(first.new_pins.len(), 1);
+        assert!(first.findings.is_empty());
+
+        let pin = first.new_pins[0].clone();
+        scope.pins.pins.insert(pin.role_arn.clone(), pin);
+        assert!(run(&snap, &pack(PINNED), &scope).findings.is_empty());
+        let mut edited = admin();
+        edited.tags.insert("k".into(), "v".into());
+        let drift = run(&snapshot(vec![edited], None), &pack(PINNED), &scope);
+        assert_eq!(
+            rules(&drift),
+            vec![("iam.pinned_role_drift", admin().arn.as_str())]
+        );
+        assert_eq!(drift.findings[0].details["changes"][0]["part"], "tag k");
+        assert!(drift.new_pins.is_empty());
+    }
+
+    #[test]
+    fn a_switched_on_feature_reports_the_missing_grants_and_an_off_one_nothing() {
+        let yaml = "role_rules:\n  iam.feature_policy_missing:\n    features: [ssm]\nfeatures:\n  - name: ssm\n    role_name: app\n    policies: [ssm.json]\n  - name: off\n    role_name: app\n    policies: [ssm.json]\n";
+        let mut p = pack(yaml);
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ssm:GetDocument","ssmmessages:OpenDataChannel"],"Resource":"*"}]}"#;
+        p.load_sources(
+            std::path::Path::new("t.yaml"),
+            &|_: &std::path::Path| Ok(policy.to_string()),
+            &|_: &str| None,
+        )
+        .unwrap();
+        let role = IamRole {
+            name: "app".into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:role/app"),
+            inline_policies: vec![IamPolicy {
+                name: "p".into(),
+                document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetDocument","Resource":"*"}]}"#.into(),
+            }],
+            ..Default::default()
+        };
+        let eval = run(&snapshot(vec![role], None), &p, &Scope::default());
+        assert_eq!(rules(&eval).len(), 1);
+        assert_eq!(eval.findings[0].details["feature"], "ssm");
+        let missing = &eval.findings[0].details["missing"][0]["actions"];
+        assert_eq!(missing, &json!(["ssmmessages:opendatachannel"]));
+        assert!(eval.findings[0]
+            .remediation
+            .contains("aws iam put-role-policy --role-name app"));
+    }
+
+    #[test]
+    fn an_unknown_feature_or_policy_set_is_an_error_naming_the_field() {
+        let mut p = pack("role_rules:\n  iam.feature_policy_missing:\n    features: [nope]\n");
+        let err = apply_switches(&mut p, std::path::Path::new("config.yaml")).unwrap_err();
+        assert_eq!(
+            err.field,
+            "rule_overrides.iam.feature_policy_missing.features"
+        );
+        let mut p = pack("role_rules:\n  iam.feature_policy_missing:\n    policy_set: nope\n");
+        let err = apply_switches(&mut p, std::path::Path::new("config.yaml")).unwrap_err();
+        assert_eq!(
+            err.field,
+            "rule_overrides.iam.feature_policy_missing.policy_set"
+        );
+    }
 
     #[test]
     fn project_domain_subjects_are_told_from_wildcards_and_other_accounts() {
         assert!(is_project_domain_subject(
             "system:serviceaccount:flytesnacks-development:default"
         ));
-        assert!(!is_project_domain_subject("system:serviceaccount:*:default"));
+        assert!(!is_project_domain_subject(
+            "system:serviceaccount:*:default"
+        ));
         assert!(!is_project_domain_subject(
             "system:serviceaccount:flytesnacks-development:admin"
         ));
-        assert!(!is_project_domain_subject("system:serviceaccount:kube:default"));
+        assert!(!is_project_domain_subject(
+            "system:serviceaccount:kube:default"
+        ));
     }
 }

@@ -220,7 +220,11 @@ pub fn diff(pinned: &PinnedState, now: &PinnedState) -> Vec<PinChange> {
         now.trust_policy.as_ref(),
     );
     let maps = [
-        ("inline policy", &pinned.inline_policies, &now.inline_policies),
+        (
+            "inline policy",
+            &pinned.inline_policies,
+            &now.inline_policies,
+        ),
         (
             "attached policy",
             &pinned.attached_policies,
@@ -271,7 +275,9 @@ mod tests {
             trust_policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
             inline_policies: vec![IamPolicy {
                 name: "admin".into(),
-                document: r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#.into(),
+                document:
+                    r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#
+                        .into(),
             }],
             tags: BTreeMap::from([("team".into(), "union".into())]),
             ..Default::default()
