@@ -127,7 +127,7 @@ fn read_pins(settings: &Settings) -> Result<PinSet, String> {
 fn write_new_pins(
     settings: &Settings,
     pins: &PinSet,
-    new: &mut Vec<RolePin>,
+    new: &mut [RolePin],
     clock: &chrono::DateTime<chrono::Utc>,
 ) -> Result<(), String> {
     let Some(path) = &settings.pin_state_file else {

@@ -47,6 +47,7 @@ pub const IAM_PINNED_ROLE_DRIFT: &str = "iam.pinned_role_drift";
 pub const IAM_CUSTOM_ROLE_POLICY: &str = "iam.custom_role_policy";
 pub const IAM_CUSTOM_ROLE_TRUST: &str = "iam.custom_role_trust";
 pub const IAM_FEATURE_POLICY_MISSING: &str = "iam.feature_policy_missing";
+pub const IAM_VPC_SCOPE_RECOMMENDED: &str = "iam.vpc_scope_recommended";
 pub const SUPPRESSION_EXPIRED: &str = "suppression.expired";
 
 const fn rule(
@@ -158,6 +159,9 @@ pub const CATALOGUE: &[RuleInfo] = &[
     rule(IAM_FEATURE_POLICY_MISSING, High, IamRole,
         "For each optional feature switched on (`features:`), the feature's role grants everything the feature's policies grant.",
         "Teradata: \"Use AWS Session Manager to connect. To enable this, [...] attach the session-manager.json policy to the IAM role\"; a load balancer needs AWS Certificate Manager and Route 53 permissions."),
+    rule(IAM_VPC_SCOPE_RECOMMENDED, Info, IamRole,
+        "Recommendation, not drift: EC2 mutations a role's policy allows on `*` could be confined to the designated VPC with the `ec2:Vpc` condition key (the finding carries the resulting policy).",
+        "PostgresML: \"create and destroy AWS EC2, EBS and AMI resources inside the designated VPC\", but its VPCSetupPolicy grants EC2 mutations on every resource; this goes beyond the vendor's guide."),
     rule(SUPPRESSION_EXPIRED, Info, Suppression,
         "A suppression in the config is past its `expires` date; it no longer suppresses.",
         "An accepted risk should be reviewed when it lapses, not silently start failing the audit."),

@@ -387,6 +387,7 @@ rule_tables! {
     custom_role_policy: NoParams = "iam.custom_role_policy";
     custom_role_trust: NoParams = "iam.custom_role_trust";
     feature_policy_missing: FeatureSwitches = "iam.feature_policy_missing";
+    vpc_scope_recommended: NoParams = "iam.vpc_scope_recommended";
     }
 }
 
@@ -600,6 +601,9 @@ pub struct RulePack {
     /// Optional features of the vendor's guide (`iam.feature_policy_missing`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<super::role_checks::Feature>,
+    /// A recommendation beyond the guide (`iam.vpc_scope_recommended`, info).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_scope_recommendation: Option<super::role_checks::VpcScopeRecommendation>,
 }
 
 impl RulePack {

@@ -81,6 +81,20 @@ pub struct Feature {
     pub sources: Vec<SourceFile>,
 }
 
+/// A recommendation beyond the vendor's guide: confine the EC2 mutations a role's policy
+/// grants on `*` to the designated VPC with the `ec2:Vpc` condition key
+/// (`iam.vpc_scope_recommended`, info). The designated VPC is the config's declared data
+/// plane for this pack, else a `<VpcId>` placeholder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VpcScopeRecommendation {
+    /// The role, exact or a glob.
+    pub role_name: String,
+    /// The guide's sentence that motivates it, shown in findings.
+    #[serde(default)]
+    pub guide: Option<String>,
+}
+
 /// Whether `rule_id` is one of this module's rules, and then whether the pack has the
 /// section it needs.
 pub fn section_present(pack: &RulePack, rule_id: &str) -> Option<bool> {
@@ -90,6 +104,7 @@ pub fn section_present(pack: &RulePack, rule_id: &str) -> Option<bool> {
             Some(pack.custom_roles.is_some())
         }
         catalogue::IAM_FEATURE_POLICY_MISSING => Some(!pack.features.is_empty()),
+        catalogue::IAM_VPC_SCOPE_RECOMMENDED => Some(pack.vpc_scope_recommendation.is_some()),
         _ => None,
     }
 }
@@ -215,6 +230,7 @@ pub fn evaluate(eval: &mut Evaluation, snapshot: &Snapshot, pack: &RulePack, sco
         pinned(eval, account, pack, scope);
         custom_roles(eval, account, pack);
         features(eval, account, pack, &region);
+        vpc_scope(eval, account, pack, scope, &region);
     }
 }
 
@@ -726,6 +742,230 @@ fn features(eval: &mut Evaluation, account: &IamSnapshot, pack: &RulePack, regio
     }
 }
 
+/// An EC2 action that changes something (not Describe, Get or List).
+fn is_ec2_mutation(action: &str) -> bool {
+    let lower = action.to_lowercase();
+    match lower.strip_prefix("ec2:") {
+        Some(op) => !["describe", "get", "list"]
+            .iter()
+            .any(|v| op.starts_with(v)),
+        None => false,
+    }
+}
+
+/// (policy name, is inline, document, statement index, the EC2 mutations it allows on `*`
+/// with no `ec2:Vpc` condition) for each such statement of the role.
+fn unconfined_ec2(role: &IamRole) -> Vec<(String, bool, Value, usize, Vec<String>)> {
+    let documents = role
+        .inline_policies
+        .iter()
+        .map(|p| (p, true))
+        .chain(role.attached_policies.iter().map(|p| (p, false)));
+    let mut out = Vec::new();
+    for (policy, inline) in documents {
+        let Ok(doc) = serde_json::from_str::<Value>(&policy.document) else {
+            continue;
+        };
+        let statements = match &doc["Statement"] {
+            Value::Array(items) => items.clone(),
+            s @ Value::Object(_) => vec![s.clone()],
+            _ => continue,
+        };
+        for (index, statement) in statements.iter().enumerate() {
+            let on_everything = strings(&statement["Resource"]).iter().any(|r| r == "*");
+            let has_vpc_condition = statement["Condition"].as_object().is_some_and(|ops| {
+                ops.values().any(|keys| {
+                    keys.as_object()
+                        .is_some_and(|k| k.keys().any(|k| k.eq_ignore_ascii_case("ec2:Vpc")))
+                })
+            });
+            if statement["Effect"] != "Allow" || !on_everything || has_vpc_condition {
+                continue;
+            }
+            let actions: Vec<String> = strings(&statement["Action"])
+                .into_iter()
+                .filter(|a| is_ec2_mutation(a))
+                .collect();
+            if !actions.is_empty() {
+                out.push((policy.name.clone(), inline, doc.clone(), index, actions));
+            }
+        }
+    }
+    out
+}
+
+/// The policy with the statement's EC2 mutations confined to `vpc_arn` where `ec2:Vpc`
+/// applies (subnets, network interfaces, security groups), and the mutations it cannot
+/// confine that way, which keep `Resource: *`.
+fn confined_policy(
+    doc: &Value,
+    index: usize,
+    actions: &[String],
+    region: &str,
+    account: &str,
+    vpc_arn: &str,
+) -> (Value, Vec<String>) {
+    let arn = |kind: &str| format!("arn:aws:ec2:{region}:{account}:{kind}/*");
+    let has = |name: &str| actions.iter().any(|a| a.eq_ignore_ascii_case(name));
+    let in_vpc = json!({ "ArnEquals": { "ec2:Vpc": vpc_arn } });
+    let mut fixed = doc.clone();
+    let mut statements = match &doc["Statement"] {
+        Value::Array(items) => items.clone(),
+        s => vec![s.clone()],
+    };
+    let original = statements[index].clone();
+    let kept: Vec<String> = strings(&original["Action"])
+        .into_iter()
+        .filter(|a| !is_ec2_mutation(a))
+        .collect();
+    let mut added = Vec::new();
+    if has("ec2:RunInstances") {
+        added.push(
+            json!({"Sid": "LaunchOnlyIntoTheDesignatedVpc", "Effect": "Allow",
+            "Action": "ec2:RunInstances",
+            "Resource": [arn("subnet"), arn("network-interface"), arn("security-group")],
+            "Condition": in_vpc}),
+        );
+        added.push(json!({"Sid": "LaunchResourcesThatAreInNoVpc", "Effect": "Allow",
+            "Action": "ec2:RunInstances",
+            "Resource": [arn("instance"), arn("volume"), arn("key-pair"), arn("launch-template"),
+                format!("arn:aws:ec2:{region}::image/*"), format!("arn:aws:ec2:{region}::snapshot/*")]}));
+    }
+    if has("ec2:CreateSecurityGroup") {
+        added.push(
+            json!({"Sid": "SecurityGroupsOnlyInTheDesignatedVpc", "Effect": "Allow",
+            "Action": "ec2:CreateSecurityGroup",
+            "Resource": [vpc_arn, arn("security-group")]}),
+        );
+    }
+    let rules: Vec<&str> = [
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:AuthorizeSecurityGroupEgress",
+    ]
+    .into_iter()
+    .filter(|a| has(a))
+    .collect();
+    if !rules.is_empty() {
+        added.push(
+            json!({"Sid": "SecurityGroupRulesOnlyInTheDesignatedVpc", "Effect": "Allow",
+            "Action": rules, "Resource": arn("security-group"), "Condition": in_vpc}),
+        );
+    }
+    let confined = [
+        "ec2:RunInstances",
+        "ec2:CreateSecurityGroup",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:AuthorizeSecurityGroupEgress",
+    ];
+    let unconfined: Vec<String> = actions
+        .iter()
+        .filter(|a| !confined.iter().any(|c| c.eq_ignore_ascii_case(a)))
+        .cloned()
+        .collect();
+    let mut rest: Vec<String> = kept;
+    rest.extend(unconfined.iter().cloned());
+    let mut replacement = Vec::new();
+    if !rest.is_empty() {
+        let mut statement = original.clone();
+        statement["Action"] = json!(rest);
+        replacement.push(statement);
+    }
+    replacement.extend(added);
+    statements.splice(index..=index, replacement);
+    fixed["Statement"] = json!(statements);
+    (fixed, unconfined)
+}
+
+fn vpc_scope(
+    eval: &mut Evaluation,
+    account: &IamSnapshot,
+    pack: &RulePack,
+    scope: &Scope,
+    region: &str,
+) {
+    let Some(spec) = &pack.vpc_scope_recommendation else {
+        return;
+    };
+    let plane = scope.data_planes.iter().find(|p| {
+        p.pack == pack.name
+            && p.account_id
+                .as_ref()
+                .is_none_or(|a| a.0 == account.account_id)
+    });
+    let (region, vpc) = match plane {
+        Some(p) => (p.region.0.clone(), p.vpc_id.0.clone()),
+        None => (region.to_string(), "<VpcId>".to_string()),
+    };
+    let vpc_arn = format!("arn:aws:ec2:{region}:{}:vpc/{vpc}", account.account_id);
+    let Some(mut sink) = Sink::new(
+        eval,
+        pack,
+        catalogue::IAM_VPC_SCOPE_RECOMMENDED,
+        finding_scope(account),
+    ) else {
+        return;
+    };
+    for role in account
+        .roles
+        .iter()
+        .filter(|r| name_matches(&spec.role_name, &r.name))
+    {
+        sink.evaluated(&role.arn);
+        let Some((policy, inline, doc, index, actions)) = unconfined_ec2(role).into_iter().next()
+        else {
+            continue;
+        };
+        let (recommended, unconfined) = confined_policy(
+            &doc,
+            index,
+            &actions,
+            &region,
+            &account.account_id,
+            &vpc_arn,
+        );
+        let document = recommended.to_string().replace('\'', r"'\''");
+        let command = match inline {
+            true => format!(
+                "aws iam put-role-policy --role-name {} --policy-name {policy} --policy-document '{document}'",
+                role.name
+            ),
+            false => format!(
+                "aws iam create-policy-version --policy-arn {policy} --set-as-default --policy-document '{document}'"
+            ),
+        };
+        let guide = spec
+            .guide
+            .as_deref()
+            .map(|g| format!(" The guide: \"{g}\"."))
+            .unwrap_or_default();
+        let placeholder = match plane {
+            Some(_) => String::new(),
+            None => " Replace <VpcId> with the designated VPC (or declare it under data_planes: in the config).".into(),
+        };
+        sink.report(
+            &role.arn,
+            format!(
+                "recommendation, not drift: role {} may use {} EC2 mutations on any resource in the account, not only in the designated VPC ({vpc})",
+                role.name,
+                actions.len()
+            ),
+            format!(
+                "Optional, beyond the vendor's policy: confine them with the ec2:Vpc condition key: {command}.{placeholder} Agree the change with the vendor first: its control plane uses this role.{guide}"
+            ),
+            json!({
+                "recommendation": true,
+                "policy": policy,
+                "statement": index,
+                "actions": actions,
+                "vpc": vpc_arn,
+                "recommended_policy": recommended,
+                "not_confined_by_vpc": unconfined,
+                "why_not_confined": "AWS evaluates ec2:Vpc on subnets, network interfaces and security groups; these actions act on instances, volumes or tags, so they keep Resource \"*\" (confine them with resource tags if you need to)",
+            }),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -942,6 +1182,59 @@ mod tests {
         assert!(eval.findings[0]
             .remediation
             .contains("aws iam put-role-policy --role-name app"));
+    }
+
+    #[test]
+    fn ec2_mutations_on_everything_get_an_info_recommendation_confined_to_the_declared_vpc() {
+        let p = pack("vpc_scope_recommendation:\n  role_name: VPCSetupRole\n");
+        let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": ["ec2:RunInstances", "ec2:TerminateInstances", "ec2:DescribeVpcs",
+                "ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "s3:GetObject"],
+            "Resource": "*"}]});
+        let role = IamRole {
+            name: "VPCSetupRole".into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:role/VPCSetupRole"),
+            inline_policies: vec![IamPolicy {
+                name: "VPCSetupPolicy".into(),
+                document: policy.to_string(),
+            }],
+            ..Default::default()
+        };
+        let eval = run(&snapshot(vec![role.clone()], None), &p, &Scope::default());
+        assert_eq!(
+            rules(&eval),
+            vec![("iam.vpc_scope_recommended", role.arn.as_str())]
+        );
+        let f = &eval.findings[0];
+        assert_eq!(f.severity, crate::finding::Severity::Info);
+        assert!(f.message.starts_with("recommendation, not drift"));
+        let recommended = &f.details["recommended_policy"]["Statement"];
+        // The unconfinable and non-mutating actions stay on "*"; the rest are confined.
+        assert_eq!(
+            recommended[0]["Action"],
+            json!(["ec2:DescribeVpcs", "s3:GetObject", "ec2:TerminateInstances"])
+        );
+        let vpc = format!("arn:aws:ec2:us-east-1:{ACCOUNT}:vpc/<VpcId>");
+        assert_eq!(
+            recommended[1]["Condition"]["ArnEquals"]["ec2:Vpc"],
+            json!(vpc)
+        );
+        assert_eq!(
+            f.details["not_confined_by_vpc"],
+            json!(["ec2:TerminateInstances"])
+        );
+        assert!(f.remediation.contains(
+            "aws iam put-role-policy --role-name VPCSetupRole --policy-name VPCSetupPolicy"
+        ));
+
+        // Already confined: nothing to recommend.
+        let mut confined = role;
+        confined.inline_policies[0].document = f.details["recommended_policy"].to_string();
+        let mut only_confinable = f.details["recommended_policy"].clone();
+        only_confinable["Statement"][0]["Action"] = json!(["ec2:DescribeVpcs"]);
+        confined.inline_policies[0].document = only_confinable.to_string();
+        let eval = run(&snapshot(vec![confined], None), &p, &Scope::default());
+        assert!(eval.findings.is_empty(), "{:?}", eval.findings);
     }
 
     #[test]
