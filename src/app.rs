@@ -55,6 +55,7 @@ fn overrides(cli: &Cli) -> Overrides {
         web_config_file: cli.web_config_file.clone(),
         shard: cli.shard,
         total_shards: cli.total_shards,
+        repin: cli.repin.clone(),
     }
 }
 

@@ -121,6 +121,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub suppressions: Option<PathBuf>,
 
+    /// Accept a pinned role's current state as its new pin (`iam.pinned_role_drift`): a role
+    /// ARN, a role name, or `all`; repeatable. Written to the config's `pin_state_file`.
+    #[arg(long, value_name = "ROLE", requires = "once")]
+    pub repin: Vec<String>,
+
     /// Daemon: when to scan, as six-field cron with seconds first, in UTC
     /// [config: schedule; default: "0 */5 * * * *", every 5 minutes].
     #[arg(long, value_name = "CRON", conflicts_with = "once")]

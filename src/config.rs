@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::finding::Severity;
 use crate::input::{self, InputError, ValidatedStr};
-use crate::rules::pack::{self, IamRules, RuleOverrides, RulePack, VpcRules};
+use crate::rules::pack::{self, IamRules, RoleRules, RuleOverrides, RulePack, VpcRules};
 use crate::shard::{Shard, ShardIndex};
 use crate::suppress::{Suppression, SuppressionsFile};
 pub use crate::values::{RegionName, Scope, VpcId};
@@ -511,6 +511,10 @@ pub struct ConfigFile {
     /// exactly those subnets.
     #[serde(default)]
     pub data_planes: Vec<data_plane::DataPlane>,
+    /// Where the pins of pinned roles (`iam.pinned_role_drift`) persist, relative to the
+    /// config. A missing file is created; an unreadable one fails the scan.
+    #[serde(default)]
+    pub pin_state_file: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -557,6 +561,9 @@ pub struct Overrides {
     pub shard: Option<ShardIndex>,
     /// `--total-shards`; replaces `sharding.total_shards`.
     pub total_shards: Option<u32>,
+    /// `--repin`: pinned roles (ARN, name or `all`) whose pins are replaced by their
+    /// current state.
+    pub repin: Vec<String>,
 }
 
 /// Everything a run needs, validated.
@@ -577,6 +584,10 @@ pub struct Settings {
     pub scan: ScanSettings,
     /// This replica's shard of the accounts.
     pub shard: Shard,
+    /// The pin state file of pinned roles (`pin_state_file`, resolved against the config).
+    pub pin_state_file: Option<PathBuf>,
+    /// Pinned roles to re-pin (`--repin`).
+    pub repin: Vec<String>,
 }
 
 impl Settings {
@@ -640,18 +651,23 @@ impl Settings {
             }
         }
         pack::check_unique_names(&loaded)?;
+        let config_path = overrides.config.clone().unwrap_or_default();
         let packs: Vec<RulePack> = loaded
             .into_iter()
             .map(|(_, mut pack)| {
+                pack.role_rules = pack
+                    .role_rules
+                    .merged_with(&RoleRules::from(&file.rule_overrides));
+                crate::rules::role_checks::apply_switches(&mut pack, &config_path)?;
                 pack.vpc_rules = pack
                     .vpc_rules
                     .merged_with(&VpcRules::from(&file.rule_overrides));
                 pack.iam_rules = pack
                     .iam_rules
                     .merged_with(&IamRules::from(&file.rule_overrides));
-                pack
+                Ok(pack)
             })
-            .collect();
+            .collect::<Result<_, InputError>>()?;
 
         let mut aws = file.aws.clone();
         if let Some(url) = &overrides.endpoint_url {
@@ -725,6 +741,8 @@ impl Settings {
             organizations: file.organizations.clone(),
             scan: file.scan.clone(),
             shard,
+            pin_state_file: file.pin_state_file.as_ref().map(|p| base_dir.join(p)),
+            repin: overrides.repin.clone(),
         })
     }
 }

@@ -13,6 +13,7 @@ use crate::input;
 use crate::rules::{evaluate, evaluate_recording_checks};
 use crate::snapshot::Snapshot;
 use crate::suppress;
+use crate::values::pins::{PinFile, PinSet, RolePin};
 
 /// The demo snapshot built into the binary: a compliant VPC, a broken one and a default VPC
 /// (skipped unless the config audits it).
@@ -61,11 +62,14 @@ async fn scan_inner(
             .await
             .map_err(|e| e.to_string())?,
     };
+    let mut scope = settings.scope.clone();
+    scope.pins = read_pins(settings)?;
     let mut evaluation = match record_checks {
-        true => evaluate_recording_checks(&snapshot, &settings.packs, &settings.scope),
-        false => evaluate(&snapshot, &settings.packs, &settings.scope),
+        true => evaluate_recording_checks(&snapshot, &settings.packs, &scope),
+        false => evaluate(&snapshot, &settings.packs, &scope),
     };
     let clock = chrono::Utc::now();
+    write_new_pins(settings, &scope.pins, &mut evaluation.new_pins, &clock)?;
     suppress::apply(&mut evaluation, &settings.suppressions, clock.date_naive());
     let now = clock.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let report = Report::build(&snapshot, evaluation, now);
@@ -74,4 +78,79 @@ async fn scan_inner(
         report,
         duration: started.elapsed(),
     })
+}
+
+/// Reads the pin state file: a missing file is an empty set (nothing pinned yet), a file
+/// that cannot be read or parsed fails the scan, so drift is never accepted silently.
+/// Pins that `--repin` names are left out, so the scan pins those roles afresh.
+fn read_pins(settings: &Settings) -> Result<PinSet, String> {
+    let Some(path) = &settings.pin_state_file else {
+        if !settings.repin.is_empty() {
+            return Err(
+                "--repin needs pin_state_file in the config: there is nowhere to keep the new pin"
+                    .into(),
+            );
+        }
+        return Ok(PinSet::default());
+    };
+    let mut set = PinSet {
+        persisted: true,
+        ..Default::default()
+    };
+    if path.exists() {
+        let text = input::read_text(path).map_err(|e| e.to_string())?;
+        let file: PinFile = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{}:{}:{}: pin state file: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })?;
+        for pin in file.pins {
+            set.pins.insert(pin.role_arn.clone(), pin);
+        }
+    }
+    let repinned = |pin: &RolePin| {
+        let name = pin.role_arn.rsplit('/').next().unwrap_or_default();
+        settings
+            .repin
+            .iter()
+            .any(|r| r == "all" || r == &pin.role_arn || r == name)
+    };
+    set.pins.retain(|_, pin| !repinned(pin));
+    Ok(set)
+}
+
+/// Adds the pins taken at first sight to the pin state file (written whole, through a
+/// temporary file, so a crash never leaves half a file).
+fn write_new_pins(
+    settings: &Settings,
+    pins: &PinSet,
+    new: &mut [RolePin],
+    clock: &chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    let Some(path) = &settings.pin_state_file else {
+        return Ok(());
+    };
+    if new.is_empty() {
+        return Ok(());
+    }
+    let at = clock.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut all: Vec<RolePin> = pins.pins.values().cloned().collect();
+    for pin in new.iter_mut() {
+        pin.pinned_at = at.clone();
+        all.retain(|p| p.role_arn != pin.role_arn);
+        all.push(pin.clone());
+    }
+    all.sort_by(|a, b| a.role_arn.cmp(&b.role_arn));
+    let text = serde_json::to_string_pretty(&PinFile {
+        version: 1,
+        pins: all,
+    })
+    .map_err(|e| e.to_string())?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text + "\n")
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("{}: cannot write the pin state file: {e}", path.display()))
 }

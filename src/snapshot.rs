@@ -99,6 +99,11 @@ pub struct IamSnapshot {
     pub api_calls: BTreeMap<String, u64>,
     #[serde(default)]
     pub roles: Vec<IamRole>,
+    /// The account's IAM OIDC identity providers (ListOpenIDConnectProviders), as ARNs;
+    /// `None` when not collected (no pack checks custom roles, or an older snapshot), and
+    /// then a trust on an OIDC provider cannot be verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_providers: Option<Vec<String>>,
 }
 
 /// A role with every policy document that applies to it, decoded to JSON text.
@@ -124,6 +129,9 @@ pub struct IamRole {
     /// boundaries were collected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions_boundary: Option<IamBoundary>,
+    /// The role's tags (GetAccountAuthorizationDetails returns them with the role).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// A role's permissions boundary: a managed policy that caps what the role's own policies
@@ -1023,6 +1031,7 @@ mod demo {
                     ..Default::default()
                 },
             ],
+            oidc_providers: None,
         }
     }
 

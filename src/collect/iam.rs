@@ -171,7 +171,13 @@ fn convert_role(
             })
         })
         .transpose()?;
+    let tags = detail
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
     Ok(IamRole {
+        tags,
         name: name.to_string(),
         arn,
         trust_policy,
@@ -180,6 +186,22 @@ fn convert_role(
         unresolved_policies,
         permissions_boundary,
     })
+}
+
+/// The account's OIDC identity providers, as ARNs: one call (the operation is not
+/// paginated), made only when a pack checks custom roles.
+pub async fn oidc_providers(client: &Client) -> Result<Vec<String>, CollectError> {
+    const OIDC_OP: &str = "iam:ListOpenIDConnectProviders";
+    let out = client
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .map_err(|e| CollectError::aws(OIDC_OP, e))?;
+    Ok(out
+        .open_id_connect_provider_list()
+        .iter()
+        .filter_map(|p| p.arn().map(str::to_string))
+        .collect())
 }
 
 /// The document of a managed policy's default version.

@@ -342,11 +342,17 @@ pub async fn collect_iam(
             settings.scan.rate_limits.iam,
             &counter,
         );
-        iam::roles(&client, settings.aws.max_pages).await
+        let roles = iam::roles(&client, settings.aws.max_pages).await?;
+        let oidc = match settings.packs.iter().any(|p| p.custom_roles.is_some()) {
+            true => Some(iam::oidc_providers(&client).await?),
+            false => None,
+        };
+        Ok::<_, CollectError>((roles, oidc))
     }
     .await;
     match result {
-        Ok(roles) => {
+        Ok((roles, oidc)) => {
+            snapshot.oidc_providers = oidc;
             tracing::info!(account = %snapshot.account_id, roles = roles.len(), "collected IAM");
             snapshot.roles = roles;
         }

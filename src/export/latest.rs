@@ -410,6 +410,7 @@ impl Latest {
                 .map(|s| s.suppressions_stale)
                 .unwrap_or_default(),
             checked: None,
+            new_pins: Vec::new(),
         };
         let generated_at = self
             .last_scan

@@ -46,6 +46,11 @@ pub const IAM_TRUST_POLICY_DRIFT: &str = "iam.trust_policy_drift";
 pub const ECR_CROSS_ACCOUNT_PULL: &str = "ecr.cross_account_pull";
 pub const SECRETS_REGION: &str = "secrets.region";
 pub const SECRETS_MISSING: &str = "secrets.missing";
+pub const IAM_PINNED_ROLE_DRIFT: &str = "iam.pinned_role_drift";
+pub const IAM_CUSTOM_ROLE_POLICY: &str = "iam.custom_role_policy";
+pub const IAM_CUSTOM_ROLE_TRUST: &str = "iam.custom_role_trust";
+pub const IAM_FEATURE_POLICY_MISSING: &str = "iam.feature_policy_missing";
+pub const IAM_VPC_SCOPE_RECOMMENDED: &str = "iam.vpc_scope_recommended";
 pub const SUPPRESSION_EXPIRED: &str = "suppression.expired";
 
 const fn rule(
@@ -156,6 +161,21 @@ pub const CATALOGUE: &[RuleInfo] = &[
     rule(SECRETS_MISSING, Medium, Secret,
         "Every Secrets Manager resource those policies grant matches a secret that exists (ListSecrets in the data plane's region: names and ARNs only, never values).",
         "The guide's policy \"must match the ARNs of the secrets in your environment that you want to grant access to\"; a grant that matches no secret gives task code nothing to read."),
+    rule(IAM_PINNED_ROLE_DRIFT, High, IamRole,
+        "A role the pack pins (trust, inline and attached policies, permissions boundary, tags) has not changed since it was pinned (at first sight, from a file, or by `--repin`).",
+        "The vendor says of its own role: \"You should not alter any settings associated with `<AdminFlyteRole>`\"."),
+    rule(IAM_CUSTOM_ROLE_POLICY, High, IamRole,
+        "A custom role trusted through an OIDC provider for `system:serviceaccount:<project>-<domain>:default` has the `required_policy` (`userflyterole`) attached.",
+        "\"Also, attach the policy called `userflyterole` to `<CustomRole>` (this will ensure that `<CustomRole>` has all the default permissions needed to allow tasks to run).\""),
+    rule(IAM_CUSTOM_ROLE_TRUST, High, IamRole,
+        "Such a custom role's trust names an OIDC provider that exists in the account, and its `Condition` is StringEquals on that provider's `sub`, listing only project-domain service accounts.",
+        "The guide replaces the trust's `Condition` with `StringEquals` on `oidc.eks.<Suffix>:sub` listing `system:serviceaccount:<Project>-<Domain>:default`: anything wider lets other pods assume the role."),
+    rule(IAM_FEATURE_POLICY_MISSING, High, IamRole,
+        "For each optional feature switched on (`features:`), the feature's role grants everything the feature's policies grant.",
+        "Teradata: \"Use AWS Session Manager to connect. To enable this, [...] attach the session-manager.json policy to the IAM role\"; a load balancer needs AWS Certificate Manager and Route 53 permissions."),
+    rule(IAM_VPC_SCOPE_RECOMMENDED, Info, IamRole,
+        "Recommendation, not drift: EC2 mutations a role's policy allows on `*` could be confined to the designated VPC with the `ec2:Vpc` condition key (the finding carries the resulting policy).",
+        "PostgresML: \"create and destroy AWS EC2, EBS and AMI resources inside the designated VPC\", but its VPCSetupPolicy grants EC2 mutations on every resource; this goes beyond the vendor's guide."),
     rule(SUPPRESSION_EXPIRED, Info, Suppression,
         "A suppression in the config is past its `expires` date; it no longer suppresses.",
         "An accepted risk should be reviewed when it lapses, not silently start failing the audit."),

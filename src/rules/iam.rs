@@ -722,6 +722,17 @@ fn actual_documents(role: &IamRole) -> Result<RoleDocuments, String> {
     Ok(RoleDocuments { grants, homes })
 }
 
+/// What a role's own policies grant, within its permissions boundary; `Err` names what
+/// could not be read. For the rules of [`super::role_checks`].
+pub fn role_grants(role: &IamRole) -> Result<crate::iam::EffectiveGrants, String> {
+    actual_documents(role).map(|d| d.grants)
+}
+
+/// The AWS CLI commands that add `grants` to `role`, within IAM's size limits.
+pub fn fix_commands(role: &IamRole, grants: &[Grant]) -> Vec<String> {
+    grant_commands(role, grants).0
+}
+
 /// Quotes `text` for a POSIX shell command line.
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))

@@ -16,6 +16,7 @@ pub mod iam;
 pub mod nat;
 pub mod pack;
 pub mod secrets;
+pub mod role_checks;
 pub mod subnet;
 pub mod topology;
 pub mod vpc;
@@ -64,6 +65,10 @@ pub struct Evaluation {
     /// a large account does not pay for a list nobody reads.
     #[serde(skip)]
     pub checked: Option<Vec<CheckedResource>>,
+    /// Pinned roles seen for the first time, pinned by this evaluation: the scan adds them
+    /// to the pin state file.
+    #[serde(skip)]
+    pub new_pins: Vec<crate::values::pins::RolePin>,
 }
 
 /// One resource one rule evaluated, whether or not it passed.
@@ -231,6 +236,7 @@ fn evaluate_into(
     for pack in packs {
         ecr::evaluate_pack(&mut eval, snapshot, pack);
         secrets::evaluate_pack(&mut eval, snapshot, pack);
+        role_checks::evaluate(&mut eval, snapshot, pack, scope);
     }
     eval.findings
         .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));

@@ -269,6 +269,14 @@ rule_settings!(EndpointSecurityGroup {
     port: u16 = 443;
 });
 
+rule_settings!(FeatureSwitches {
+    /// The pack's optional `features:` in use: each one's role must grant its policies.
+    features: Vec<String> = Vec::new();
+    /// The documented policy set the pack's role uses (the `form` of one of its documented
+    /// forms, e.g. `without-iam-role-permissions + engine`); empty accepts any form.
+    policy_set: String = String::new();
+});
+
 /// Declares the `vpc_rules:` section: one optional settings struct per rule id, plus the
 /// plumbing to merge overrides and ask about any rule by id.
 macro_rules! rule_table {
@@ -375,6 +383,16 @@ rule_tables! {
     ecr_cross_account_pull: NoParams = "ecr.cross_account_pull";
     secrets_region: NoParams = "secrets.region";
     secrets_missing: NoParams = "secrets.missing";
+    }
+
+    /// Settings of the pinned-role, custom-role and optional-feature rules
+    /// ([`super::role_checks`]); each runs when its pack section is present.
+    RoleRules (overrides_enable: true) {
+    pinned_role_drift: NoParams = "iam.pinned_role_drift";
+    custom_role_policy: NoParams = "iam.custom_role_policy";
+    custom_role_trust: NoParams = "iam.custom_role_trust";
+    feature_policy_missing: FeatureSwitches = "iam.feature_policy_missing";
+    vpc_scope_recommended: NoParams = "iam.vpc_scope_recommended";
     }
 }
 
@@ -583,11 +601,35 @@ pub struct RulePack {
     /// region (`secrets.region`, `secrets.missing`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets_manager: Option<super::secrets::SecretsManagerCheck>,
+    /// Settings of `iam.pinned_role_drift`, `iam.custom_role_*` and
+    /// `iam.feature_policy_missing` (which features are switched on).
+    #[serde(default)]
+    pub role_rules: RoleRules,
+    /// Roles that must not change (`iam.pinned_role_drift`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pinned_roles: Vec<super::role_checks::PinnedRoleSpec>,
+    /// Custom roles discovered from their trust policies (`iam.custom_role_*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_roles: Option<super::role_checks::CustomRoles>,
+    /// Optional features of the vendor's guide (`iam.feature_policy_missing`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<super::role_checks::Feature>,
+    /// A recommendation beyond the guide (`iam.vpc_scope_recommended`, info).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_scope_recommendation: Option<super::role_checks::VpcScopeRecommendation>,
 }
 
 impl RulePack {
     /// Whether `rule_id` is listed and not switched off.
     pub fn is_enabled(&self, rule_id: &str) -> bool {
+        if let Some(present) = super::role_checks::section_present(self, rule_id) {
+            return present
+                && self
+                    .role_rules
+                    .common(rule_id)
+                    .and_then(|c| c.enabled)
+                    .unwrap_or(true);
+        }
         let declared = if rule_id.starts_with("ecr.") {
             Some(!self.cross_account_ecr.is_empty())
         } else if rule_id.starts_with("secrets.") {
@@ -633,6 +675,7 @@ impl RulePack {
         self.vpc_rules
             .common(rule_id)
             .or_else(|| self.iam_rules.common(rule_id))
+            .or_else(|| self.role_rules.common(rule_id))
             .and_then(|c| c.severity)
             .unwrap_or(default)
     }
@@ -745,7 +788,7 @@ impl RulePack {
                 .collect::<Result<Vec<_>, InputError>>()?;
             role.sources.forms = forms;
         }
-        Ok(())
+        super::role_checks::load_sources(self, pack_file, read)
     }
 
     /// Loads a pack file, or every `*.yaml`/`*.yml` file in a folder (sorted by name).

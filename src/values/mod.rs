@@ -7,6 +7,7 @@
 //! both use these without importing each other.
 
 pub mod data_plane;
+pub mod pins;
 
 use std::collections::BTreeMap;
 
@@ -82,6 +83,10 @@ pub struct Scope {
     /// are always audited, each on its declared subnets.
     #[serde(skip)]
     pub data_planes: Vec<data_plane::DataPlane>,
+    /// The pins of pinned roles, read by the scan from `pin_state_file` (not a `scope:`
+    /// key).
+    #[serde(skip)]
+    pub pins: pins::PinSet,
 }
 
 fn exclude_default_vpc_default() -> bool {
@@ -95,6 +100,7 @@ impl Default for Scope {
             vpc_tags: BTreeMap::new(),
             exclude_default_vpc: exclude_default_vpc_default(),
             data_planes: Vec::new(),
+            pins: pins::PinSet::default(),
         }
     }
 }

@@ -38,6 +38,9 @@ locals {
   # a loaded rule pack expects roles or checks secrets (secrets_manager:).
   iam_read_actions = [
     "iam:GetAccountAuthorizationDetails",
+    # The account's OIDC providers, for the custom-role trust rule; called only when a
+    # loaded rule pack has custom_roles.
+    "iam:ListOpenIDConnectProviders",
   ]
 
   # Only when a loaded rule pack asks: a declared cross-account ECR registry's repositories
