@@ -10,8 +10,8 @@
 use std::sync::{Arc, Mutex, RwLock};
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::export::latest::{Latest, ScanError, ScanRecord};
@@ -66,6 +66,11 @@ pub struct Metrics {
     config_last_reload_success_timestamp: Gauge,
     shard_info: IntGaugeVec,
     accounts_audited: IntGauge,
+    events_received: IntCounterVec,
+    event_rescans: IntCounter,
+    event_to_findings: Histogram,
+    event_queue_errors: IntCounterVec,
+    event_queue_up: IntGaugeVec,
     /// Held while metrics change and render: a gauge vector's reset and refill are not
     /// atomic, and a render in between would show findings missing.
     updating: Mutex<()>,
@@ -234,6 +239,40 @@ impl Metrics {
                 "accounts_audited",
                 "Accounts this replica audits (its shard), as of the last scan."
             ))?),
+            events_received: register!(IntCounterVec::new(
+                opts(
+                    "events_received_total",
+                    "Change events read from the events queue, by source, event name (a known one or other) and what became of them."
+                ),
+                &["source", "event_name", "outcome"],
+            )?),
+            event_rescans: register!(IntCounter::with_opts(opts(
+                "event_rescans_total",
+                "Scans started because change events came (not the scheduled ones)."
+            ))?),
+            event_to_findings: register!(Histogram::with_opts(
+                HistogramOpts::new(
+                    "vpc_auditor_event_to_findings_seconds",
+                    "Seconds from a change event's time to the published findings of the scan that covered it."
+                )
+                .buckets(vec![
+                    1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0
+                ])
+            )?),
+            event_queue_errors: register!(IntCounterVec::new(
+                opts(
+                    "event_queue_errors_total",
+                    "Failed calls to the events queue, by SQS operation."
+                ),
+                &["operation"],
+            )?),
+            event_queue_up: register!(IntGaugeVec::new(
+                opts(
+                    "event_queue_up",
+                    "1 when the last read of the events queue succeeded, 0 when it failed; only with events configured."
+                ),
+                &["queue"],
+            )?),
             registry,
             updating: Mutex::new(()),
             rendered: RwLock::new(Arc::from("")),
@@ -284,6 +323,56 @@ impl Metrics {
 
     /// Sets every gauge from the merged result after a scan, counts the scan's errors and
     /// API calls, and renders the text that scrapes return until the next scan.
+    /// Counts a change event by what became of it. `event_name` is a known name or
+    /// `other`, so the number of series stays bounded.
+    pub fn event_received(&self, source: &str, event_name: &str, outcome: &str) {
+        let _guard = self.updating.lock().unwrap_or_else(|e| e.into_inner());
+        self.events_received
+            .with_label_values(&[source, event_name, outcome])
+            .inc();
+        self.render();
+    }
+
+    /// Counts a scan started for change events.
+    pub fn event_rescan(&self) {
+        let _guard = self.updating.lock().unwrap_or_else(|e| e.into_inner());
+        self.event_rescans.inc();
+        self.render();
+    }
+
+    /// Records, per message a published scan covered, the seconds from the event's time to
+    /// now, and counts it as `rescanned`.
+    pub fn events_refreshed(&self, refreshed: &[(&str, &str, Option<f64>)]) {
+        let _guard = self.updating.lock().unwrap_or_else(|e| e.into_inner());
+        for (source, event_name, seconds) in refreshed {
+            self.events_received
+                .with_label_values(&[source, event_name, "rescanned"])
+                .inc();
+            if let Some(seconds) = seconds {
+                self.event_to_findings.observe(seconds.max(0.0));
+            }
+        }
+        self.render();
+    }
+
+    /// Records a call to the events queue: `error` names the failed SQS operation; a good
+    /// read of `queue` sets it up.
+    pub fn event_queue(&self, queue: &str, failed: Option<&str>) {
+        let _guard = self.updating.lock().unwrap_or_else(|e| e.into_inner());
+        match failed {
+            Some(operation) => {
+                self.event_queue_errors
+                    .with_label_values(&[operation])
+                    .inc();
+                if operation == "ReceiveMessage" {
+                    self.event_queue_up.with_label_values(&[queue]).set(0);
+                }
+            }
+            None => self.event_queue_up.with_label_values(&[queue]).set(1),
+        }
+        self.render();
+    }
+
     /// Sets the shard this replica audits (at start and when a reload changes it).
     pub fn set_shard(&self, shard: Shard) {
         let _guard = self.updating.lock().unwrap_or_else(|e| e.into_inner());
@@ -829,6 +918,10 @@ mod tests {
         metrics.record_scan(&latest, &record);
         metrics.scan_skipped();
         metrics.config_loaded(ConfigLoad::AtStart);
+        metrics.event_received("aws.ec2", "other", "unknown_event");
+        metrics.event_rescan();
+        metrics.events_refreshed(&[("aws.ec2", "CreateRoute", Some(3.0))]);
+        metrics.event_queue("vpc-auditor-events", Some("ReceiveMessage"));
         let text = metrics.text();
 
         let mut exported: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
@@ -838,11 +931,20 @@ mod tests {
                 exported.insert(name.to_string(), (kind.to_string(), Vec::new()));
             } else if !line.starts_with('#') {
                 let name = line.split(['{', ' ']).next().unwrap();
+                // A histogram's series are its name plus _bucket, _sum and _count.
+                let name = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| {
+                        name.strip_suffix(suffix)
+                            .filter(|base| exported.get(*base).is_some_and(|e| e.0 == "histogram"))
+                    })
+                    .unwrap_or(name);
                 let labels: Vec<String> = line
                     .split_once('{')
                     .map(|(_, rest)| {
                         rest.split("\",")
                             .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_string()))
+                            .filter(|k| k != "le")
                             .collect()
                     })
                     .unwrap_or_default();
