@@ -230,7 +230,14 @@ impl EventSink for Shared {
             .daemon
             .events
             .as_ref()
-            .map(|e| e.queue_url.0.rsplit('/').next().unwrap_or_default().to_string())
+            .map(|e| {
+                e.queue_url
+                    .0
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
             .unwrap_or_default();
         self.metrics.event_queue(&name, failed);
     }
@@ -1117,12 +1124,19 @@ mod tests {
         // come during it.
         tokio::time::sleep(Duration::from_secs(1)).await;
         for i in 0..200 {
-            changes.send(change(&i.to_string(), "us-east-1")).await.unwrap();
+            changes
+                .send(change(&i.to_string(), "us-east-1"))
+                .await
+                .unwrap();
         }
         changes.send(change("eu", "eu-west-1")).await.unwrap();
         tokio::time::sleep(Duration::from_secs(30)).await;
         let seen = requests.lock().unwrap().clone();
-        assert_eq!(seen.len(), 2, "the start-up scan and exactly one more: {seen:?}");
+        assert_eq!(
+            seen.len(),
+            2,
+            "the start-up scan and exactly one more: {seen:?}"
+        );
         assert_eq!(seen[0], None);
         let targets: Vec<(String, String)> = seen[1].as_deref().unwrap().iter().cloned().collect();
         assert_eq!(
@@ -1148,7 +1162,10 @@ mod tests {
             sample(&text, "vpc_auditor_events_received_total{event_name=\"DeleteRoute\",outcome=\"scan_failed\",source=\"aws.ec2\"}"),
             Some(1.0)
         );
-        assert_eq!(sample(&text, "vpc_auditor_event_to_findings_seconds_count"), Some(200.0));
+        assert_eq!(
+            sample(&text, "vpc_auditor_event_to_findings_seconds_count"),
+            Some(200.0)
+        );
         // The failed region is stale; the other keeps its fresh data.
         let stale: Vec<String> = shared
             .latest()

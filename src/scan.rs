@@ -90,7 +90,9 @@ async fn scan_with(
             .map_err(|e| e.to_string())?,
     };
     if !matches!(source, SnapshotSource::Aws) {
-        snapshot.regions.retain(|r| wanted(&r.account_id, &r.region));
+        snapshot
+            .regions
+            .retain(|r| wanted(&r.account_id, &r.region));
         snapshot
             .iam
             .retain(|i| wanted(&i.account_id, collect::IAM_SCOPE));

@@ -140,9 +140,16 @@ pub enum Ignored {
     /// A call this auditor does not read the result of (or another service's).
     UnknownEvent { source: Source, event_name: String },
     /// A call that failed (CloudTrail's `errorCode`): nothing changed.
-    FailedCall { source: Source, event_name: &'static str },
+    FailedCall {
+        source: Source,
+        event_name: &'static str,
+    },
     /// An account or region this daemon does not audit.
-    NotAudited { source: Source, event_name: &'static str, target: Target },
+    NotAudited {
+        source: Source,
+        event_name: &'static str,
+        target: Target,
+    },
 }
 
 impl Ignored {
@@ -209,7 +216,9 @@ pub fn classify(body: &str, audited: &dyn Fn(&Target) -> bool) -> Result<Change,
         .detail
         .ok_or_else(|| malformed("the event has no detail"))?;
     if envelope.detail_type.as_deref() != Some(CLOUDTRAIL_DETAIL_TYPE) {
-        return Err(malformed("detail-type is not \"AWS API Call via CloudTrail\""));
+        return Err(malformed(
+            "detail-type is not \"AWS API Call via CloudTrail\"",
+        ));
     }
     let service = envelope
         .source
@@ -344,9 +353,13 @@ mod tests {
 
     #[test]
     fn the_envelope_account_is_the_fallback_for_a_missing_recipient_account() {
-        let mut body: serde_json::Value =
-            serde_json::from_str(&event("aws.ec2", "CreateRoute", "123456789012", "us-east-1"))
-                .unwrap();
+        let mut body: serde_json::Value = serde_json::from_str(&event(
+            "aws.ec2",
+            "CreateRoute",
+            "123456789012",
+            "us-east-1",
+        ))
+        .unwrap();
         body["detail"]
             .as_object_mut()
             .unwrap()
@@ -382,9 +395,13 @@ mod tests {
         assert_eq!(not_audited.outcome(), "not_audited");
         assert_eq!(not_audited.event_name_label(), "CreateRoute");
 
-        let mut failed: serde_json::Value =
-            serde_json::from_str(&event("aws.ec2", "CreateRoute", "123456789012", "us-east-1"))
-                .unwrap();
+        let mut failed: serde_json::Value = serde_json::from_str(&event(
+            "aws.ec2",
+            "CreateRoute",
+            "123456789012",
+            "us-east-1",
+        ))
+        .unwrap();
         failed["detail"]["errorCode"] = "Client.UnauthorizedOperation".into();
         assert_eq!(
             classify(&failed.to_string(), &all).unwrap_err().outcome(),
