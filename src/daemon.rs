@@ -280,6 +280,7 @@ where
     let events = match shared.settings().daemon.events.clone() {
         Some(events) => {
             let queue = EventQueue::connect(&shared.settings().aws, &events).await;
+            shared.metrics.events_configured();
             let sink: Arc<dyn EventSink> = shared.clone();
             let (changes_tx, changes) = mpsc::channel(CHANGE_QUEUE);
             let (settled, settled_rx) = mpsc::channel(CHANGE_QUEUE);

@@ -323,6 +323,23 @@ impl Metrics {
 
     /// Sets every gauge from the merged result after a scan, counts the scan's errors and
     /// API calls, and renders the text that scrapes return until the next scan.
+    /// Exports the events series from the start, at 0, once `events:` is configured: the
+    /// outcomes that need no known event name, and the read errors.
+    pub fn events_configured(&self) {
+        let _guard = self.updating.lock().unwrap_or_else(|e| e.into_inner());
+        for (source, outcome) in [
+            ("other", "malformed"),
+            ("other", "unknown_event"),
+            ("aws.ec2", "unknown_event"),
+            ("aws.iam", "unknown_event"),
+        ] {
+            self.events_received
+                .with_label_values(&[source, "other", outcome]);
+        }
+        self.event_queue_errors.with_label_values(&["ReceiveMessage"]);
+        self.render();
+    }
+
     /// Counts a change event by what became of it. `event_name` is a known name or
     /// `other`, so the number of series stays bounded.
     pub fn event_received(&self, source: &str, event_name: &str, outcome: &str) {
