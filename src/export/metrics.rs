@@ -336,7 +336,8 @@ impl Metrics {
             self.events_received
                 .with_label_values(&[source, "other", outcome]);
         }
-        self.event_queue_errors.with_label_values(&["ReceiveMessage"]);
+        self.event_queue_errors
+            .with_label_values(&["ReceiveMessage"]);
         self.render();
     }
 
