@@ -162,6 +162,23 @@ fn events_counted(text: &str, outcome: &str) -> f64 {
         .sum()
 }
 
+/// AWS API calls counted so far, per `service:operation`.
+fn api_calls(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("vpc_auditor_aws_api_calls_total{"))
+    {
+        let label = |name: &str| line.split(&format!("{name}=\"")).nth(1)?.split('"').next();
+        let (Some(service), Some(operation)) = (label("service"), label("operation")) else {
+            continue;
+        };
+        let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        *out.entry(format!("{service}:{operation}")).or_default() += value;
+    }
+    out
+}
+
 fn findings_in(text: &str, vpc_id: &str) -> Vec<String> {
     text.lines()
         .filter(|l| l.starts_with("vpc_auditor_finding{") && l.contains(vpc_id))
@@ -196,6 +213,7 @@ async fn a_route_broken_and_fixed_shows_within_seconds_and_bursts_and_junk_cost_
     let scrape = || daemon.get("/metrics").1;
     assert_eq!(findings_in(&scrape(), &vpc.vpc_id), Vec::<String>::new());
     let scans_at_start = metric(&scrape(), "vpc_auditor_scans_total");
+    let full_scan_calls = api_calls(&scrape());
 
     // Break the private route of AZ a, and say so on the bus as CloudTrail would.
     let rt = vpc.id("rtb-private-a").to_string();
@@ -222,6 +240,34 @@ async fn a_route_broken_and_fixed_shows_within_seconds_and_bursts_and_junk_cost_
         broken.iter().any(|l| l.contains("subnet-")),
         "a finding about the private subnet: {broken:?}"
     );
+    // The re-scan read the one region again, and not IAM (global): BENCHMARKS.md.
+    let after = api_calls(&scrape());
+    let rescan: std::collections::BTreeMap<&String, f64> = after
+        .iter()
+        .map(|(op, n)| (op, n - full_scan_calls.get(op).copied().unwrap_or(0.0)))
+        .filter(|(_, n)| *n > 0.0)
+        .collect();
+    eprintln!("API calls of the start-up scan: {full_scan_calls:?}");
+    eprintln!("API calls of one event-driven re-scan: {rescan:?}");
+    assert!(
+        rescan.keys().all(|op| !op.starts_with("iam:")),
+        "an EC2 event does not re-read IAM: {rescan:?}"
+    );
+    // What the full scan spent on the region: every EC2 call, and one of its two
+    // sts:GetCallerIdentity (the other was the IAM job's).
+    for (op, n) in &full_scan_calls {
+        let expected = match op.as_str() {
+            "sts:GetCallerIdentity" => 1.0,
+            op if op.starts_with("ec2:") => *n,
+            _ => 0.0,
+        };
+        assert_eq!(
+            rescan.get(op).copied().unwrap_or(0.0),
+            expected,
+            "{op}: {rescan:?}"
+        );
+    }
+    assert_eq!(rescan.values().sum::<f64>(), 13.0, "{rescan:?}");
 
     // Fix it, with its event: the finding goes.
     ec2.create_route()
