@@ -538,12 +538,8 @@ fn good_region(
                 .collect()
         })
         .unwrap_or_default();
-    // The pictures do not draw security groups; the rest is what the findings came from.
-    let network = snapshot.map(|s| RegionSnapshot {
-        security_groups: Vec::new(),
-        api_calls: BTreeMap::new(),
-        ..s.clone()
-    });
+    // Only what the status page can draw: one copy of the VPCs it draws, not the region.
+    let network = snapshot.map(|s| drawable_network(s, &audited, MAX_PICTURES));
     RegionState {
         network,
         findings: report
@@ -568,6 +564,55 @@ fn good_region(
         api_calls,
         last_scan_at: at,
         last_success_at: Some(at),
+    }
+}
+
+/// The status page draws at most this many VPC pictures.
+pub const MAX_PICTURES: usize = 20;
+
+/// The part of a region's network the status page can draw: its first `limit` audited VPCs
+/// in the region's order (the page draws at most that many per region, in that order) and
+/// their resources, without security groups (the pictures do not draw them). At 100k subnets
+/// this keeps a few hundred resources instead of a second copy of the region.
+pub fn drawable_network(
+    region: &RegionSnapshot,
+    audited: &BTreeSet<&str>,
+    limit: usize,
+) -> RegionSnapshot {
+    let kept: BTreeSet<&str> = region
+        .vpcs
+        .iter()
+        .map(|v| v.id.as_str())
+        .filter(|id| audited.contains(id))
+        .take(limit)
+        .collect();
+    let has = |vpc: &str| kept.contains(vpc);
+    fn keep<T: Clone>(items: &[T], f: impl Fn(&T) -> bool) -> Vec<T> {
+        items.iter().filter(|i| f(i)).cloned().collect()
+    }
+    RegionSnapshot {
+        account_id: region.account_id.clone(),
+        region: region.region.clone(),
+        error: region.error.clone(),
+        api_calls: BTreeMap::new(),
+        availability_zones: region.availability_zones.clone(),
+        vpcs: keep(&region.vpcs, |v| has(&v.id)),
+        skipped_vpcs: Vec::new(),
+        subnets: keep(&region.subnets, |s| has(&s.vpc_id)),
+        route_tables: keep(&region.route_tables, |t| has(&t.vpc_id)),
+        internet_gateways: keep(&region.internet_gateways, |g| {
+            g.attachments.iter().any(|a| has(&a.vpc_id))
+        }),
+        nat_gateways: keep(&region.nat_gateways, |n| {
+            n.vpc_id.as_deref().is_some_and(has)
+        }),
+        vpc_endpoints: keep(&region.vpc_endpoints, |e| has(&e.vpc_id)),
+        security_groups: Vec::new(),
+        prefix_lists: region.prefix_lists.clone(),
+        transit_gateway_attachments: keep(&region.transit_gateway_attachments, |a| has(&a.vpc_id)),
+        gwlb_endpoint_interfaces: keep(&region.gwlb_endpoint_interfaces, |n| {
+            n.vpc_id.as_deref().is_some_and(has)
+        }),
     }
 }
 

@@ -74,8 +74,27 @@ pub struct Metrics {
     /// Held while metrics change and render: a gauge vector's reset and refill are not
     /// atomic, and a render in between would show findings missing.
     updating: Mutex<()>,
-    rendered: RwLock<Arc<str>>,
+    /// The rendered text: the per-resource families (rendered once per scan, their gauges
+    /// then emptied, so the series are held once, as text) and the rest.
+    rendered: RwLock<Rendered>,
 }
+
+/// The exposition text, in two parts: the per-resource families (`vpc_auditor_finding`,
+/// `vpc_auditor_suppressed_finding`, `vpc_auditor_subnet_*`), which can be hundreds of
+/// thousands of series and change only with a scan, and every other family.
+#[derive(Clone)]
+struct Rendered {
+    resources: Arc<str>,
+    rest: Arc<str>,
+}
+
+/// The families [`Rendered::resources`] holds.
+const RESOURCE_FAMILIES: [&str; 4] = [
+    "vpc_auditor_finding",
+    "vpc_auditor_suppressed_finding",
+    "vpc_auditor_subnet_available_ips",
+    "vpc_auditor_subnet_pod_capacity",
+];
 
 /// A load of the daemon's config, as [`Metrics::config_loaded`] counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,7 +294,10 @@ impl Metrics {
             )?),
             registry,
             updating: Mutex::new(()),
-            rendered: RwLock::new(Arc::from("")),
+            rendered: RwLock::new(Rendered {
+                resources: Arc::from(""),
+                rest: Arc::from(""),
+            }),
         };
         for result in ["success", "failure"] {
             metrics.config_reloads.with_label_values(&[result]);
@@ -307,11 +329,15 @@ impl Metrics {
     }
 
     /// The exposition text as of the last update; what every scrape returns.
-    pub fn text(&self) -> Arc<str> {
-        match self.rendered.read() {
+    pub fn text(&self) -> String {
+        let rendered = match self.rendered.read() {
             Ok(text) => text.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        };
+        let mut text = String::with_capacity(rendered.rest.len() + rendered.resources.len());
+        text.push_str(&rendered.rest);
+        text.push_str(&rendered.resources);
+        text
     }
 
     /// Counts a scheduled scan that was skipped because the previous one still ran.
@@ -416,6 +442,7 @@ impl Metrics {
         self.set_findings(latest);
         self.set_subnets(latest);
         self.set_scan_status(latest);
+        self.render_resources();
         self.render();
     }
 
@@ -543,14 +570,46 @@ impl Metrics {
         }
     }
 
-    fn render(&self) {
+    /// Renders the per-resource families, then empties their gauges: until the next scan
+    /// they live only as text, one copy instead of a gauge per series plus its text.
+    fn render_resources(&self) {
+        let families: Vec<_> = self
+            .registry
+            .gather()
+            .into_iter()
+            .filter(|f| RESOURCE_FAMILIES.contains(&f.name()))
+            .collect();
         let mut buf = Vec::new();
-        match TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+        match TextEncoder::new().encode(&families, &mut buf) {
             Ok(()) => {
                 let text: Arc<str> = Arc::from(String::from_utf8_lossy(&buf).as_ref());
                 match self.rendered.write() {
-                    Ok(mut slot) => *slot = text,
-                    Err(poisoned) => *poisoned.into_inner() = text,
+                    Ok(mut slot) => slot.resources = text,
+                    Err(poisoned) => poisoned.into_inner().resources = text,
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "cannot render metrics"),
+        }
+        self.finding.reset();
+        self.suppressed_finding.reset();
+        self.subnet_available_ips.reset();
+        self.subnet_pod_capacity.reset();
+    }
+
+    fn render(&self) {
+        let families: Vec<_> = self
+            .registry
+            .gather()
+            .into_iter()
+            .filter(|f| !RESOURCE_FAMILIES.contains(&f.name()))
+            .collect();
+        let mut buf = Vec::new();
+        match TextEncoder::new().encode(&families, &mut buf) {
+            Ok(()) => {
+                let text: Arc<str> = Arc::from(String::from_utf8_lossy(&buf).as_ref());
+                match self.rendered.write() {
+                    Ok(mut slot) => slot.rest = text,
+                    Err(poisoned) => poisoned.into_inner().rest = text,
                 }
             }
             // The previous text stays served; better old numbers than none.
