@@ -663,6 +663,31 @@ pub mod tests {
     use crate::rules::evaluate;
     use crate::snapshot::builder::compliant_vpc;
 
+    #[test]
+    fn the_drawable_network_draws_what_the_whole_region_draws_and_no_more() {
+        let demo = Snapshot::from_json(crate::scan::DEMO_SNAPSHOT).unwrap();
+        let region = &demo.regions[0];
+        let ids: BTreeSet<&str> = region.vpcs.iter().map(|v| v.id.as_str()).collect();
+        assert!(ids.len() >= 2, "the demo has VPCs to leave out");
+        let whole = RegionSnapshot {
+            security_groups: Vec::new(),
+            ..region.clone()
+        };
+        for limit in [1, MAX_PICTURES] {
+            let kept = drawable_network(region, &ids, limit);
+            assert_eq!(kept.vpcs.len(), limit.min(ids.len()));
+            assert!(kept.security_groups.is_empty());
+            assert!(kept
+                .subnets
+                .iter()
+                .all(|s| kept.vpcs.iter().any(|v| v.id == s.vpc_id)));
+            let render = |network: &RegionSnapshot| {
+                crate::export::vpc_picture::render_region(network, &ids, &[], limit)
+            };
+            assert_eq!(render(&kept), render(&whole), "limit {limit}");
+        }
+    }
+
     /// A scan output as `scan::scan` makes it, from a hand-built snapshot.
     pub fn output_of(snapshot: Snapshot) -> ScanOutput {
         let eval = evaluate(
