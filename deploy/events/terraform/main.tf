@@ -1,4 +1,4 @@
-# vpc-auditor's events queue: the same resources as ../events.template.yaml. The event
+# vpc-auditor's events queue: the same resources as deploy/events/events.template.yaml; the event
 # names are src/events/mapping.rs's lists (tests/deploy_events.rs fails when they differ).
 
 locals {

@@ -1,5 +1,6 @@
 # Forwards the events vpc-auditor re-scans on from this account and region to the
-# auditor's event bus: the same resources as ../../member-forwarding.template.yaml.
+# auditor's event bus: the same resources as
+# deploy/events/member-forwarding.template.yaml in this repository.
 
 locals {
   ec2_events = [
