@@ -71,6 +71,7 @@ PANELS = {
     "VpcAuditorRoleDrift": ("vpc-auditor-overview.json", "Findings by rule"),
     "VpcAuditorSubnetRunningOutOfIps": ("vpc-auditor-overview.json", "Subnet IP capacity"),
     "VpcAuditorConfigReloadFailed": None,
+    "VpcAuditorEventQueueUnreadable": ("vpc-auditor-overview.json", "Events queue"),
 }
 
 # Functions Grafana's annotation templates offer: Go's text/template built-ins and Grafana's

@@ -11,6 +11,7 @@
 //! (`RegionName`, `VpcId`, `Scope`) live in `values` and are re-exported here.
 
 pub mod accounts;
+pub mod events;
 pub use crate::values::data_plane;
 
 use std::net::SocketAddr;
@@ -211,6 +212,8 @@ pub struct DaemonSettings {
     /// The listener's TLS and basic-auth file (`web_config::WebConfig`); `None` is plain
     /// HTTP without auth.
     pub web_config_file: Option<PathBuf>,
+    /// Event-driven re-scans from an SQS queue; `None`: the schedule only.
+    pub events: Option<events::EventsSettings>,
 }
 
 /// How the SDK retries a failed call (`aws.retry_mode`).
@@ -488,6 +491,10 @@ pub struct ConfigFile {
     /// config format; relative to the config file.
     #[serde(default)]
     pub web_config_file: Option<PathBuf>,
+    /// Daemon: re-scan an account and region when EventBridge puts a CloudTrail change
+    /// event for it on this SQS queue (see docs/events.md).
+    #[serde(default)]
+    pub events: Option<events::EventsSettings>,
     /// Accepted risks: findings reported as suppressed until each one's `expires` date.
     #[serde(default)]
     pub suppressions: Vec<Suppression>,
@@ -694,6 +701,7 @@ impl Settings {
                 .web_config_file
                 .clone()
                 .or_else(|| file.web_config_file.as_ref().map(|p| base_dir.join(p))),
+            events: file.events.clone(),
         };
 
         let mut suppressions = file.suppressions.clone();

@@ -22,8 +22,16 @@
 //!   in-flight scan is cancelled through its [`CancellationToken`], and [`run`] returns;
 //!   each wait is bounded, so the process exits within seconds.
 //!
+//! - **Events.** With `events:` in the config, change events from an SQS queue trigger
+//!   re-scans of just the accounts and regions they name (see [`crate::events`]). The
+//!   scan loop debounces them per target and still runs one scan at a time: events that
+//!   come during a scan make exactly one more. A re-scan merges into [`Latest`] for its
+//!   targets only; the messages it covered are deleted once it is published, and left on
+//!   the queue (redelivered, then dead-lettered) when it fails. The schedule stays.
+//!
 //! [`run`] takes its listener and its shutdown future from the caller, so tests inject both.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::{Future, IntoFuture};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
@@ -44,6 +52,8 @@ use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{CronSchedule, Settings};
+use crate::events::queue::{self, EventQueue, EventSink};
+use crate::events::{Coalescer, Ignored, Received, Target};
 use crate::export::html;
 use crate::export::latest::{Latest, ScanError};
 use crate::export::metrics::{self, ConfigLoad, Metrics};
@@ -82,8 +92,25 @@ pub struct DaemonConfig {
 /// What a scan resolves to: `None` when it was cancelled.
 type ScanResult = Option<Result<ScanOutput, ScanError>>;
 
-/// A scan as the daemon runs it: it is handed a token that is cancelled at shutdown.
-type ScanFn = Arc<dyn Fn(CancellationToken) -> BoxFuture<'static, ScanResult> + Send + Sync>;
+/// What a scan covers: everything (`None`), or only these (account, region) targets, with
+/// `global` for an account's IAM.
+type ScanRequest = Option<Arc<BTreeSet<(String, String)>>>;
+
+/// A scan as the daemon runs it: it is handed what to cover and a token that is cancelled
+/// at shutdown.
+type ScanFn =
+    Arc<dyn Fn(ScanRequest, CancellationToken) -> BoxFuture<'static, ScanResult> + Send + Sync>;
+
+/// Messages waiting in the queue: the changes handed over, and where to send the messages
+/// to delete once their scan is published.
+struct EventChannels {
+    changes: mpsc::Receiver<Received>,
+    settled: mpsc::Sender<Vec<Received>>,
+    debounce: Duration,
+}
+
+/// Changes waiting for the scan loop; the queue loop waits when it is full.
+const CHANGE_QUEUE: usize = 1024;
 
 /// What the scan loop, the listener and the HTTP handlers share.
 struct Shared {
@@ -126,10 +153,33 @@ impl Shared {
     }
 
     /// Merges a finished scan into the last good result and the metrics, and logs it.
-    fn record(&self, result: Result<&ScanOutput, &ScanError>, duration: Duration) {
+    /// `targets`: the scan covered only those. Returns the targets it refreshed (collected
+    /// successfully and now published).
+    fn record(
+        &self,
+        result: Result<&ScanOutput, &ScanError>,
+        duration: Duration,
+        targets: Option<&BTreeSet<(String, String)>>,
+    ) -> BTreeSet<(String, String)> {
         let at = chrono::Utc::now();
         let mut latest = self.latest.write().unwrap_or_else(|e| e.into_inner());
-        let record = latest.record(result, at, duration);
+        let (record, refreshed) = match (result, targets) {
+            (Ok(output), Some(targets)) => latest.record_targets(output, targets, at),
+            (result, _) => {
+                let record = latest.record(result, at, duration);
+                let refreshed = match result {
+                    Ok(output) => output
+                        .report
+                        .scans
+                        .iter()
+                        .filter(|s| s.status == crate::export::report::ScanOutcome::Ok)
+                        .map(|s| (s.account_id.clone(), s.region.clone()))
+                        .collect(),
+                    Err(_) => BTreeSet::new(),
+                };
+                (record, refreshed)
+            }
+        };
         // Under the same lock, so /findings and /metrics never disagree about the scan.
         self.metrics.record_scan(&latest, &record);
         for error in &record.errors {
@@ -147,8 +197,49 @@ impl Shared {
             findings = latest.findings().len(),
             failures = record.errors.len(),
             stale = latest.is_stale(),
+            targets = targets.map(|t| t.len()),
             "scan finished"
         );
+        refreshed
+    }
+}
+
+/// The daemon as the events queue loops see it.
+impl EventSink for Shared {
+    fn ready(&self) -> bool {
+        self.latest().is_ready()
+    }
+
+    fn audited(&self, target: &Target) -> bool {
+        self.latest()
+            .audited()
+            .any(|(account, region)| *account == target.account_id && *region == target.region)
+    }
+
+    fn ignored(&self, ignored: &Ignored) {
+        self.metrics.event_received(
+            ignored.source().label(),
+            ignored.event_name_label(),
+            ignored.outcome(),
+        );
+    }
+
+    fn queue_call(&self, failed: Option<&str>) {
+        let name = self
+            .settings()
+            .daemon
+            .events
+            .as_ref()
+            .map(|e| {
+                e.queue_url
+                    .0
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        self.metrics.event_queue(&name, failed);
     }
 }
 
@@ -186,10 +277,36 @@ where
             .with_graceful_shutdown(stop.clone().cancelled_owned())
             .into_future(),
     );
+    let events = match shared.settings().daemon.events.clone() {
+        Some(events) => {
+            let queue = EventQueue::connect(&shared.settings().aws, &events).await;
+            shared.metrics.events_configured();
+            let sink: Arc<dyn EventSink> = shared.clone();
+            let (changes_tx, changes) = mpsc::channel(CHANGE_QUEUE);
+            let (settled, settled_rx) = mpsc::channel(CHANGE_QUEUE);
+            let checked = queue.clone();
+            let check_sink = sink.clone();
+            let debounce = events.debounce.0;
+            let receiving = stop.clone();
+            tokio::spawn(async move {
+                checked.check(debounce, check_sink.as_ref()).await;
+                queue::receive_loop(checked, check_sink, changes_tx, receiving).await;
+            });
+            tokio::spawn(queue::delete_loop(queue.clone(), sink, settled_rx));
+            tracing::info!(queue = %queue.name, debounce = %events.debounce, "event-driven re-scans on");
+            Some(EventChannels {
+                changes,
+                settled,
+                debounce,
+            })
+        }
+        None => None,
+    };
     let scans = tokio::spawn(scan_loop(
         shared.clone(),
         aws_or_file_scan(shared.clone(), source),
         ticks_rx,
+        events,
         stop.clone(),
     ));
     tracing::info!(
@@ -322,6 +439,9 @@ async fn reload_config(
             "the listen address changes only at a restart; still listening on the old one"
         );
     }
+    if settings.daemon.events != old.daemon.events {
+        tracing::warn!("events (the queue and its debounce) change only at a restart");
+    }
     if settings.daemon.metrics != old.daemon.metrics {
         tracing::warn!("metrics.per_resource_series changes only at a restart");
     }
@@ -387,14 +507,20 @@ async fn start_schedule(
 /// panic inside it ends its task and is counted by the scan loop as an error.
 fn aws_or_file_scan(shared: Arc<Shared>, source: SnapshotSource) -> ScanFn {
     let source = Arc::new(source);
-    Arc::new(move |token: CancellationToken| {
+    Arc::new(move |request: ScanRequest, token: CancellationToken| {
         let settings = shared.settings();
         let source = source.clone();
         Box::pin(async move {
+            let scan = async {
+                match &request {
+                    None => scan::scan(&settings, &source).await,
+                    Some(targets) => scan::scan_targets(&settings, &source, targets).await,
+                }
+            };
             tokio::select! {
                 biased;
                 () = token.cancelled() => None,
-                result = scan::scan(&settings, &source) => {
+                result = scan => {
                     Some(result.map_err(|message| ScanError::Source { message }))
                 }
             }
@@ -406,6 +532,10 @@ fn aws_or_file_scan(shared: Arc<Shared>, source: SnapshotSource) -> ScanFn {
 struct Running {
     task: JoinHandle<ScanResult>,
     started: Instant,
+    /// `None`: a full scan.
+    targets: Option<Arc<BTreeSet<(String, String)>>>,
+    /// The messages it covers: received before it started, for a target it scans.
+    covers: Vec<Received>,
 }
 
 /// Resolves when the scan in flight ends; never, when there is none.
@@ -416,35 +546,83 @@ async fn finished(running: &mut Option<Running>) -> Result<ScanResult, tokio::ta
     }
 }
 
+/// Resolves at `at`; never, when it is `None`.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs a scan now and then one per tick, never two at once, until `stop` is cancelled;
-/// then cancels the scan in flight and waits for it to end.
+/// then cancels the scan in flight and waits for it to end. With `events`, changes are
+/// debounced per target, and a scan of the targets due starts whenever none runs.
 async fn scan_loop(
     shared: Arc<Shared>,
     scan: ScanFn,
     mut ticks: mpsc::Receiver<()>,
+    events: Option<EventChannels>,
     stop: CancellationToken,
 ) {
-    let start = |scan: &ScanFn| Running {
-        task: tokio::spawn(scan(stop.child_token())),
-        started: Instant::now(),
+    let start = |scan: &ScanFn, waiting: BTreeMap<Target, Vec<Received>>, full: bool| {
+        let targets = (!full).then(|| {
+            Arc::new(
+                waiting
+                    .keys()
+                    .map(|t| (t.account_id.clone(), t.region.clone()))
+                    .collect::<BTreeSet<_>>(),
+            )
+        });
+        Running {
+            task: tokio::spawn(scan(targets.clone(), stop.child_token())),
+            started: Instant::now(),
+            targets,
+            covers: waiting.into_values().flatten().collect(),
+        }
     };
-    let mut running = Some(start(&scan));
+    let (mut changes, settled, debounce) = match events {
+        Some(e) => (Some(e.changes), Some(e.settled), e.debounce),
+        None => (None, None, Duration::from_secs(5)),
+    };
+    let mut waiting = Coalescer::new(debounce);
+    let mut running = Some(start(&scan, BTreeMap::new(), true));
     let mut ticking = true;
     loop {
+        let due = match running {
+            None => waiting.next_due(),
+            Some(_) => None,
+        };
         tokio::select! {
             biased;
             () = stop.cancelled() => break,
             ended = finished(&mut running) => {
-                let duration = running.take().map(|r| r.started.elapsed()).unwrap_or_default();
-                match ended {
-                    Ok(Some(Ok(output))) => shared.record(Ok(&output), duration),
-                    Ok(Some(Err(error))) => shared.record(Err(&error), duration),
+                let Some(done) = running.take() else { continue };
+                let duration = done.started.elapsed();
+                let targets = done.targets.as_deref();
+                let refreshed = match ended {
+                    Ok(Some(Ok(output))) => shared.record(Ok(&output), duration, targets),
+                    Ok(Some(Err(error))) => shared.record(Err(&error), duration, targets),
                     // Cancelled: only at shutdown, and a cancelled scan has no result.
-                    Ok(None) => {}
+                    Ok(None) => BTreeSet::new(),
                     Err(err) => shared.record(
                         Err(&ScanError::Panicked { message: err.to_string() }),
                         duration,
+                        targets,
                     ),
+                };
+                settle(&shared, done.covers, &refreshed, settled.as_ref()).await;
+                release_freed_memory();
+            }
+            change = recv(&mut changes) => match change {
+                Some(message) => waiting.add(message),
+                None => changes = None,
+            },
+            () = sleep_until(due) => {
+                let targets = waiting.take_due(Instant::now());
+                if !targets.is_empty() {
+                    tracing::info!(targets = ?targets.keys().map(Target::to_string).collect::<Vec<_>>(), "re-scanning for change events");
+                    shared.metrics.event_rescan();
+                    running = Some(start(&scan, targets, false));
                 }
             }
             tick = ticks.recv(), if ticking => match tick {
@@ -452,7 +630,7 @@ async fn scan_loop(
                     tracing::warn!("the previous scan is still running; skipping this one");
                     shared.metrics.scan_skipped();
                 }
-                Some(()) => running = Some(start(&scan)),
+                Some(()) => running = Some(start(&scan, waiting.take_all(), true)),
                 None => ticking = false,
             },
         }
@@ -460,6 +638,70 @@ async fn scan_loop(
     if let Some(running) = running {
         // The scan's token is a child of `stop`: it is cancelled already.
         let _ = running.task.await;
+    }
+}
+
+/// Hands the memory a finished scan freed (its snapshot and report, dropped by now) back to
+/// the OS. glibc's allocator keeps freed pages in its arenas, one per thread that
+/// allocated, so without this the daemon stays at its scan's peak until the next scan.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory at the top of glibc's heaps to the OS;
+    // it touches no live allocation and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// The next change; never, once the queue loop is gone (or there is none).
+async fn recv(changes: &mut Option<mpsc::Receiver<Received>>) -> Option<Received> {
+    match changes {
+        Some(changes) => changes.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// After a scan: the messages it covered whose target it refreshed are counted, timed and
+/// sent to be deleted; the others (their target failed) stay on the queue, so SQS delivers
+/// them again and, after its `maxReceiveCount`, dead-letters them.
+async fn settle(
+    shared: &Shared,
+    covered: Vec<Received>,
+    refreshed: &BTreeSet<(String, String)>,
+    settled: Option<&mpsc::Sender<Vec<Received>>>,
+) {
+    if covered.is_empty() {
+        return;
+    }
+    let now = chrono::Utc::now();
+    let (done, failed): (Vec<Received>, Vec<Received>) = covered.into_iter().partition(|m| {
+        let t = &m.change.target;
+        refreshed.contains(&(t.account_id.clone(), t.region.clone()))
+    });
+    let timings: Vec<(&str, &str, Option<f64>)> = done
+        .iter()
+        .map(|m| {
+            let seconds = m
+                .change
+                .time
+                .map(|t| (now - t).num_milliseconds() as f64 / 1000.0);
+            (m.change.source.label(), m.change.event_name, seconds)
+        })
+        .collect();
+    shared.metrics.events_refreshed(&timings);
+    for m in &failed {
+        shared
+            .metrics
+            .event_received(m.change.source.label(), m.change.event_name, "scan_failed");
+    }
+    if !failed.is_empty() {
+        tracing::warn!(
+            messages = failed.len(),
+            "the scan of these events failed; they stay on the queue and come back"
+        );
+    }
+    if let (Some(settled), false) = (settled, done.is_empty()) {
+        let _ = settled.send(done).await;
     }
 }
 
@@ -605,7 +847,7 @@ fn turned_off() -> Response {
 async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        shared.metrics.text().to_string(),
+        shared.metrics.text(),
     )
         .into_response()
 }
@@ -685,7 +927,7 @@ mod tests {
 
     /// A scan that takes `seconds` (of tokio time), counts its runs and returns `output`.
     fn slow_scan(seconds: u64, runs: Arc<AtomicUsize>, output: ScanOutput) -> ScanFn {
-        Arc::new(move |token: CancellationToken| {
+        Arc::new(move |_request: ScanRequest, token: CancellationToken| {
             let runs = runs.clone();
             let output = output.clone();
             Box::pin(async move {
@@ -712,6 +954,7 @@ mod tests {
             shared.clone(),
             slow_scan(10, runs.clone(), demo_output().await),
             rx,
+            None,
             stop.clone(),
         ));
 
@@ -750,7 +993,7 @@ mod tests {
         let shared = shared();
         let cancelled = Arc::new(AtomicBool::new(false));
         let seen = cancelled.clone();
-        let scan: ScanFn = Arc::new(move |token: CancellationToken| {
+        let scan: ScanFn = Arc::new(move |_request: ScanRequest, token: CancellationToken| {
             let seen = seen.clone();
             Box::pin(async move {
                 token.cancelled().await;
@@ -760,7 +1003,7 @@ mod tests {
         });
         let (_ticks, rx) = mpsc::channel(TICK_QUEUE);
         let stop = CancellationToken::new();
-        let task = tokio::spawn(scan_loop(shared.clone(), scan, rx, stop.clone()));
+        let task = tokio::spawn(scan_loop(shared.clone(), scan, rx, None, stop.clone()));
         tokio::time::sleep(Duration::from_secs(3600)).await;
         stop.cancel();
         tokio::time::timeout(Duration::from_secs(1), task)
@@ -777,7 +1020,7 @@ mod tests {
         let shared = shared();
         let calls = Arc::new(AtomicUsize::new(0));
         let n = calls.clone();
-        let scan: ScanFn = Arc::new(move |_token: CancellationToken| {
+        let scan: ScanFn = Arc::new(move |_request: ScanRequest, _token: CancellationToken| {
             let call = n.fetch_add(1, Ordering::SeqCst);
             Box::pin(async move {
                 if call == 0 {
@@ -791,7 +1034,7 @@ mod tests {
         });
         let (ticks, rx) = mpsc::channel(TICK_QUEUE);
         let stop = CancellationToken::new();
-        let task = tokio::spawn(scan_loop(shared.clone(), scan, rx, stop.clone()));
+        let task = tokio::spawn(scan_loop(shared.clone(), scan, rx, None, stop.clone()));
         tokio::time::sleep(Duration::from_secs(1)).await;
         ticks.send(()).await.unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -806,6 +1049,145 @@ mod tests {
         );
         assert_eq!(sample(&text, "vpc_auditor_last_scan_success"), Some(0.0));
         assert!(shared.latest().is_ready());
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    fn change(id: &str, region: &str) -> Received {
+        Received {
+            message_id: id.to_string(),
+            receipt_handle: format!("receipt-{id}"),
+            change: crate::events::Change {
+                target: Target::new("123456789012", region),
+                source: crate::events::Source::Ec2,
+                event_name: "DeleteRoute",
+                time: Some(chrono::Utc::now()),
+                vpc_id: None,
+            },
+            received_at: Instant::now(),
+        }
+    }
+
+    /// A scan of `seconds` that records each request and reports every target it was
+    /// asked for as collected, except those in `failing`.
+    fn targeted_scan(
+        seconds: u64,
+        requests: Arc<std::sync::Mutex<Vec<ScanRequest>>>,
+        failing: &'static [&'static str],
+    ) -> ScanFn {
+        Arc::new(move |request: ScanRequest, _token: CancellationToken| {
+            requests.lock().unwrap().push(request.clone());
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_secs(seconds)).await;
+                let regions = match &request {
+                    Some(targets) => targets.iter().map(|(_, r)| r.clone()).collect(),
+                    None => vec!["us-east-1".to_string(), "eu-west-1".to_string()],
+                };
+                let snapshot = crate::snapshot::Snapshot {
+                    regions: regions
+                        .iter()
+                        .map(|r| crate::snapshot::RegionSnapshot {
+                            account_id: "123456789012".into(),
+                            region: r.clone(),
+                            error: failing.contains(&r.as_str()).then(|| {
+                                crate::snapshot::CollectionError {
+                                    operation: Some("ec2:DescribeVpcs".into()),
+                                    message: "denied".into(),
+                                }
+                            }),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                };
+                let report = crate::export::Report::build(
+                    &snapshot,
+                    crate::rules::Evaluation::default(),
+                    "2026-12-05T00:00:00Z".into(),
+                );
+                Some(Ok(ScanOutput {
+                    snapshot,
+                    report,
+                    duration: Duration::from_secs(seconds),
+                }))
+            })
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_during_a_scan_make_exactly_one_more_and_only_published_ones_are_settled() {
+        let shared = shared();
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (_ticks, rx) = mpsc::channel(TICK_QUEUE);
+        let (changes, changes_rx) = mpsc::channel(CHANGE_QUEUE);
+        let (settled_tx, mut settled) = mpsc::channel(CHANGE_QUEUE);
+        let stop = CancellationToken::new();
+        let events = EventChannels {
+            changes: changes_rx,
+            settled: settled_tx,
+            debounce: Duration::from_secs(2),
+        };
+        let task = tokio::spawn(scan_loop(
+            shared.clone(),
+            targeted_scan(10, requests.clone(), &["eu-west-1"]),
+            rx,
+            Some(events),
+            stop.clone(),
+        ));
+        // The start-up scan runs 10 s; 200 events for us-east-1 and one for eu-west-1
+        // come during it.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for i in 0..200 {
+            changes
+                .send(change(&i.to_string(), "us-east-1"))
+                .await
+                .unwrap();
+        }
+        changes.send(change("eu", "eu-west-1")).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let seen = requests.lock().unwrap().clone();
+        assert_eq!(
+            seen.len(),
+            2,
+            "the start-up scan and exactly one more: {seen:?}"
+        );
+        assert_eq!(seen[0], None);
+        let targets: Vec<(String, String)> = seen[1].as_deref().unwrap().iter().cloned().collect();
+        assert_eq!(
+            targets,
+            vec![
+                ("123456789012".to_string(), "eu-west-1".to_string()),
+                ("123456789012".to_string(), "us-east-1".to_string()),
+            ]
+        );
+        // us-east-1 was published: its 200 messages are settled; eu-west-1 failed: its
+        // message is not deleted, so SQS redelivers it.
+        let done = settled.try_recv().unwrap();
+        assert_eq!(done.len(), 200);
+        assert!(done.iter().all(|m| m.change.target.region == "us-east-1"));
+        assert!(settled.try_recv().is_err());
+        let text = shared.metrics.text();
+        assert_eq!(sample(&text, "vpc_auditor_event_rescans_total"), Some(1.0));
+        assert_eq!(
+            sample(&text, "vpc_auditor_events_received_total{event_name=\"DeleteRoute\",outcome=\"rescanned\",source=\"aws.ec2\"}"),
+            Some(200.0)
+        );
+        assert_eq!(
+            sample(&text, "vpc_auditor_events_received_total{event_name=\"DeleteRoute\",outcome=\"scan_failed\",source=\"aws.ec2\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&text, "vpc_auditor_event_to_findings_seconds_count"),
+            Some(200.0)
+        );
+        // The failed region is stale; the other keeps its fresh data.
+        let stale: Vec<String> = shared
+            .latest()
+            .regions()
+            .filter(|r| r.is_stale())
+            .map(|r| r.region.clone())
+            .collect();
+        assert_eq!(stale, vec!["eu-west-1".to_string()]);
         stop.cancel();
         task.await.unwrap();
     }
@@ -842,7 +1224,7 @@ mod tests {
         assert!(get(address, "/").await.2.contains("has not completed yet"));
 
         let output = demo_output().await;
-        shared.record(Ok(&output), Duration::from_millis(10));
+        shared.record(Ok(&output), Duration::from_millis(10), None);
 
         assert_eq!(get(address, "/readyz").await.0, 200);
         let (status, head, body) = get(address, "/findings").await;

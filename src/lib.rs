@@ -17,6 +17,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod daemon;
+pub mod events;
 pub mod export;
 pub mod finding;
 pub mod iam;

@@ -2,6 +2,7 @@
 //! evaluate it, and build the report. Both `--once` and the daemon run scans through here,
 //! so they cannot disagree about what a scan means.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -45,23 +46,58 @@ pub async fn scan_recording_checks(
     scan_inner(settings, source, true).await
 }
 
+/// A scan of only `targets`, (account, region) pairs with `global` for an account's IAM:
+/// what an event-driven re-scan runs. Collects just those from AWS (a snapshot file or the
+/// demo is read whole and cut down to them), so its report covers them and nothing else;
+/// rules evaluate one region at a time, so each target's findings are what a full scan
+/// would find there.
+pub async fn scan_targets(
+    settings: &Settings,
+    source: &SnapshotSource,
+    targets: &BTreeSet<(String, String)>,
+) -> Result<ScanOutput, String> {
+    let wanted = |account: &str, region: &str| {
+        targets
+            .iter()
+            .any(|(a, r)| r == region && (account.is_empty() || a == account))
+    };
+    scan_with(settings, source, false, &wanted).await
+}
+
 async fn scan_inner(
     settings: &Settings,
     source: &SnapshotSource,
     record_checks: bool,
 ) -> Result<ScanOutput, String> {
+    scan_with(settings, source, record_checks, &|_, _| true).await
+}
+
+async fn scan_with(
+    settings: &Settings,
+    source: &SnapshotSource,
+    record_checks: bool,
+    wanted: &(dyn Fn(&str, &str) -> bool + Sync),
+) -> Result<ScanOutput, String> {
     let started = Instant::now();
-    let snapshot = match source {
+    let mut snapshot = match source {
         SnapshotSource::Demo => Snapshot::from_json(DEMO_SNAPSHOT)
             .map_err(|e| format!("<embedded demo snapshot>:{e}"))?,
         SnapshotSource::File(path) => {
             let text = input::read_text(path).map_err(|e| e.to_string())?;
             Snapshot::from_json(&text).map_err(|e| format!("{}:{e}", path.display()))?
         }
-        SnapshotSource::Aws => collect::collect(settings)
+        SnapshotSource::Aws => collect::collect_matching(settings, wanted)
             .await
             .map_err(|e| e.to_string())?,
     };
+    if !matches!(source, SnapshotSource::Aws) {
+        snapshot
+            .regions
+            .retain(|r| wanted(&r.account_id, &r.region));
+        snapshot
+            .iam
+            .retain(|i| wanted(&i.account_id, collect::IAM_SCOPE));
+    }
     let mut scope = settings.scope.clone();
     scope.pins = read_pins(settings)?;
     let mut evaluation = match record_checks {

@@ -313,6 +313,14 @@ fn required_permissions() -> BTreeSet<String> {
         .collect()
 }
 
+/// What `events:` needs on its queue (src/events/queue.rs: ReceiveMessage, DeleteMessageBatch,
+/// whose permission is sqs:DeleteMessage, and GetQueueAttributes), granted on that queue only.
+const EVENTS_QUEUE_ACTIONS: [&str; 3] = [
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+];
+
 fn is_read_action(action: &str) -> bool {
     action.split_once(':').is_some_and(|(_, op)| {
         ["Describe", "Get", "List"]
@@ -346,6 +354,13 @@ fn check_permission_policy(doc: &Json, what: &str) -> (BTreeSet<String>, Vec<Str
                 !action.contains('*'),
                 "{what}: {sid}: wildcard action {action}"
             );
+            if EVENTS_QUEUE_ACTIONS.contains(&action.as_str()) {
+                assert!(
+                    resources.iter().all(|r| r.starts_with("arn:aws:sqs:")),
+                    "{what}: {sid}: {action} must name the events queue, not {resources:?}"
+                );
+                continue;
+            }
             assert!(
                 is_read_action(action) || action == "sts:AssumeRole",
                 "{what}: {sid}: {action} is not a read (Describe/Get/List) action"
@@ -695,6 +710,21 @@ fn cloudformation_role_grants_exactly_the_collector_calls() {
     assert_eq!(actions, expected);
     assert_eq!(assumable, [member]);
 
+    // The events queue: the three SQS actions, on that queue only.
+    let queue = "arn:aws:sqs:us-east-1:123456789012:vpc-auditor-events";
+    let (_, policies) = cfn_role(&[("OidcIssuer", ISSUER), ("EventsQueueArn", queue)]);
+    let (actions, _) = check_permission_policy(&policies[0], ROLE_TEMPLATE);
+    let mut expected = without_listing.clone();
+    expected.extend(EVENTS_QUEUE_ACTIONS.iter().map(|a| a.to_string()));
+    assert_eq!(actions, expected);
+    let statement = policies[0]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "ReadEventsQueue")
+        .expect("ReadEventsQueue statement");
+    assert_eq!(strings(&statement["Resource"]), [queue]);
+
     let refused = Cfn::render(&[("OidcIssuer", ISSUER), ("AssumableRoleArns", "*")]);
     assert!(
         refused.is_err(),
@@ -879,7 +909,17 @@ fn terraform_role_grants_exactly_the_collector_calls() {
         assert_eq!(hcl_attr(statement, "effect"), Some("\"Allow\""));
         for action in &stmt_actions {
             assert!(!action.contains('*'), "{TF}: wildcard action {action}");
-            if action == "sts:AssumeRole" {
+            if EVENTS_QUEUE_ACTIONS.contains(&action.as_str()) {
+                assert_eq!(
+                    resources, "[var.events_queue_arn]",
+                    "{TF}: {action}'s resources"
+                );
+                assert!(
+                    squash(statement)
+                        .contains("for_each = var.events_queue_arn != \"\" ? [1] : []"),
+                    "{TF}: the events queue statement exists only when a queue is named"
+                );
+            } else if action == "sts:AssumeRole" {
                 assume_role_blocks += 1;
                 assert_eq!(
                     resources, "var.assumable_role_arns",
@@ -902,9 +942,10 @@ fn terraform_role_grants_exactly_the_collector_calls() {
     assert_eq!(assume_role_blocks, 1, "{TF}: one sts:AssumeRole statement");
     let mut expected = required_permissions();
     expected.insert("sts:AssumeRole".into());
+    expected.extend(EVENTS_QUEUE_ACTIONS.iter().map(|a| a.to_string()));
     assert_eq!(
         actions, expected,
-        "{TF}: granted (left) vs collector calls + sts:AssumeRole (right)"
+        "{TF}: granted (left) vs collector calls + sts:AssumeRole + the events queue's (right)"
     );
 
     let variables = read(&format!("{TF}/variables.tf"));

@@ -984,8 +984,10 @@ fn compared_value_strips_the_comparison() {
 /// The alerts the failing daemon must fire: high-severity findings and a drifted IAM role in
 /// the demo data, and the scan errors of its failing region. Everything else stays silent:
 /// the target is up and scraped, scans are fresh, no subnet is nearly full, the config loaded,
-/// and the demo has no critical non-IAM finding.
-const FIRING: [&str; 3] = [
+/// and the demo has no critical non-IAM finding. Its events queue is on a port nobody
+/// listens on, so the queue alert fires too.
+const FIRING: [&str; 4] = [
+    "VpcAuditorEventQueueUnreadable",
     "VpcAuditorHighFindings",
     "VpcAuditorRoleDrift",
     "VpcAuditorScanErrors",

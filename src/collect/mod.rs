@@ -55,11 +55,25 @@ use client::{in_region, ApiCallCounter};
 pub use error::CollectError;
 use plan::{check_account, AccountPlan, Plan, PlannedAccount};
 
+/// The scope [`collect_matching`] asks about for an account's IAM: the region the reports
+/// file IAM under (`rules::iam::GLOBAL_REGION`).
+pub const IAM_SCOPE: &str = "global";
+
 /// Collects every account and region the settings cover, this replica's shard of them,
 /// into one snapshot, plus each account's IAM roles when some rule pack expects roles.
 /// `Err` only when nothing can be collected at all (no region anywhere); a failing
 /// account, region or Organization listing is a failed entry in the snapshot.
 pub async fn collect(settings: &Settings) -> Result<Snapshot, CollectError> {
+    collect_matching(settings, &|_, _| true).await
+}
+
+/// Like [`collect`], but only the (account, region) jobs `wanted` accepts; IAM is asked
+/// for with the region `global`, and an account not yet identified (the own account
+/// before STS answers) with an empty id. For event-driven re-scans of a few targets.
+pub async fn collect_matching(
+    settings: &Settings,
+    wanted: &(dyn Fn(&str, &str) -> bool + Sync),
+) -> Result<Snapshot, CollectError> {
     // 1. Plan.
     let Plan {
         home_region,
@@ -71,12 +85,13 @@ pub async fn collect(settings: &Settings) -> Result<Snapshot, CollectError> {
     let mut regions_out: Vec<RegionSnapshot> = failed.into_iter().collect();
     let mut jobs: Vec<Job> = Vec::new();
     for account in &accounts {
+        let id = account.account.id();
         match &account.regions {
             Ok(regions) => {
-                for region in &regions.names {
+                for region in regions.names.iter().filter(|r| wanted(id, r)) {
                     jobs.push(Job::Region(account, region.clone()));
                 }
-                if settings.needs_iam() {
+                if settings.needs_iam() && wanted(id, IAM_SCOPE) {
                     // IAM is global: any region's endpoint serves it; use the first.
                     let region = regions
                         .names
@@ -88,7 +103,7 @@ pub async fn collect(settings: &Settings) -> Result<Snapshot, CollectError> {
             }
             Err(failed) => {
                 regions_out.push(failed.clone());
-                if settings.needs_iam() {
+                if settings.needs_iam() && wanted(id, IAM_SCOPE) {
                     // IAM needs no region list: audit the roles even so.
                     jobs.push(Job::Iam(account, home_region.clone()));
                 }

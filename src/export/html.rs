@@ -19,7 +19,7 @@ use crate::finding::Severity;
 const MAX_LISTED: usize = 500;
 
 /// At most this many VPCs are drawn on the page, so a huge account keeps it small.
-pub const MAX_PICTURES: usize = 20;
+pub use super::latest::MAX_PICTURES;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin-bottom:1.5em}\

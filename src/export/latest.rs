@@ -23,7 +23,7 @@ use crate::rules::subnet::usable_ips;
 use crate::rules::{AuditedVpc, Evaluation, SkippedVpc};
 use crate::snapshot::{CollectionError, RegionSnapshot, Snapshot};
 
-use super::report::{Report, ScanOutcome, ScanOutput};
+use super::report::{Report, ScanOutcome, ScanOutput, ScanStatus};
 
 /// Why a scan, or one region of it, failed. Each variant has a short, stable `stage` and
 /// `operation` for `vpc_auditor_scan_errors_total`; the message goes to the logs and to
@@ -215,62 +215,7 @@ impl Latest {
         let mut errors = Vec::new();
         let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
         for scan in &report.scans {
-            let key = (scan.account_id.clone(), scan.region.clone());
-            if scan.status == ScanOutcome::Ok {
-                let snapshot = output
-                    .snapshot
-                    .regions
-                    .iter()
-                    .find(|r| r.account_id == scan.account_id && r.region == scan.region);
-                let state = good_region(&key, report, snapshot, scan.api_calls.clone(), at);
-                seen.insert(key.clone());
-                self.regions.insert(key, state);
-                continue;
-            }
-            // A region that failed before the account was known (sts:GetCallerIdentity)
-            // has no account id: it stands for every account already known in the region.
-            let keys: Vec<(String, String)> = if scan.account_id.is_empty() {
-                self.regions
-                    .keys()
-                    .filter(|(_, region)| *region == scan.region)
-                    .cloned()
-                    .collect()
-            } else {
-                vec![key.clone()]
-            };
-            let keys = if keys.is_empty() { vec![key] } else { keys };
-            for key in keys {
-                let state = self
-                    .regions
-                    .entry(key.clone())
-                    .or_insert_with(|| RegionState {
-                        account_id: key.0.clone(),
-                        region: key.1.clone(),
-                        status: ScanOutcome::Error,
-                        error: None,
-                        error_operation: None,
-                        api_calls: BTreeMap::new(),
-                        last_scan_at: at,
-                        last_success_at: None,
-                        findings: Vec::new(),
-                        vpcs: Vec::new(),
-                        skipped: Vec::new(),
-                        subnets: Vec::new(),
-                        network: None,
-                    });
-                state.status = ScanOutcome::Error;
-                state.error = scan.error.clone();
-                state.error_operation = scan.error_operation.clone();
-                state.api_calls = scan.api_calls.clone();
-                state.last_scan_at = at;
-                errors.push(ScanError::Region {
-                    account_id: key.0.clone(),
-                    region: key.1.clone(),
-                    operation: scan.error_operation.clone(),
-                    message: scan.error.clone().unwrap_or_default(),
-                });
-                seen.insert(key);
-            }
+            self.merge_scan(scan, output, at, &mut errors, &mut seen);
         }
         // A region no longer in the scan is no longer audited.
         self.regions.retain(|key, _| seen.contains(key));
@@ -290,6 +235,117 @@ impl Latest {
             generated_at: report.generated_at.clone(),
         });
         errors
+    }
+
+    /// Merges one (account, region) entry of a scan into the state: its data when it was
+    /// collected, its failure otherwise. `seen` gets every key it touched.
+    fn merge_scan(
+        &mut self,
+        scan: &ScanStatus,
+        output: &ScanOutput,
+        at: DateTime<Utc>,
+        errors: &mut Vec<ScanError>,
+        seen: &mut BTreeSet<(String, String)>,
+    ) {
+        let report = &output.report;
+        let key = (scan.account_id.clone(), scan.region.clone());
+        if scan.status == ScanOutcome::Ok {
+            let snapshot = output
+                .snapshot
+                .regions
+                .iter()
+                .find(|r| r.account_id == scan.account_id && r.region == scan.region);
+            let state = good_region(&key, report, snapshot, scan.api_calls.clone(), at);
+            seen.insert(key.clone());
+            self.regions.insert(key, state);
+            return;
+        }
+        // A region that failed before the account was known (sts:GetCallerIdentity)
+        // has no account id: it stands for every account already known in the region.
+        let keys: Vec<(String, String)> = if scan.account_id.is_empty() {
+            self.regions
+                .keys()
+                .filter(|(_, region)| *region == scan.region)
+                .cloned()
+                .collect()
+        } else {
+            vec![key.clone()]
+        };
+        let keys = if keys.is_empty() { vec![key] } else { keys };
+        for key in keys {
+            let state = self
+                .regions
+                .entry(key.clone())
+                .or_insert_with(|| RegionState {
+                    account_id: key.0.clone(),
+                    region: key.1.clone(),
+                    status: ScanOutcome::Error,
+                    error: None,
+                    error_operation: None,
+                    api_calls: BTreeMap::new(),
+                    last_scan_at: at,
+                    last_success_at: None,
+                    findings: Vec::new(),
+                    vpcs: Vec::new(),
+                    skipped: Vec::new(),
+                    subnets: Vec::new(),
+                    network: None,
+                });
+            state.status = ScanOutcome::Error;
+            state.error = scan.error.clone();
+            state.error_operation = scan.error_operation.clone();
+            state.api_calls = scan.api_calls.clone();
+            state.last_scan_at = at;
+            errors.push(ScanError::Region {
+                account_id: key.0.clone(),
+                region: key.1.clone(),
+                operation: scan.error_operation.clone(),
+                message: scan.error.clone().unwrap_or_default(),
+            });
+            seen.insert(key);
+        }
+    }
+
+    /// Merges a scan that covered only `targets` (account, region or `global`), such as an
+    /// event-driven re-scan: each target's entry is replaced, the other regions and the
+    /// latest full scan's summary stay. Returns what the scan did and the targets it
+    /// refreshed (collected successfully); a target the scan did not report stays as it
+    /// was, and is not refreshed.
+    pub fn record_targets(
+        &mut self,
+        output: &ScanOutput,
+        targets: &BTreeSet<(String, String)>,
+        at: DateTime<Utc>,
+    ) -> (ScanRecord, BTreeSet<(String, String)>) {
+        let mut errors = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut api_calls: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut refreshed = BTreeSet::new();
+        for scan in &output.report.scans {
+            let key = (scan.account_id.clone(), scan.region.clone());
+            // A region that failed before its account was known stands for every account.
+            let unknown_account =
+                scan.account_id.is_empty() && targets.iter().any(|(_, r)| *r == scan.region);
+            if !targets.contains(&key) && !unknown_account {
+                continue;
+            }
+            for (operation, n) in &scan.api_calls {
+                *api_calls
+                    .entry((scan.account_id.clone(), operation.clone()))
+                    .or_default() += n;
+            }
+            if scan.status == ScanOutcome::Ok {
+                refreshed.insert(key);
+            }
+            self.merge_scan(scan, output, at, &mut errors, &mut seen);
+        }
+        (ScanRecord { errors, api_calls }, refreshed)
+    }
+
+    /// The (account, region) keys the last scans covered, `global` for IAM: what
+    /// an event-driven re-scan may target.
+    pub fn audited(&self) -> impl Iterator<Item = &(String, String)> {
+        self.regions.keys()
     }
 
     fn record_failure(&mut self, error: &ScanError, at: DateTime<Utc>, duration: Duration) {
@@ -483,12 +539,8 @@ fn good_region(
                 .collect()
         })
         .unwrap_or_default();
-    // The pictures do not draw security groups; the rest is what the findings came from.
-    let network = snapshot.map(|s| RegionSnapshot {
-        security_groups: Vec::new(),
-        api_calls: BTreeMap::new(),
-        ..s.clone()
-    });
+    // Only what the status page can draw: one copy of the VPCs it draws, not the region.
+    let network = snapshot.map(|s| drawable_network(s, &audited, MAX_PICTURES));
     RegionState {
         network,
         findings: report
@@ -513,6 +565,55 @@ fn good_region(
         api_calls,
         last_scan_at: at,
         last_success_at: Some(at),
+    }
+}
+
+/// The status page draws at most this many VPC pictures.
+pub const MAX_PICTURES: usize = 20;
+
+/// The part of a region's network the status page can draw: its first `limit` audited VPCs
+/// in the region's order (the page draws at most that many per region, in that order) and
+/// their resources, without security groups (the pictures do not draw them). At 100k subnets
+/// this keeps a few hundred resources instead of a second copy of the region.
+pub fn drawable_network(
+    region: &RegionSnapshot,
+    audited: &BTreeSet<&str>,
+    limit: usize,
+) -> RegionSnapshot {
+    let kept: BTreeSet<&str> = region
+        .vpcs
+        .iter()
+        .map(|v| v.id.as_str())
+        .filter(|id| audited.contains(id))
+        .take(limit)
+        .collect();
+    let has = |vpc: &str| kept.contains(vpc);
+    fn keep<T: Clone>(items: &[T], f: impl Fn(&T) -> bool) -> Vec<T> {
+        items.iter().filter(|i| f(i)).cloned().collect()
+    }
+    RegionSnapshot {
+        account_id: region.account_id.clone(),
+        region: region.region.clone(),
+        error: region.error.clone(),
+        api_calls: BTreeMap::new(),
+        availability_zones: region.availability_zones.clone(),
+        vpcs: keep(&region.vpcs, |v| has(&v.id)),
+        skipped_vpcs: Vec::new(),
+        subnets: keep(&region.subnets, |s| has(&s.vpc_id)),
+        route_tables: keep(&region.route_tables, |t| has(&t.vpc_id)),
+        internet_gateways: keep(&region.internet_gateways, |g| {
+            g.attachments.iter().any(|a| has(&a.vpc_id))
+        }),
+        nat_gateways: keep(&region.nat_gateways, |n| {
+            n.vpc_id.as_deref().is_some_and(has)
+        }),
+        vpc_endpoints: keep(&region.vpc_endpoints, |e| has(&e.vpc_id)),
+        security_groups: Vec::new(),
+        prefix_lists: region.prefix_lists.clone(),
+        transit_gateway_attachments: keep(&region.transit_gateway_attachments, |a| has(&a.vpc_id)),
+        gwlb_endpoint_interfaces: keep(&region.gwlb_endpoint_interfaces, |n| {
+            n.vpc_id.as_deref().is_some_and(has)
+        }),
     }
 }
 
@@ -562,6 +663,31 @@ pub mod tests {
     use crate::config::Scope;
     use crate::rules::evaluate;
     use crate::snapshot::builder::compliant_vpc;
+
+    #[test]
+    fn the_drawable_network_draws_what_the_whole_region_draws_and_no_more() {
+        let demo = Snapshot::from_json(crate::scan::DEMO_SNAPSHOT).unwrap();
+        let region = &demo.regions[0];
+        let ids: BTreeSet<&str> = region.vpcs.iter().map(|v| v.id.as_str()).collect();
+        assert!(ids.len() >= 2, "the demo has VPCs to leave out");
+        let whole = RegionSnapshot {
+            security_groups: Vec::new(),
+            ..region.clone()
+        };
+        for limit in [1, MAX_PICTURES] {
+            let kept = drawable_network(region, &ids, limit);
+            assert_eq!(kept.vpcs.len(), limit.min(ids.len()));
+            assert!(kept.security_groups.is_empty());
+            assert!(kept
+                .subnets
+                .iter()
+                .all(|s| kept.vpcs.iter().any(|v| v.id == s.vpc_id)));
+            let render = |network: &RegionSnapshot| {
+                crate::export::vpc_picture::render_region(network, &ids, &[], limit)
+            };
+            assert_eq!(render(&kept), render(&whole), "limit {limit}");
+        }
+    }
 
     /// A scan output as `scan::scan` makes it, from a hand-built snapshot.
     pub fn output_of(snapshot: Snapshot) -> ScanOutput {

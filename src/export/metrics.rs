@@ -10,8 +10,8 @@
 use std::sync::{Arc, Mutex, RwLock};
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::export::latest::{Latest, ScanError, ScanRecord};
@@ -66,11 +66,35 @@ pub struct Metrics {
     config_last_reload_success_timestamp: Gauge,
     shard_info: IntGaugeVec,
     accounts_audited: IntGauge,
+    events_received: IntCounterVec,
+    event_rescans: IntCounter,
+    event_to_findings: Histogram,
+    event_queue_errors: IntCounterVec,
+    event_queue_up: IntGaugeVec,
     /// Held while metrics change and render: a gauge vector's reset and refill are not
     /// atomic, and a render in between would show findings missing.
     updating: Mutex<()>,
-    rendered: RwLock<Arc<str>>,
+    /// The rendered text: the per-resource families (rendered once per scan, their gauges
+    /// then emptied, so the series are held once, as text) and the rest.
+    rendered: RwLock<Rendered>,
 }
+
+/// The exposition text, in two parts: the per-resource families (`vpc_auditor_finding`,
+/// `vpc_auditor_suppressed_finding`, `vpc_auditor_subnet_*`), which can be hundreds of
+/// thousands of series and change only with a scan, and every other family.
+#[derive(Clone)]
+struct Rendered {
+    resources: Arc<str>,
+    rest: Arc<str>,
+}
+
+/// The families [`Rendered::resources`] holds.
+const RESOURCE_FAMILIES: [&str; 4] = [
+    "vpc_auditor_finding",
+    "vpc_auditor_suppressed_finding",
+    "vpc_auditor_subnet_available_ips",
+    "vpc_auditor_subnet_pod_capacity",
+];
 
 /// A load of the daemon's config, as [`Metrics::config_loaded`] counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,9 +258,46 @@ impl Metrics {
                 "accounts_audited",
                 "Accounts this replica audits (its shard), as of the last scan."
             ))?),
+            events_received: register!(IntCounterVec::new(
+                opts(
+                    "events_received_total",
+                    "Change events read from the events queue, by source, event name (a known one or other) and what became of them."
+                ),
+                &["source", "event_name", "outcome"],
+            )?),
+            event_rescans: register!(IntCounter::with_opts(opts(
+                "event_rescans_total",
+                "Scans started because change events came (not the scheduled ones)."
+            ))?),
+            event_to_findings: register!(Histogram::with_opts(
+                HistogramOpts::new(
+                    "vpc_auditor_event_to_findings_seconds",
+                    "Seconds from a change event's time to the published findings of the scan that covered it."
+                )
+                .buckets(vec![
+                    1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0
+                ])
+            )?),
+            event_queue_errors: register!(IntCounterVec::new(
+                opts(
+                    "event_queue_errors_total",
+                    "Failed calls to the events queue, by SQS operation."
+                ),
+                &["operation"],
+            )?),
+            event_queue_up: register!(IntGaugeVec::new(
+                opts(
+                    "event_queue_up",
+                    "1 when the last read of the events queue succeeded, 0 when it failed; only with events configured."
+                ),
+                &["queue"],
+            )?),
             registry,
             updating: Mutex::new(()),
-            rendered: RwLock::new(Arc::from("")),
+            rendered: RwLock::new(Rendered {
+                resources: Arc::from(""),
+                rest: Arc::from(""),
+            }),
         };
         for result in ["success", "failure"] {
             metrics.config_reloads.with_label_values(&[result]);
@@ -268,11 +329,15 @@ impl Metrics {
     }
 
     /// The exposition text as of the last update; what every scrape returns.
-    pub fn text(&self) -> Arc<str> {
-        match self.rendered.read() {
+    pub fn text(&self) -> String {
+        let rendered = match self.rendered.read() {
             Ok(text) => text.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        };
+        let mut text = String::with_capacity(rendered.rest.len() + rendered.resources.len());
+        text.push_str(&rendered.rest);
+        text.push_str(&rendered.resources);
+        text
     }
 
     /// Counts a scheduled scan that was skipped because the previous one still ran.
@@ -284,6 +349,74 @@ impl Metrics {
 
     /// Sets every gauge from the merged result after a scan, counts the scan's errors and
     /// API calls, and renders the text that scrapes return until the next scan.
+    /// Exports the events series from the start, at 0, once `events:` is configured: the
+    /// outcomes that need no known event name, and the read errors.
+    pub fn events_configured(&self) {
+        let _guard = self.updating.lock().unwrap_or_else(|e| e.into_inner());
+        for (source, outcome) in [
+            ("other", "malformed"),
+            ("other", "unknown_event"),
+            ("aws.ec2", "unknown_event"),
+            ("aws.iam", "unknown_event"),
+        ] {
+            self.events_received
+                .with_label_values(&[source, "other", outcome]);
+        }
+        self.event_queue_errors
+            .with_label_values(&["ReceiveMessage"]);
+        self.render();
+    }
+
+    /// Counts a change event by what became of it. `event_name` is a known name or
+    /// `other`, so the number of series stays bounded.
+    pub fn event_received(&self, source: &str, event_name: &str, outcome: &str) {
+        let _guard = self.updating.lock().unwrap_or_else(|e| e.into_inner());
+        self.events_received
+            .with_label_values(&[source, event_name, outcome])
+            .inc();
+        self.render();
+    }
+
+    /// Counts a scan started for change events.
+    pub fn event_rescan(&self) {
+        let _guard = self.updating.lock().unwrap_or_else(|e| e.into_inner());
+        self.event_rescans.inc();
+        self.render();
+    }
+
+    /// Records, per message a published scan covered, the seconds from the event's time to
+    /// now, and counts it as `rescanned`.
+    pub fn events_refreshed(&self, refreshed: &[(&str, &str, Option<f64>)]) {
+        let _guard = self.updating.lock().unwrap_or_else(|e| e.into_inner());
+        for (source, event_name, seconds) in refreshed {
+            self.events_received
+                .with_label_values(&[source, event_name, "rescanned"])
+                .inc();
+            if let Some(seconds) = seconds {
+                self.event_to_findings.observe(seconds.max(0.0));
+            }
+        }
+        self.render();
+    }
+
+    /// Records a call to the events queue: `error` names the failed SQS operation; a good
+    /// read of `queue` sets it up.
+    pub fn event_queue(&self, queue: &str, failed: Option<&str>) {
+        let _guard = self.updating.lock().unwrap_or_else(|e| e.into_inner());
+        match failed {
+            Some(operation) => {
+                self.event_queue_errors
+                    .with_label_values(&[operation])
+                    .inc();
+                if operation == "ReceiveMessage" {
+                    self.event_queue_up.with_label_values(&[queue]).set(0);
+                }
+            }
+            None => self.event_queue_up.with_label_values(&[queue]).set(1),
+        }
+        self.render();
+    }
+
     /// Sets the shard this replica audits (at start and when a reload changes it).
     pub fn set_shard(&self, shard: Shard) {
         let _guard = self.updating.lock().unwrap_or_else(|e| e.into_inner());
@@ -309,6 +442,7 @@ impl Metrics {
         self.set_findings(latest);
         self.set_subnets(latest);
         self.set_scan_status(latest);
+        self.render_resources();
         self.render();
     }
 
@@ -436,14 +570,46 @@ impl Metrics {
         }
     }
 
-    fn render(&self) {
+    /// Renders the per-resource families, then empties their gauges: until the next scan
+    /// they live only as text, one copy instead of a gauge per series plus its text.
+    fn render_resources(&self) {
+        let families: Vec<_> = self
+            .registry
+            .gather()
+            .into_iter()
+            .filter(|f| RESOURCE_FAMILIES.contains(&f.name()))
+            .collect();
         let mut buf = Vec::new();
-        match TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+        match TextEncoder::new().encode(&families, &mut buf) {
             Ok(()) => {
                 let text: Arc<str> = Arc::from(String::from_utf8_lossy(&buf).as_ref());
                 match self.rendered.write() {
-                    Ok(mut slot) => *slot = text,
-                    Err(poisoned) => *poisoned.into_inner() = text,
+                    Ok(mut slot) => slot.resources = text,
+                    Err(poisoned) => poisoned.into_inner().resources = text,
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "cannot render metrics"),
+        }
+        self.finding.reset();
+        self.suppressed_finding.reset();
+        self.subnet_available_ips.reset();
+        self.subnet_pod_capacity.reset();
+    }
+
+    fn render(&self) {
+        let families: Vec<_> = self
+            .registry
+            .gather()
+            .into_iter()
+            .filter(|f| !RESOURCE_FAMILIES.contains(&f.name()))
+            .collect();
+        let mut buf = Vec::new();
+        match TextEncoder::new().encode(&families, &mut buf) {
+            Ok(()) => {
+                let text: Arc<str> = Arc::from(String::from_utf8_lossy(&buf).as_ref());
+                match self.rendered.write() {
+                    Ok(mut slot) => slot.rest = text,
+                    Err(poisoned) => poisoned.into_inner().rest = text,
                 }
             }
             // The previous text stays served; better old numbers than none.
@@ -829,6 +995,10 @@ mod tests {
         metrics.record_scan(&latest, &record);
         metrics.scan_skipped();
         metrics.config_loaded(ConfigLoad::AtStart);
+        metrics.event_received("aws.ec2", "other", "unknown_event");
+        metrics.event_rescan();
+        metrics.events_refreshed(&[("aws.ec2", "CreateRoute", Some(3.0))]);
+        metrics.event_queue("vpc-auditor-events", Some("ReceiveMessage"));
         let text = metrics.text();
 
         let mut exported: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
@@ -838,11 +1008,20 @@ mod tests {
                 exported.insert(name.to_string(), (kind.to_string(), Vec::new()));
             } else if !line.starts_with('#') {
                 let name = line.split(['{', ' ']).next().unwrap();
+                // A histogram's series are its name plus _bucket, _sum and _count.
+                let name = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| {
+                        name.strip_suffix(suffix)
+                            .filter(|base| exported.get(*base).is_some_and(|e| e.0 == "histogram"))
+                    })
+                    .unwrap_or(name);
                 let labels: Vec<String> = line
                     .split_once('{')
                     .map(|(_, rest)| {
                         rest.split("\",")
                             .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_string()))
+                            .filter(|k| k != "le")
                             .collect()
                     })
                     .unwrap_or_default();

@@ -333,7 +333,19 @@ pub fn failing_daemon(dir: &Path) -> Daemon {
     let path = dir.join("snapshot.json");
     write_snapshot(&path, &snapshot);
 
+    // An events queue on a loopback port nobody listens on: its reads fail, so the events
+    // series and the unreadable-queue alert have data too.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let config = write(
+        dir,
+        "config.yaml",
+        &format!("events:\n  queue_url: {closed}/123456789012/vpc-auditor-events\n"),
+    );
     let daemon = Daemon::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--endpoint-url",
+        &closed,
         "--from-snapshot",
         path.to_str().unwrap(),
         "--schedule",
@@ -354,15 +366,16 @@ pub fn failing_daemon(dir: &Path) -> Daemon {
     write_snapshot(&path, &snapshot);
     wait_for(
         Duration::from_secs(30),
-        "the daemon to count a us-east-1 scan error",
+        "the daemon to count a us-east-1 scan error and a failed queue read",
         || {
             let (_, body) = daemon.get("/metrics");
-            body.lines()
-                .any(|l| {
-                    l.starts_with("vpc_auditor_scan_errors_total{")
-                        && l.contains("aws_region=\"us-east-1\"")
-                })
-                .then_some(())
+            let errors = body.lines().any(|l| {
+                l.starts_with("vpc_auditor_scan_errors_total{")
+                    && l.contains("aws_region=\"us-east-1\"")
+            });
+            // The queue's first read has failed (after the SDK's retries).
+            let queue = body.contains("vpc_auditor_event_queue_up{");
+            (errors && queue).then_some(())
         },
         || daemon.process.log(),
     );

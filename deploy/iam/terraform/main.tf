@@ -164,6 +164,17 @@ data "aws_iam_policy_document" "permissions" {
       resources = ["*"]
     }
   }
+
+  # The events queue, for `events:` (event-driven re-scans); that queue only.
+  dynamic "statement" {
+    for_each = var.events_queue_arn != "" ? [1] : []
+    content {
+      sid       = "ReadEventsQueue"
+      effect    = "Allow"
+      actions   = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+      resources = [var.events_queue_arn]
+    }
+  }
 }
 
 resource "aws_iam_role" "auditor" {

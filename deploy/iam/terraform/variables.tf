@@ -63,6 +63,17 @@ variable "assumable_role_arns" {
   }
 }
 
+variable "events_queue_arn" {
+  description = "The events queue (deploy/events/, the config's events.queue_url): the role may receive, delete and read the attributes of messages on it, and on no other queue. Empty: none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.events_queue_arn == "" || can(regex("^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$", var.events_queue_arn))
+    error_message = "events_queue_arn is empty or an SQS queue ARN."
+  }
+}
+
 variable "discover_organization_accounts" {
   description = "Let the auditor list the AWS Organization's accounts (organizations:ListAccounts) for the config's organizations: discovery; only useful in the management or a delegated administrator account."
   type        = bool
