@@ -210,8 +210,9 @@ fn arg(id: &str) -> String {
     }
 }
 
-/// True when `remediation` is nothing but complete AWS CLI commands: one per line, no
-/// `<placeholder>`.
+/// The commands of `remediation` when it is complete AWS CLI commands, one per line, no
+/// `<placeholder>`, after at most some lines of prose that lead into them (each ending in
+/// `:`, as "Restore the trust policy of ...:" or "Otherwise:"); `None` otherwise.
 fn complete_commands(remediation: &str) -> Option<Vec<String>> {
     let lines: Vec<String> = remediation
         .split(" && ")
@@ -219,19 +220,14 @@ fn complete_commands(remediation: &str) -> Option<Vec<String>> {
         .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
         .collect();
-    let commands: Vec<String> = lines
-        .iter()
-        .filter(|l| l.starts_with("aws "))
-        .cloned()
-        .collect();
-    // A leading sentence ("Restore the trust policy of ...:") is allowed; prose between
-    // or after commands is not.
-    let prose = lines.len() - commands.len();
-    let leading_ok = prose == 0 || (prose == 1 && !lines[0].starts_with("aws ") && lines[0].ends_with(':'));
-    let complete = !commands.is_empty()
-        && leading_ok
-        && commands.iter().all(|c| !c.contains(" <") && !c.contains("=<") && !c.contains("<the"));
-    complete.then_some(commands)
+    let first = lines.iter().position(|l| l.starts_with("aws "))?;
+    let (prose, commands) = lines.split_at(first);
+    let leading_ok = prose.last().is_none_or(|l| l.ends_with(':'));
+    let complete = leading_ok
+        && commands.iter().all(|c| {
+            c.starts_with("aws ") && !c.contains(" <") && !c.contains("=<") && !c.contains("<the")
+        });
+    complete.then(|| commands.to_vec())
 }
 
 struct VpcPlanner<'a, 'v> {

@@ -222,6 +222,11 @@ fn complete_commands_are_recognised_and_placeholders_are_not() {
     assert!(complete_commands("aws ec2 modify-vpc-endpoint --vpc-endpoint-id vpce-1 --private-dns-enabled").is_some());
     assert!(complete_commands("Restore it:\naws iam update-assume-role-policy --role-name r --policy-document '{}'").is_some());
     assert!(complete_commands("aws ec2 create-subnet --cidr-block <cidr>").is_none());
+    let missing = "If the role comes from the stack, update it. Otherwise:\nAdd the missing grants:\n\
+                   aws iam create-policy --policy-name p --policy-document '{}'\n\
+                   aws iam attach-role-policy --role-name r --policy-arn arn:aws:iam::1:policy/p";
+    assert_eq!(complete_commands(missing).unwrap().len(), 2);
+    assert!(complete_commands("aws iam get-role --role-name r\nthen look at it").is_none());
     assert!(complete_commands("Remove the extra grants (aws iam list-role-policies --role-name r)").is_none());
     assert_eq!(
         environment_variables(r#"x '"'"$UNION_EXTERNAL_ID"'"' "$NAT_3""#),
