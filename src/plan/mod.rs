@@ -1136,11 +1136,22 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
         for f in rest {
             match complete_commands(&f.remediation) {
                 Some(commands) => {
-                    let commands = commands
+                    let commands: Vec<String> = commands
                         .into_iter()
                         .map(|c| format!("{c} --region {}", self.region.region))
                         .collect();
-                    self.push(StepKind::Automatic, f.message.clone(), &[f], commands, None);
+                    // Findings fixed by the same commands (endpoints sharing one security
+                    // group) share one step: AWS refuses the same rule twice.
+                    let same = self.steps.iter_mut().find(|s| {
+                        s.kind == StepKind::Automatic
+                            && commands.iter().all(|c| s.commands.contains(c))
+                    });
+                    match same {
+                        Some(step) => step.fixes.push(FixedFinding::of(f)),
+                        None => {
+                            self.push(StepKind::Automatic, f.message.clone(), &[f], commands, None)
+                        }
+                    }
                 }
                 None => self.push(
                     StepKind::Manual,

@@ -233,3 +233,15 @@ fn complete_commands_are_recognised_and_placeholders_are_not() {
         vec!["UNION_EXTERNAL_ID".to_string()]
     );
 }
+
+#[test]
+fn endpoints_sharing_a_security_group_share_one_step() {
+    let snapshot = compliant_vpc()
+        .with(|r| r.security_groups[0].ingress[0].ipv4_ranges = vec!["10.0.0.0/24".into()])
+        .build();
+    let plan = plan_of(&snapshot);
+    let steps: Vec<&Step> = plan.automatic_steps().collect();
+    assert_eq!(steps.len(), 1, "{}", all_text(&plan));
+    assert_eq!(steps[0].fixes.len(), 3);
+    assert_eq!(steps[0].commands.len(), 1);
+}
