@@ -57,7 +57,10 @@ fn findings(report: &Value) -> Found {
 /// (rule, resource) of every finding an automatic step of the report's plan fixes.
 fn automatically_fixed(report: &Value) -> Found {
     let mut out = Found::new();
-    for group in report["plan"]["groups"].as_array().expect("a plan in the report") {
+    for group in report["plan"]["groups"]
+        .as_array()
+        .expect("a plan in the report")
+    {
         for step in group["steps"].as_array().unwrap() {
             if step["kind"] == "automatic" {
                 for f in step["fixes"].as_array().unwrap() {
@@ -104,7 +107,11 @@ impl<'a> Run<'a> {
         let out = run(&mut cmd);
         let report = json_report(&out);
         assert!(
-            report["scans"].as_array().unwrap().iter().all(|s| s["status"] == "ok"),
+            report["scans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["status"] == "ok"),
             "every scan completes: {}",
             report["scans"]
         );
@@ -186,9 +193,17 @@ fn assert_fixed(before: &Value, after: &Value, must_fix: &[(&str, &str)]) {
     let was = findings(before);
     let now = findings(after);
     let still: Vec<_> = fixed.intersection(&now).collect();
-    assert!(still.is_empty(), "still there after the fix: {still:?}\nafter: {:#}", after["findings"]);
+    assert!(
+        still.is_empty(),
+        "still there after the fix: {still:?}\nafter: {:#}",
+        after["findings"]
+    );
     let new: Vec<_> = now.difference(&was).collect();
-    assert!(new.is_empty(), "new findings after the fix: {new:?}\nafter: {:#}", after["findings"]);
+    assert!(
+        new.is_empty(),
+        "new findings after the fix: {new:?}\nafter: {:#}",
+        after["findings"]
+    );
     assert_eq!(
         automatic_step_count(after),
         0,
@@ -242,11 +257,17 @@ async fn each_vpc_rule_is_fixed_by_the_script_on_its_own_broken_vpc() {
     };
     let no_public = scenario::build(&ec2, "no-public-subnet-in-c", &no_public_c).await;
     must.push(("vpc.public_subnet_per_az".into(), no_public.vpc_id.clone()));
-    must.push(("nat.same_az".into(), id(&no_public, "subnet-private-c").into()));
+    must.push((
+        "nat.same_az".into(),
+        id(&no_public, "subnet-private-c").into(),
+    ));
 
     let egress = scenario::build(&ec2, "private-without-egress", &compliant).await;
     scenario::delete_default_route(&ec2, id(&egress, "rtb-private-c")).await;
-    must.push(("subnet.private_egress".into(), id(&egress, "subnet-private-c").into()));
+    must.push((
+        "subnet.private_egress".into(),
+        id(&egress, "subnet-private-c").into(),
+    ));
 
     let misplaced = scenario::build(&ec2, "nat-in-private-subnet", &compliant).await;
     let nat = scenario::create_nat(&ec2, id(&misplaced, "subnet-private-c")).await;
@@ -281,7 +302,10 @@ async fn each_vpc_rule_is_fixed_by_the_script_on_its_own_broken_vpc() {
         .send()
         .await
         .unwrap();
-    must.push(("endpoint.interface_az_coverage".into(), id(&coverage, "vpce-logs").into()));
+    must.push((
+        "endpoint.interface_az_coverage".into(),
+        id(&coverage, "vpce-logs").into(),
+    ));
 
     let sg = scenario::build(&ec2, "endpoint-sg-too-narrow", &compliant).await;
     let narrow = |cidr: &str| {
@@ -304,7 +328,10 @@ async fn each_vpc_rule_is_fixed_by_the_script_on_its_own_broken_vpc() {
         .send()
         .await
         .unwrap();
-    must.push(("endpoint.security_group".into(), id(&sg, "vpce-logs").into()));
+    must.push((
+        "endpoint.security_group".into(),
+        id(&sg, "vpce-logs").into(),
+    ));
 
     let run = Run::new(&moto);
     let (before, after, script) = run.scan_apply_rescan();
@@ -447,6 +474,9 @@ async fn iam_drift_is_fixed_and_the_excess_grant_is_a_manual_step() {
     );
     assert!(script.contains("\"$UNION_EXTERNAL_ID\""), "{script}");
     let excess = ("iam.policy_excess_permissions".to_string(), arn.clone());
-    assert!(findings(&after).contains(&excess), "the excess grant is not removed blindly");
+    assert!(
+        findings(&after).contains(&excess),
+        "the excess grant is not removed blindly"
+    );
     assert!(!automatically_fixed(&before).contains(&excess));
 }

@@ -89,12 +89,19 @@ pub fn render(plan: &Plan, generated_at: &str) -> String {
                 StepKind::Manual => "MANUAL, not run: ",
                 StepKind::NeedsDecision => "NEEDS DECISION, not run: ",
             };
-            comment(&mut out, "", &format!("Step {number}: {label}{}", step.summary));
+            comment(
+                &mut out,
+                "",
+                &format!("Step {number}: {label}{}", step.summary),
+            );
             for fixed in &step.fixes {
                 comment(
                     &mut out,
                     "  fixes ",
-                    &format!("{} on {}: {}", fixed.rule_id, fixed.resource_id, fixed.message),
+                    &format!(
+                        "{} on {}: {}",
+                        fixed.rule_id, fixed.resource_id, fixed.message
+                    ),
                 );
             }
             if let Some(reason) = &step.reason {
@@ -118,7 +125,9 @@ pub fn render(plan: &Plan, generated_at: &str) -> String {
         }
         out.push('\n');
     }
-    out.push_str(&format!("echo 'vpc-auditor: {number} step(s) done or listed'\n"));
+    out.push_str(&format!(
+        "echo 'vpc-auditor: {number} step(s) done or listed'\n"
+    ));
     out
 }
 
@@ -200,7 +209,10 @@ mod tests {
             reason: None,
         }]);
         let text = render(&plan, "t");
-        assert!(text.contains(": \"${UNION_EXTERNAL_ID:?set UNION_EXTERNAL_ID"), "{text}");
+        assert!(
+            text.contains(": \"${UNION_EXTERNAL_ID:?set UNION_EXTERNAL_ID"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -219,6 +231,10 @@ mod tests {
             .arg(&text)
             .output()
             .expect("bash runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -161,7 +161,10 @@ pub fn build(snapshot: &Snapshot, findings: &[Finding]) -> Plan {
             .copied()
             .filter(|f| f.account_id == region.account_id && f.region == region.region)
             .collect();
-        let vpc_ids: BTreeSet<&str> = of_region.iter().filter_map(|f| f.vpc_id.as_deref()).collect();
+        let vpc_ids: BTreeSet<&str> = of_region
+            .iter()
+            .filter_map(|f| f.vpc_id.as_deref())
+            .collect();
         for vpc_id in vpc_ids {
             let Some(view) = topo.vpcs.iter().find(|v| v.vpc.id == vpc_id) else {
                 continue;
@@ -317,14 +320,18 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
 
     fn capture(&mut self, prefix: &str, rest: &str, query: &str) -> (String, String) {
         let var = self.vars.fresh(prefix);
-        let line = format!(
-            "{var}=$({} --query {query} --output text)",
-            self.ec2(rest)
-        );
+        let line = format!("{var}=$({} --query {query} --output text)", self.ec2(rest));
         (format!("${var}"), line)
     }
 
-    fn push(&mut self, kind: StepKind, summary: String, fixes: &[&Finding], commands: Vec<String>, reason: Option<String>) {
+    fn push(
+        &mut self,
+        kind: StepKind,
+        summary: String,
+        fixes: &[&Finding],
+        commands: Vec<String>,
+        reason: Option<String>,
+    ) {
         self.steps.push(Step {
             kind,
             summary,
@@ -530,7 +537,11 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
             .routes
             .iter()
             .any(|r| r.destination_cidr.as_deref() == Some("0.0.0.0/0"));
-        let verb = if exists { "replace-route" } else { "create-route" };
+        let verb = if exists {
+            "replace-route"
+        } else {
+            "create-route"
+        };
         self.ec2(&format!(
             "{verb} --route-table-id {} --destination-cidr-block 0.0.0.0/0 {flag} {}",
             table.id,
@@ -541,9 +552,17 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
     /// Public subnets that route to an attached IGW, per AZ.
     fn public_subnets_by_az(&self) -> BTreeMap<String, Vec<&'a SubnetView<'a>>> {
         let mut out: BTreeMap<String, Vec<&SubnetView>> = BTreeMap::new();
-        for s in self.view.subnets.iter().filter(|s| s.role == SubnetRole::Public) {
-            let routed = s.default_target().is_some_and(|t| self.view.has_attached_igw(t))
-                || s.route_table.is_some_and(|t| self.igw_routed_tables.contains(&t.id));
+        for s in self
+            .view
+            .subnets
+            .iter()
+            .filter(|s| s.role == SubnetRole::Public)
+        {
+            let routed = s
+                .default_target()
+                .is_some_and(|t| self.view.has_attached_igw(t))
+                || s.route_table
+                    .is_some_and(|t| self.igw_routed_tables.contains(&t.id));
             if routed {
                 out.entry(s.az().to_string()).or_default().push(s);
             }
@@ -559,17 +578,28 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
         let vpc = self.vpc();
         let lacking: Vec<String> = finding.details["availability_zones_lacking"]
             .as_array()
-            .map(|a| a.iter().filter_map(|z| z.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|z| z.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         let public = self.public_subnets_by_az();
-        let lacking: Vec<String> = lacking.into_iter().filter(|az| !public.contains_key(az)).collect();
+        let lacking: Vec<String> = lacking
+            .into_iter()
+            .filter(|az| !public.contains_key(az))
+            .collect();
         if lacking.is_empty() {
             let finding = *finding;
             if self.credit_igw_step(finding) {
                 return;
             }
         }
-        let Some(table) = public.values().flatten().find_map(|s| s.route_table.filter(|_| !s.uses_main_route_table)) else {
+        let Some(table) = public
+            .values()
+            .flatten()
+            .find_map(|s| s.route_table.filter(|_| !s.uses_main_route_table))
+        else {
             self.push(
                 StepKind::NeedsDecision,
                 format!("Add public subnets to {vpc}"),
@@ -616,7 +646,10 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
         if !commands.is_empty() {
             self.push(
                 StepKind::Automatic,
-                format!("Add public subnets to {vpc}, on public route table {}", table.id),
+                format!(
+                    "Add public subnets to {vpc}, on public route table {}",
+                    table.id
+                ),
                 &found,
                 commands,
                 None,
@@ -625,13 +658,22 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
     }
 
     fn cidr_list(&self) -> String {
-        self.cidrs.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+        self.cidrs
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// A NAT gateway that serves `az`: an existing public one in a public subnet of `az`,
     /// else one the plan creates there. `None` (with a needs-decision step) when `az` has
     /// no public subnet to hold one.
-    fn nat_for(&mut self, az: &str, misplaced: &BTreeSet<&str>, fixes: &[&Finding]) -> Option<String> {
+    fn nat_for(
+        &mut self,
+        az: &str,
+        misplaced: &BTreeSet<&str>,
+        fixes: &[&Finding],
+    ) -> Option<String> {
         if let Some(nat) = self.nat_in_az.get(az) {
             return Some(nat.clone());
         }
@@ -656,7 +698,8 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
             None => {
                 let vpc = self.vpc();
                 let planned = self.new_public.get(az).map(|v| arg(v));
-                let Some(subnet) = in_az.iter().map(|s| s.subnet.id.clone()).min().or(planned) else {
+                let Some(subnet) = in_az.iter().map(|s| s.subnet.id.clone()).min().or(planned)
+                else {
                     self.push(
                         StepKind::NeedsDecision,
                         format!("Give {az} of {vpc} a NAT gateway"),
@@ -666,13 +709,20 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
                     );
                     return None;
                 };
-                let (eip, eip_line) = self.capture("EIP", "allocate-address --domain vpc", "AllocationId");
+                let (eip, eip_line) =
+                    self.capture("EIP", "allocate-address --domain vpc", "AllocationId");
                 let (nat, nat_line) = self.capture(
                     "NAT",
-                    &format!("create-nat-gateway --subnet-id {subnet} --allocation-id {}", arg(&eip)),
+                    &format!(
+                        "create-nat-gateway --subnet-id {subnet} --allocation-id {}",
+                        arg(&eip)
+                    ),
                     "NatGateway.NatGatewayId",
                 );
-                let wait = self.ec2(&format!("wait nat-gateway-available --nat-gateway-ids {}", arg(&nat)));
+                let wait = self.ec2(&format!(
+                    "wait nat-gateway-available --nat-gateway-ids {}",
+                    arg(&nat)
+                ));
                 self.push(
                     StepKind::Automatic,
                     format!("Create a NAT gateway in public subnet {subnet} ({az})"),
@@ -712,8 +762,14 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
         if misplaced_findings.is_empty() && subnet_findings.is_empty() {
             return;
         }
-        let misplaced: BTreeSet<&str> = misplaced_findings.iter().map(|f| f.resource_id.as_str()).collect();
-        let flagged: BTreeSet<&str> = subnet_findings.iter().map(|f| f.resource_id.as_str()).collect();
+        let misplaced: BTreeSet<&str> = misplaced_findings
+            .iter()
+            .map(|f| f.resource_id.as_str())
+            .collect();
+        let flagged: BTreeSet<&str> = subnet_findings
+            .iter()
+            .map(|f| f.resource_id.as_str())
+            .collect();
         let view = self.view;
         let private: Vec<&SubnetView> = view.subnets_with_role(SubnetRole::Private).collect();
         // Tables to plan: those holding a flagged subnet or routing to a misplaced NAT.
@@ -772,7 +828,9 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
                     .or_else(|| nats.keys().next().copied())
             };
             for (az, in_az) in &by_az {
-                let Some(nat) = nats.get(az).cloned() else { continue };
+                let Some(nat) = nats.get(az).cloned() else {
+                    continue;
+                };
                 let fixes = fixes_for(in_az);
                 let ids: Vec<&str> = in_az.iter().map(|s| s.subnet.id.as_str()).collect();
                 if Some(*az) == keep_az {
@@ -783,7 +841,11 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
                     self.repointed_tables.insert(table.id.clone());
                     self.push(
                         StepKind::Automatic,
-                        format!("Route {} ({az}) through NAT gateway {nat} on route table {}", ids.join(", "), table.id),
+                        format!(
+                            "Route {} ({az}) through NAT gateway {nat} on route table {}",
+                            ids.join(", "),
+                            table.id
+                        ),
                         &fixes,
                         vec![cmd],
                         None,
@@ -810,9 +872,11 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
         for f in misplaced_findings {
             let nat = f.resource_id.as_str();
             let still_used = view.subnets.iter().any(|s| {
-                let moved = s
-                    .route_table
-                    .is_some_and(|t| self.table_of.get(&s.subnet.id).is_some_and(|now| *now != t.id));
+                let moved = s.route_table.is_some_and(|t| {
+                    self.table_of
+                        .get(&s.subnet.id)
+                        .is_some_and(|now| *now != t.id)
+                });
                 let repointed = s
                     .route_table
                     .is_some_and(|t| self.repointed_tables.contains(&t.id));
@@ -824,7 +888,10 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
                     format!("Delete NAT gateway {nat} once nothing routes to it"),
                     &[f],
                     vec![self.ec2(&format!("delete-nat-gateway --nat-gateway-id {nat}"))],
-                    Some("subnets that are not private still route to it; re-point them first".into()),
+                    Some(
+                        "subnets that are not private still route to it; re-point them first"
+                            .into(),
+                    ),
                 );
             } else {
                 let commands = vec![
@@ -854,10 +921,15 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
         );
         let mut commands = vec![line];
         for route in &old.routes {
-            let (Some(dest), Some(target)) = (route.destination_cidr.as_deref(), route.target.as_deref()) else {
+            let (Some(dest), Some(target)) =
+                (route.destination_cidr.as_deref(), route.target.as_deref())
+            else {
                 continue;
             };
-            if dest == "0.0.0.0/0" || target == "local" || route.state.as_deref() == Some("blackhole") {
+            if dest == "0.0.0.0/0"
+                || target == "local"
+                || route.state.as_deref() == Some("blackhole")
+            {
                 continue;
             }
             let flag = match target.split('-').next().unwrap_or("") {
@@ -892,7 +964,10 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
                 "modify-vpc-endpoint --vpc-endpoint-id {endpoint} --add-route-table-ids {}",
                 arg(&rtb)
             )));
-            self.endpoint_tables.entry(endpoint).or_default().push(rtb.clone());
+            self.endpoint_tables
+                .entry(endpoint)
+                .or_default()
+                .push(rtb.clone());
         }
         for s in subnets {
             let id = &s.subnet.id;
@@ -950,7 +1025,12 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
                     .iter()
                     .filter(|e| e.id == endpoint)
                     .flat_map(|e| e.route_table_ids.iter().cloned())
-                    .chain(self.endpoint_tables.get(endpoint).cloned().unwrap_or_default())
+                    .chain(
+                        self.endpoint_tables
+                            .get(endpoint)
+                            .cloned()
+                            .unwrap_or_default(),
+                    )
                     .collect();
                 let missing: Vec<String> = tables.difference(&on).map(|t| arg(t)).collect();
                 if missing.is_empty() {
@@ -977,13 +1057,16 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
         for s in self.view.subnets_with_role(SubnetRole::Private) {
             let better = best.get(s.az()).is_none_or(|b| {
                 let free = |v: &SubnetView| v.subnet.available_ip_address_count.unwrap_or(0);
-                (free(s), std::cmp::Reverse(&s.subnet.id)) > (free(b), std::cmp::Reverse(&b.subnet.id))
+                (free(s), std::cmp::Reverse(&s.subnet.id))
+                    > (free(b), std::cmp::Reverse(&b.subnet.id))
             });
             if better {
                 best.insert(s.az(), s);
             }
         }
-        best.into_iter().map(|(az, s)| (az, s.subnet.id.as_str())).collect()
+        best.into_iter()
+            .map(|(az, s)| (az, s.subnet.id.as_str()))
+            .collect()
     }
 
     fn interface_endpoints(&mut self) {
@@ -994,7 +1077,11 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
         let vpc = self.vpc();
         let services: Vec<String> = finding.details["missing_services"]
             .as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         let subnets: Vec<&str> = self.one_private_subnet_per_az().into_values().collect();
         if subnets.is_empty() || services.is_empty() {
@@ -1015,7 +1102,11 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
             ),
             "GroupId",
         );
-        let ranges: Vec<String> = self.cidrs.iter().map(|c| format!("{{CidrIp={c}}}")).collect();
+        let ranges: Vec<String> = self
+            .cidrs
+            .iter()
+            .map(|c| format!("{{CidrIp={c}}}"))
+            .collect();
         let mut commands = vec![
             sg_line,
             self.ec2(&format!(
@@ -1078,7 +1169,9 @@ impl<'a, 'v> VpcPlanner<'a, 'v> {
                 format!("Make room for pods beside subnet {}", f.resource_id),
                 &[f],
                 commands,
-                Some(format!("a subnet's CIDR cannot be changed in place; closest safe action: {closest}")),
+                Some(format!(
+                    "a subnet's CIDR cannot be changed in place; closest safe action: {closest}"
+                )),
             );
         }
         for f in self.of_rule("subnet.ip_capacity") {

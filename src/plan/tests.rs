@@ -64,8 +64,12 @@ fn zones_sharing_a_route_table_each_get_their_own() {
     );
     assert!(text.contains("--nat-gateway-id nat-b"), "{text}");
     assert!(text.contains("--nat-gateway-id nat-c"), "{text}");
-    assert!(!text.contains("replace-route --route-table-id rtb-private-a"), "{text}");
-    assert!(text.contains("modify-vpc-endpoint --vpc-endpoint-id vpce-s3 --add-route-table-ids \"$RTB_"));
+    assert!(
+        !text.contains("replace-route --route-table-id rtb-private-a"),
+        "{text}"
+    );
+    assert!(text
+        .contains("modify-vpc-endpoint --vpc-endpoint-id vpce-s3 --add-route-table-ids \"$RTB_"));
     assert!(text.contains("replace-route-table-association --association-id $("));
     // The finding each step fixes is quoted.
     assert!(plan
@@ -85,16 +89,28 @@ fn create_route_where_there_is_no_default_route_and_a_nat_is_made_where_none_is(
                 .iter_mut()
                 .find(|t| t.id == "rtb-private-b")
                 .unwrap();
-            t.routes.retain(|r| r.destination_cidr.as_deref() != Some("0.0.0.0/0"));
-            let s = r.subnets.iter_mut().find(|s| s.id == "subnet-priv-b").unwrap();
-            s.tags.insert("kubernetes.io/role/internal-elb".into(), "1".into());
+            t.routes
+                .retain(|r| r.destination_cidr.as_deref() != Some("0.0.0.0/0"));
+            let s = r
+                .subnets
+                .iter_mut()
+                .find(|s| s.id == "subnet-priv-b")
+                .unwrap();
+            s.tags
+                .insert("kubernetes.io/role/internal-elb".into(), "1".into());
         })
         .build();
     let plan = plan_of(&snapshot);
     let text = commands(&plan).join("\n");
     assert!(text.contains("allocate-address --domain vpc"), "{text}");
-    assert!(text.contains("create-nat-gateway --subnet-id subnet-pub-b --allocation-id \"$EIP_"), "{text}");
-    assert!(text.contains("wait nat-gateway-available --nat-gateway-ids \"$NAT_"), "{text}");
+    assert!(
+        text.contains("create-nat-gateway --subnet-id subnet-pub-b --allocation-id \"$EIP_"),
+        "{text}"
+    );
+    assert!(
+        text.contains("wait nat-gateway-available --nat-gateway-ids \"$NAT_"),
+        "{text}"
+    );
     assert!(text.contains("create-route --route-table-id rtb-private-b --destination-cidr-block 0.0.0.0/0 --nat-gateway-id \"$NAT_"), "{text}");
     assert!(!text.contains("replace-route"), "{text}");
 }
@@ -106,7 +122,10 @@ fn interface_endpoints_get_one_subnet_per_az() {
         .subnet("subnet-app-b", "vpc-good", "us-east-1b", "10.0.193.0/24")
         .with(|r| {
             r.vpc_endpoints.retain(|e| e.id != "vpce-logs");
-            for (table, subnet) in [("rtb-private-a", "subnet-app-a"), ("rtb-private-b", "subnet-app-b")] {
+            for (table, subnet) in [
+                ("rtb-private-a", "subnet-app-a"),
+                ("rtb-private-b", "subnet-app-b"),
+            ] {
                 let t = r.route_tables.iter_mut().find(|t| t.id == table).unwrap();
                 t.associations.push(crate::snapshot::RouteTableAssociation {
                     main: false,
@@ -139,8 +158,20 @@ fn a_small_vpc_gets_a_secondary_cidr_and_no_slash_18_subnet_inside_a_slash_24() 
         .subnet("subnet-pub", "vpc-small", "us-east-1a", "10.1.0.0/28")
         .subnet("subnet-priv", "vpc-small", "us-east-1a", "10.1.0.64/26")
         .nat("nat-1", "vpc-small", "subnet-pub")
-        .route_table("rtb-pub", "vpc-small", false, Some("igw-1"), &["subnet-pub"])
-        .route_table("rtb-priv", "vpc-small", false, Some("nat-1"), &["subnet-priv"])
+        .route_table(
+            "rtb-pub",
+            "vpc-small",
+            false,
+            Some("igw-1"),
+            &["subnet-pub"],
+        )
+        .route_table(
+            "rtb-priv",
+            "vpc-small",
+            false,
+            Some("nat-1"),
+            &["subnet-priv"],
+        )
         .route_table("rtb-main", "vpc-small", true, None, &[])
         .vpc("vpc-other", "10.0.0.0/16")
         .build();
@@ -160,7 +191,11 @@ fn a_small_vpc_gets_a_secondary_cidr_and_no_slash_18_subnet_inside_a_slash_24() 
         .find(|s| s.fixes.iter().any(|f| f.rule_id == "subnet.private_size"))
         .expect("a step for subnet.private_size");
     assert_eq!(private_size.kind, StepKind::Manual);
-    assert!(private_size.reason.as_deref().unwrap().contains("cannot be changed in place"));
+    assert!(private_size
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("cannot be changed in place"));
     // The closest safe action uses the new secondary CIDR, not space the /24 lacks.
     for c in &private_size.commands {
         assert!(c.contains("10.2.0.0/18"), "{c}");
@@ -201,7 +236,11 @@ fn a_misplaced_nat_is_replaced_and_deleted() {
         .with(|r| {
             r.nat_gateways[0].subnet_id = Some("subnet-priv-a".into());
             // keep rtb-private-a routed to it
-            let t = r.route_tables.iter_mut().find(|t| t.id == "rtb-private-a").unwrap();
+            let t = r
+                .route_tables
+                .iter_mut()
+                .find(|t| t.id == "rtb-private-a")
+                .unwrap();
             t.routes[1] = Route {
                 destination_cidr: Some("0.0.0.0/0".into()),
                 target: Some("nat-a".into()),
@@ -212,22 +251,38 @@ fn a_misplaced_nat_is_replaced_and_deleted() {
         .build();
     let plan = plan_of(&snapshot);
     let text = commands(&plan).join("\n");
-    assert!(text.contains("create-nat-gateway --subnet-id subnet-pub-a"), "{text}");
+    assert!(
+        text.contains("create-nat-gateway --subnet-id subnet-pub-a"),
+        "{text}"
+    );
     assert!(text.contains("replace-route --route-table-id rtb-private-a --destination-cidr-block 0.0.0.0/0 --nat-gateway-id \"$NAT_"), "{text}");
-    assert!(text.contains("delete-nat-gateway --nat-gateway-id nat-a"), "{text}");
+    assert!(
+        text.contains("delete-nat-gateway --nat-gateway-id nat-a"),
+        "{text}"
+    );
 }
 
 #[test]
 fn complete_commands_are_recognised_and_placeholders_are_not() {
-    assert!(complete_commands("aws ec2 modify-vpc-endpoint --vpc-endpoint-id vpce-1 --private-dns-enabled").is_some());
-    assert!(complete_commands("Restore it:\naws iam update-assume-role-policy --role-name r --policy-document '{}'").is_some());
+    assert!(complete_commands(
+        "aws ec2 modify-vpc-endpoint --vpc-endpoint-id vpce-1 --private-dns-enabled"
+    )
+    .is_some());
+    assert!(complete_commands(
+        "Restore it:\naws iam update-assume-role-policy --role-name r --policy-document '{}'"
+    )
+    .is_some());
     assert!(complete_commands("aws ec2 create-subnet --cidr-block <cidr>").is_none());
-    let missing = "If the role comes from the stack, update it. Otherwise:\nAdd the missing grants:\n\
+    let missing =
+        "If the role comes from the stack, update it. Otherwise:\nAdd the missing grants:\n\
                    aws iam create-policy --policy-name p --policy-document '{}'\n\
                    aws iam attach-role-policy --role-name r --policy-arn arn:aws:iam::1:policy/p";
     assert_eq!(complete_commands(missing).unwrap().len(), 2);
     assert!(complete_commands("aws iam get-role --role-name r\nthen look at it").is_none());
-    assert!(complete_commands("Remove the extra grants (aws iam list-role-policies --role-name r)").is_none());
+    assert!(complete_commands(
+        "Remove the extra grants (aws iam list-role-policies --role-name r)"
+    )
+    .is_none());
     assert_eq!(
         environment_variables(r#"x '"'"$UNION_EXTERNAL_ID"'"' "$NAT_3""#),
         vec!["UNION_EXTERNAL_ID".to_string()]

@@ -221,7 +221,9 @@ fn interface_required(
     let mut per_az: std::collections::BTreeMap<&str, &crate::rules::topology::SubnetView> =
         Default::default();
     for s in view.subnets_with_role(SubnetRole::Private) {
-        let free = |v: &crate::rules::topology::SubnetView| v.subnet.available_ip_address_count.unwrap_or(0);
+        let free = |v: &crate::rules::topology::SubnetView| {
+            v.subnet.available_ip_address_count.unwrap_or(0)
+        };
         let better = per_az.get(s.az()).is_none_or(|b| {
             (free(s), std::cmp::Reverse(&s.subnet.id)) > (free(b), std::cmp::Reverse(&b.subnet.id))
         });

@@ -121,7 +121,11 @@ pub fn route_fix(view: &VpcView, topo: &RegionTopology, subnet: &SubnetView) -> 
         .map(|s| s.subnet.id.as_str())
         .collect();
     let has_default = subnet.default_route.is_some();
-    let verb = if has_default { "replace-route" } else { "create-route" };
+    let verb = if has_default {
+        "replace-route"
+    } else {
+        "create-route"
+    };
     if subnet.uses_main_route_table || !shared_with.is_empty() {
         format!(
             "Route table {} is shared{}: give {} its own route table routed to {nat} \

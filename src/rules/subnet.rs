@@ -130,7 +130,9 @@ fn private_egress(view: &VpcView, topo: &RegionTopology, _: &NoParams, sink: &mu
         sink.report(
             id,
             format!("Private subnet {id} {problem}"),
-            format!("{fix} (or, where egress is central, route it to the attached transit gateway)"),
+            format!(
+                "{fix} (or, where egress is central, route it to the attached transit gateway)"
+            ),
             json!({
                 "route_table_id": subnet.route_table.map(|t| t.id.clone()),
                 "uses_main_route_table": subnet.uses_main_route_table,

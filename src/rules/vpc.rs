@@ -272,8 +272,18 @@ fn subnet_per_az(view: &VpcView, topo: &RegionTopology, role: SubnetRole, sink: 
         // Only a size that fits: the size of the VPC's subnets of this role, and a block
         // that is free inside its CIDRs.
         let siblings = view
-            .subnets_with_role(if role == "public" { SubnetRole::Public } else { SubnetRole::Private })
-            .filter_map(|s| s.subnet.cidr_block.as_deref()?.parse::<ipnetwork::Ipv4Network>().ok())
+            .subnets_with_role(if role == "public" {
+                SubnetRole::Public
+            } else {
+                SubnetRole::Private
+            })
+            .filter_map(|s| {
+                s.subnet
+                    .cidr_block
+                    .as_deref()?
+                    .parse::<ipnetwork::Ipv4Network>()
+                    .ok()
+            })
             .map(|n| n.prefix())
             .max()
             .unwrap_or(24);
@@ -284,7 +294,9 @@ fn subnet_per_az(view: &VpcView, topo: &RegionTopology, role: SubnetRole, sink: 
         );
         let block = match free {
             Some(block) => format!("{block} (a free /{siblings})"),
-            None => format!("a free /{siblings}: the VPC has none left, add a secondary CIDR first"),
+            None => {
+                format!("a free /{siblings}: the VPC has none left, add a secondary CIDR first")
+            }
         };
         let zones = lacking.join(", ");
         let remediation = if role == "public" {
