@@ -86,12 +86,41 @@ fn corporate_egress(
     );
 }
 
-fn az_count(view: &VpcView, _: &RegionTopology, settings: &AzCount, sink: &mut Sink) {
+fn az_count(view: &VpcView, topo: &RegionTopology, settings: &AzCount, sink: &mut Sink) {
     sink.evaluated(&view.vpc.id);
     let azs = view.azs();
     let min = settings.min_azs();
     if (azs.len() as u64) < u64::from(min) {
         let vpc = &view.vpc.id;
+        let more = u64::from(min) - azs.len() as u64;
+        // The region's other availability zones, when the snapshot lists them.
+        let candidates: Vec<&str> = topo
+            .region
+            .availability_zones
+            .iter()
+            .filter(|z| {
+                z.zone_type
+                    .as_deref()
+                    .is_none_or(|t| t == "availability-zone")
+            })
+            .filter(|z| z.state.as_deref().is_none_or(|s| s == "available"))
+            .map(|z| z.name.as_str())
+            .filter(|z| !azs.contains(z))
+            .collect();
+        let zones = if candidates.is_empty() {
+            "ZONE (one the VPC does not use yet)".to_string()
+        } else {
+            format!("one of {}", candidates.join(", "))
+        };
+        let free = super::cidr::free_block(
+            &super::cidr::vpc_cidrs(view.vpc),
+            &super::cidr::used_by_subnets(topo.region, vpc),
+            24,
+        );
+        let space = match free {
+            Some(block) => format!("free space of the VPC such as {block}"),
+            None => "a secondary CIDR: the VPC has no free /24 left".to_string(),
+        };
         sink.report(
             vpc,
             format!(
@@ -99,9 +128,9 @@ fn az_count(view: &VpcView, _: &RegionTopology, settings: &AzCount, sink: &mut S
                 azs.len()
             ),
             format!(
-                "Add a public and a private subnet in {} more zone(s): \
-                 aws ec2 create-subnet --vpc-id {vpc} --availability-zone <zone> --cidr-block <cidr>",
-                u64::from(min) - azs.len() as u64
+                "Add a public and a private subnet in {more} more zone(s) ({zones}), from {space}: \
+                 aws ec2 create-subnet --vpc-id {vpc} --availability-zone ZONE --cidr-block BLOCK, each with \
+                 its route table, NAT gateway and endpoints like the other zones"
             ),
             json!({ "availability_zones": azs, "az_count": azs.len(), "min_azs": min }),
         );
