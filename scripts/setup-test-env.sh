@@ -30,6 +30,19 @@ sys.exit(m.version('jsonschema') != '$JSONSCHEMA_VERSION' or m.version('junitpar
     "jsonschema==$JSONSCHEMA_VERSION" "junitparser==$JUNITPARSER_VERSION"
 fi
 
+# The AWS CLI for tests/fix_apply_moto.rs: the fix script that `--format fix-script` writes is
+# run with it, pointed at moto (AWS_ENDPOINT_URL), as a person would run it.
+awscli_venv=.venv/awscli
+AWSCLI_VERSION=1.46.3
+if ! "$awscli_venv/bin/python" -c "
+import importlib.metadata as m, sys
+sys.exit(m.version('awscli') != '$AWSCLI_VERSION')" 2>/dev/null; then
+  echo "setup: installing awscli==$AWSCLI_VERSION into $awscli_venv" >&2
+  rm -rf "$awscli_venv"
+  python3 -m venv "$awscli_venv"
+  "$awscli_venv/bin/pip" install --quiet --disable-pip-version-check "awscli==$AWSCLI_VERSION"
+fi
+
 # The Grafana alerting tools for tests/grafana_alerting.rs and scripts/gen-grafana-alerts.py:
 # PyYAML reads alerts.yaml and writes the provisioning file, grafana-foundation-sdk holds
 # Grafana's alerting types the JSON Schema is generated from, jsonschema validates with it.

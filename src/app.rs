@@ -121,6 +121,9 @@ async fn run_once(cli: &Cli) -> Result<i32, String> {
     if let Some(baseline) = &baseline {
         crate::export::baseline::apply(&mut report, baseline);
     }
+    if formats.contains(&ReportFormat::Json) || formats.contains(&ReportFormat::FixScript) {
+        report.plan = Some(crate::plan::build(&snapshot, &report.findings));
+    }
     tracing::info!(
         duration_seconds = duration.as_secs_f64(),
         findings = report.findings.len(),
@@ -205,6 +208,13 @@ fn render(
         ReportFormat::Sarif => sarif::render(report) + "\n",
         ReportFormat::Junit => junit::render(report)?,
         ReportFormat::Markdown => markdown::render(report),
+        ReportFormat::FixScript => crate::export::fix_script::render(
+            &report
+                .plan
+                .clone()
+                .unwrap_or_else(|| crate::plan::build(snapshot, &report.findings)),
+            &report.generated_at,
+        ),
         ReportFormat::Table => {
             let color = to_terminal
                 && std::io::stdout().is_terminal()

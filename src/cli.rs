@@ -23,6 +23,8 @@ pub enum ReportFormat {
     Junit,
     /// GitHub-flavoured Markdown, for a pull-request comment.
     Markdown,
+    /// One bash script applying the remediation plan (docs/fix-plans.md).
+    FixScript,
 }
 
 impl ReportFormat {
@@ -35,6 +37,7 @@ impl ReportFormat {
             ReportFormat::Sarif => "report.sarif",
             ReportFormat::Junit => "report.junit.xml",
             ReportFormat::Markdown => "report.md",
+            ReportFormat::FixScript => "fix.sh",
         }
     }
 }

@@ -8,7 +8,8 @@
 //! The layers point one way: `main → app → daemon / scan → collect | rules (evaluate),
 //! suppress | export → model`. `config` is the one reader of the settings: it reads rule
 //! packs through `rules::pack` and suppressions through `suppress`, and neither imports it
-//! back. `schemas` prints the JSON Schemas of those files. The model (`snapshot`,
+//! back. `schemas` prints the JSON Schemas of those files. `plan` (evaluate layer, pure) turns
+//! findings into one remediation plan per VPC and role; `export::fix_script` renders it. The model (`snapshot`,
 //! `finding`, `values`, `input`) imports nothing above it. `tests/layers.rs` fails on an
 //! import cycle between top-level modules or between the files of `export/`.
 
@@ -22,6 +23,7 @@ pub mod export;
 pub mod finding;
 pub mod iam;
 pub mod input;
+pub mod plan;
 pub mod rules;
 pub mod scan;
 pub mod schemas;

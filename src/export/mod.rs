@@ -1,5 +1,6 @@
 //! Export: turning evaluation results into what people and machines read. Reports for
-//! `--once` (human table, JSON, HTML, SARIF, JUnit, Markdown), and for the daemon the merged last good result
+//! `--once` (human table, JSON, HTML, SARIF, JUnit, Markdown, and the fix script of
+//! `crate::plan`), and for the daemon the merged last good result
 //! (`latest`), its Prometheus metrics (`metrics`) and its status page (`html`). Both HTML
 //! pages draw each VPC with `vpc_picture`.
 //!
@@ -10,6 +11,7 @@
 //! no file here imports another in a cycle (`tests/layers.rs` checks it).
 
 pub mod baseline;
+pub mod fix_script;
 pub mod html;
 pub mod html_report;
 pub mod junit;

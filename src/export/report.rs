@@ -43,6 +43,10 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved: Option<Vec<BaselineFinding>>,
     pub summary: Summary,
+    /// With `--once --format json` or `fix-script`: the remediation plan, per VPC and role
+    /// (`crate::plan`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<crate::plan::Plan>,
     /// Every (rule, resource) evaluated, pass or fail, when the evaluation recorded them
     /// (for the JUnit report); not part of the JSON schema.
     #[serde(skip)]
@@ -206,6 +210,7 @@ impl Report {
             notes: evaluation.notes,
             resolved: None,
             summary,
+            plan: None,
             checked: evaluation.checked,
         }
     }

@@ -81,7 +81,7 @@ pub const CATALOGUE: &[RuleInfo] = &[
         "The VPC's subnets span at least `min_azs` availability zones.",
         "The data plane spreads nodes over zones; the vendor recommends a minimum of 3."),
     rule(VPC_CIDR_SIZE, Medium, Vpc,
-        "The VPC's primary CIDR is at least as large as `max_prefix_length` (/16).",
+        "The VPC's largest IPv4 CIDR, primary or secondary, is at least as large as `max_prefix_length` (/16).",
         "One IP is allocated per pod with most CNIs; a /16 leaves room for /18 private subnets in every zone."),
     rule(VPC_IGW_ATTACHED, High, Vpc,
         "An internet gateway is attached and at least one subnet routes 0.0.0.0/0 to it.",

@@ -217,12 +217,23 @@ fn interface_required(
     if missing.is_empty() {
         return;
     }
-    let private_subnets: Vec<&str> = view
-        .subnets_with_role(SubnetRole::Private)
-        .map(|s| s.subnet.id.as_str())
-        .collect();
+    // One subnet per AZ (EC2 refuses two in one zone): the one with the most free IPs.
+    let mut per_az: std::collections::BTreeMap<&str, &crate::rules::topology::SubnetView> =
+        Default::default();
+    for s in view.subnets_with_role(SubnetRole::Private) {
+        let free = |v: &crate::rules::topology::SubnetView| {
+            v.subnet.available_ip_address_count.unwrap_or(0)
+        };
+        let better = per_az.get(s.az()).is_none_or(|b| {
+            (free(s), std::cmp::Reverse(&s.subnet.id)) > (free(b), std::cmp::Reverse(&b.subnet.id))
+        });
+        if better {
+            per_az.insert(s.az(), s);
+        }
+    }
+    let private_subnets: Vec<&str> = per_az.values().map(|s| s.subnet.id.as_str()).collect();
     let subnets = if private_subnets.is_empty() {
-        "<one private subnet per AZ>".to_string()
+        "SUBNETS (the VPC has no private subnet: one per AZ)".to_string()
     } else {
         private_subnets.join(" ")
     };
@@ -231,8 +242,9 @@ fn interface_required(
         .map(|service| {
             format!(
                 "aws ec2 create-vpc-endpoint --vpc-id {vpc} --vpc-endpoint-type Interface \
-                 --service-name {service} --subnet-ids {subnets} --security-group-ids <sg admitting 443 from the VPC> \
-                 --private-dns-enabled"
+                 --service-name {service} --subnet-ids {subnets} --security-group-ids SG \
+                 --private-dns-enabled (SG: a security group admitting TCP 443 from the VPC's CIDRs; \
+                 --format fix-script creates one)"
             )
         })
         .collect();

@@ -1168,6 +1168,16 @@ fn trust_remediation(
         return String::new();
     };
     let mut json = to_iam_json(trust);
+    // A template may leave Version out; IAM then reads the 2008 language, and some IAM
+    // front ends refuse the document. The fix always says 2012-10-17.
+    if let Some(doc) = json.as_object_mut() {
+        if !doc.contains_key("Version") {
+            let mut with_version = serde_json::Map::new();
+            with_version.insert("Version".into(), json!("2012-10-17"));
+            with_version.extend(std::mem::take(doc));
+            *doc = with_version;
+        }
+    }
     // The shell variable each secret value is read from: the environment variable the pack
     // names for its parameter, else one named after the parameter.
     let variable_for = |value: &str| -> String {

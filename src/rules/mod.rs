@@ -9,6 +9,7 @@
 //! failed, so a failure can never read as "no findings".
 
 pub mod catalogue;
+pub mod cidr;
 pub mod data_plane;
 pub mod ecr;
 pub mod endpoint;

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::catalogue;
 use super::pack::{NoParams, SubnetRole};
-use super::topology::{RegionTopology, VpcView};
+use super::topology::{RegionTopology, SubnetView, VpcView};
 use super::{Rule, Sink};
 
 pub const IN_PUBLIC_SUBNET: Rule<NoParams> = (catalogue::NAT_IN_PUBLIC_SUBNET, in_public_subnet);
@@ -69,10 +69,7 @@ fn same_az(view: &VpcView, topo: &RegionTopology, _: &NoParams, sink: &mut Sink)
         sink.evaluated(&subnet.subnet.id);
         if nat_subnet.az() != subnet.az() {
             let id = &subnet.subnet.id;
-            let table = subnet
-                .route_table
-                .map(|t| t.id.as_str())
-                .unwrap_or("<route table>");
+            let fix = route_fix(view, topo, subnet);
             sink.report(
                 id,
                 format!(
@@ -80,11 +77,7 @@ fn same_az(view: &VpcView, topo: &RegionTopology, _: &NoParams, sink: &mut Sink)
                     subnet.az(),
                     nat_subnet.az()
                 ),
-                format!(
-                    "Create a NAT gateway in a public subnet of {} and point this subnet at it: \
-                     aws ec2 replace-route --route-table-id {table} --destination-cidr-block 0.0.0.0/0 --nat-gateway-id <new nat>",
-                    subnet.az()
-                ),
+                fix,
                 json!({
                     "nat_gateway_id": nat_id,
                     "nat_availability_zone": nat_subnet.az(),
@@ -92,6 +85,65 @@ fn same_az(view: &VpcView, topo: &RegionTopology, _: &NoParams, sink: &mut Sink)
                 }),
             );
         }
+    }
+}
+
+/// How to route `subnet` through its own zone's NAT gateway without moving the problem:
+/// when its route table is shared with subnets of other zones (or is the main table), the
+/// subnet needs a table of its own.
+pub fn route_fix(view: &VpcView, topo: &RegionTopology, subnet: &SubnetView) -> String {
+    let az = subnet.az();
+    let own_nat = view
+        .nat_gateways
+        .iter()
+        .filter(|n| n.state.as_deref() == Some("available"))
+        .filter(|n| n.connectivity_type.as_deref().unwrap_or("public") == "public")
+        .find(|n| {
+            n.subnet_id
+                .as_deref()
+                .and_then(|s| topo.subnet(s))
+                .is_some_and(|s| s.az() == az && s.routes_to_igw())
+        })
+        .map(|n| n.id.clone());
+    let nat = match &own_nat {
+        Some(nat) => nat.clone(),
+        None => format!("NAT (a new NAT gateway in a public subnet of {az}: aws ec2 create-nat-gateway, then aws ec2 wait nat-gateway-available)"),
+    };
+    let Some(table) = subnet.route_table else {
+        return format!("Route {} through {nat}", subnet.subnet.id);
+    };
+    let shared_with: Vec<&str> = view
+        .subnets
+        .iter()
+        .filter(|s| s.subnet.id != subnet.subnet.id)
+        .filter(|s| s.route_table.is_some_and(|t| t.id == table.id))
+        .filter(|s| s.az() != az || !s.is(SubnetRole::Private))
+        .map(|s| s.subnet.id.as_str())
+        .collect();
+    let has_default = subnet.default_route.is_some();
+    let verb = if has_default {
+        "replace-route"
+    } else {
+        "create-route"
+    };
+    if subnet.uses_main_route_table || !shared_with.is_empty() {
+        format!(
+            "Route table {} is shared{}: give {} its own route table routed to {nat} \
+             (aws ec2 create-route-table, aws ec2 create-route --destination-cidr-block 0.0.0.0/0 --nat-gateway-id, \
+             aws ec2 replace-route-table-association); --format fix-script writes these steps with the ids",
+            table.id,
+            if subnet.uses_main_route_table {
+                " (it is the VPC's main table)".to_string()
+            } else {
+                format!(" with {}", shared_with.join(", "))
+            },
+            subnet.subnet.id
+        )
+    } else {
+        format!(
+            "aws ec2 {verb} --route-table-id {} --destination-cidr-block 0.0.0.0/0 --nat-gateway-id {nat}",
+            table.id
+        )
     }
 }
 

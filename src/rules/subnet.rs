@@ -32,7 +32,7 @@ fn role_details(view: &SubnetView) -> serde_json::Value {
     view.class_details()
 }
 
-fn private_size(view: &VpcView, _: &RegionTopology, settings: &MaxPrefix, sink: &mut Sink) {
+fn private_size(view: &VpcView, topo: &RegionTopology, settings: &MaxPrefix, sink: &mut Sink) {
     let max = settings.max_prefix_length().0;
     for subnet in view.subnets_with_role(SubnetRole::Private) {
         let Some(net) = ipv4_net(subnet) else {
@@ -49,13 +49,27 @@ fn private_size(view: &VpcView, _: &RegionTopology, settings: &MaxPrefix, sink: 
                      a /{max} holds {}",
                     (1u64 << (32 - u32::from(max))) - AWS_RESERVED_IPS
                 ),
-                format!(
-                    "Subnets cannot be resized: create a /{max} private subnet in {} \
-                     (aws ec2 create-subnet --vpc-id {} --availability-zone {} --cidr-block <cidr>/{max}) and move workloads to it",
-                    subnet.az(),
-                    view.vpc.id,
-                    subnet.az()
-                ),
+                {
+                    let free = super::cidr::free_block(
+                        &super::cidr::vpc_cidrs(view.vpc),
+                        &super::cidr::used_by_subnets(topo.region, &view.vpc.id),
+                        max,
+                    );
+                    match free {
+                        Some(block) => format!(
+                            "Subnets cannot be resized: create a /{max} private subnet in {} \
+                             (aws ec2 create-subnet --vpc-id {} --availability-zone {} --cidr-block {block}) and move workloads to it",
+                            subnet.az(),
+                            view.vpc.id,
+                            subnet.az()
+                        ),
+                        None => format!(
+                            "Subnets cannot be resized, and the VPC has no free /{max}: add a secondary CIDR \
+                             (see vpc.cidr_size), create a /{max} private subnet in {} there and move workloads to it",
+                            subnet.az()
+                        ),
+                    }
+                },
                 json!({
                     "cidr_block": net.to_string(),
                     "prefix_length": net.prefix(),
@@ -112,18 +126,12 @@ fn private_egress(view: &VpcView, topo: &RegionTopology, _: &NoParams, sink: &mu
                 target,
             } => (problem, kind, target),
         };
-        let table = subnet
-            .route_table
-            .map(|t| t.id.as_str())
-            .unwrap_or("<route table>");
+        let fix = super::nat::route_fix(view, topo, subnet);
         sink.report(
             id,
             format!("Private subnet {id} {problem}"),
             format!(
-                "aws ec2 replace-route --route-table-id {table} --destination-cidr-block 0.0.0.0/0 \
-                 --nat-gateway-id <the public NAT gateway in {}> (create-route if there is none; \
-                 or, where egress is central, --transit-gateway-id <the attached transit gateway>)",
-                subnet.az()
+                "{fix} (or, where egress is central, route it to the attached transit gateway)"
             ),
             json!({
                 "route_table_id": subnet.route_table.map(|t| t.id.clone()),
@@ -189,11 +197,20 @@ fn ip_capacity(view: &VpcView, _: &RegionTopology, settings: &IpCapacity, sink: 
                     "Subnet {id} ({net}) has {free} of {usable} IPs free ({percent:.1}%); \
                      the thresholds are {min_percent}% and {min_ips} IPs"
                 ),
-                format!(
-                    "Add capacity with another subnet in {} for the data plane, or release unused ENIs \
-                     (aws ec2 describe-network-interfaces --filters Name=subnet-id,Values={id} Name=status,Values=available)",
-                    subnet.az()
-                ),
+                if free >= usable {
+                    // Nothing to release: the subnet is too small for the threshold.
+                    format!(
+                        "The subnet is entirely free but too small for the threshold: add capacity with \
+                         a larger subnet in {} for the data plane (subnets cannot be resized)",
+                        subnet.az()
+                    )
+                } else {
+                    format!(
+                        "Add capacity with another subnet in {} for the data plane, or release unused ENIs \
+                         (aws ec2 describe-network-interfaces --filters Name=subnet-id,Values={id} Name=status,Values=available)",
+                        subnet.az()
+                    )
+                },
                 json!({
                     "cidr_block": net.to_string(),
                     "usable_ips": usable,

@@ -86,12 +86,41 @@ fn corporate_egress(
     );
 }
 
-fn az_count(view: &VpcView, _: &RegionTopology, settings: &AzCount, sink: &mut Sink) {
+fn az_count(view: &VpcView, topo: &RegionTopology, settings: &AzCount, sink: &mut Sink) {
     sink.evaluated(&view.vpc.id);
     let azs = view.azs();
     let min = settings.min_azs();
     if (azs.len() as u64) < u64::from(min) {
         let vpc = &view.vpc.id;
+        let more = u64::from(min) - azs.len() as u64;
+        // The region's other availability zones, when the snapshot lists them.
+        let candidates: Vec<&str> = topo
+            .region
+            .availability_zones
+            .iter()
+            .filter(|z| {
+                z.zone_type
+                    .as_deref()
+                    .is_none_or(|t| t == "availability-zone")
+            })
+            .filter(|z| z.state.as_deref().is_none_or(|s| s == "available"))
+            .map(|z| z.name.as_str())
+            .filter(|z| !azs.contains(z))
+            .collect();
+        let zones = if candidates.is_empty() {
+            "ZONE (one the VPC does not use yet)".to_string()
+        } else {
+            format!("one of {}", candidates.join(", "))
+        };
+        let free = super::cidr::free_block(
+            &super::cidr::vpc_cidrs(view.vpc),
+            &super::cidr::used_by_subnets(topo.region, vpc),
+            24,
+        );
+        let space = match free {
+            Some(block) => format!("free space of the VPC such as {block}"),
+            None => "a secondary CIDR: the VPC has no free /24 left".to_string(),
+        };
         sink.report(
             vpc,
             format!(
@@ -99,36 +128,61 @@ fn az_count(view: &VpcView, _: &RegionTopology, settings: &AzCount, sink: &mut S
                 azs.len()
             ),
             format!(
-                "Add a public and a private subnet in {} more zone(s): \
-                 aws ec2 create-subnet --vpc-id {vpc} --availability-zone <zone> --cidr-block <cidr>",
-                u64::from(min) - azs.len() as u64
+                "Add a public and a private subnet in {more} more zone(s) ({zones}), from {space}: \
+                 aws ec2 create-subnet --vpc-id {vpc} --availability-zone ZONE --cidr-block BLOCK, each with \
+                 its route table, NAT gateway and endpoints like the other zones"
             ),
             json!({ "availability_zones": azs, "az_count": azs.len(), "min_azs": min }),
         );
     }
 }
 
-fn cidr_size(view: &VpcView, _: &RegionTopology, settings: &MaxPrefix, sink: &mut Sink) {
+/// The VPC's address space is judged by its largest IPv4 CIDR block, primary or
+/// secondary: the private subnets can live in a secondary block, and adding one is the only
+/// way to grow a VPC, so it is also what the fix does.
+fn cidr_size(view: &VpcView, topo: &RegionTopology, settings: &MaxPrefix, sink: &mut Sink) {
     sink.evaluated(&view.vpc.id);
     let vpc = &view.vpc.id;
     let max = settings.max_prefix_length().0;
-    let cidr = view.vpc.cidr_block.as_deref().unwrap_or("");
-    match cidr.parse::<ipnetwork::Ipv4Network>() {
-        Ok(net) if net.prefix() <= max => {}
-        Ok(net) => sink.report(
+    let blocks = super::cidr::vpc_cidrs(view.vpc);
+    let listed: Vec<String> = blocks.iter().map(|b| b.to_string()).collect();
+    match blocks.iter().map(|b| b.prefix()).min() {
+        Some(largest) if largest <= max => {}
+        Some(largest) => {
+            let add = match super::cidr::secondary_cidr(topo.region, view.vpc, max) {
+                Some(block) => format!(
+                    "add a secondary CIDR for the private subnets (the first /{max} no VPC of the region \
+                     uses; check it against peered networks): aws ec2 associate-vpc-cidr-block --vpc-id {vpc} --cidr-block {block}"
+                ),
+                None => format!(
+                    "add a secondary /{max} CIDR that AWS accepts next to {} and no connected network uses \
+                     (aws ec2 associate-vpc-cidr-block --vpc-id {vpc} --cidr-block BLOCK)",
+                    listed[0]
+                ),
+            };
+            sink.report(
+                vpc,
+                format!(
+                    "VPC {vpc} CIDR {} is smaller than the recommended /{max}",
+                    listed.join(", ")
+                ),
+                format!("A VPC's CIDR cannot be resized; create a /{max} VPC, or {add}"),
+                json!({
+                    "cidr_block": view.vpc.cidr_block,
+                    "cidr_blocks": listed,
+                    "prefix_length": largest,
+                    "max_prefix_length": max,
+                }),
+            )
+        }
+        None => sink.report(
             vpc,
-            format!("VPC {vpc} CIDR {cidr} is smaller than the recommended /{max}"),
             format!(
-                "A VPC's primary CIDR cannot be resized; create a /{max} VPC, or add a secondary \
-                 CIDR for the private subnets: aws ec2 associate-vpc-cidr-block --vpc-id {vpc} --cidr-block <cidr>/{max}"
+                "VPC {vpc} has no readable IPv4 CIDR ({:?}), so its size cannot be verified",
+                view.vpc.cidr_block.as_deref().unwrap_or("")
             ),
-            json!({ "cidr_block": cidr, "prefix_length": net.prefix(), "max_prefix_length": max }),
-        ),
-        Err(_) => sink.report(
-            vpc,
-            format!("VPC {vpc} has no readable IPv4 CIDR ({cidr:?}), so its size cannot be verified"),
             "Check the VPC's CIDR blocks in the console or with aws ec2 describe-vpcs".to_string(),
-            json!({ "cidr_block": cidr, "max_prefix_length": max }),
+            json!({ "cidr_block": view.vpc.cidr_block, "max_prefix_length": max }),
         ),
     }
 }
@@ -223,7 +277,7 @@ fn private_subnet_per_az(view: &VpcView, topo: &RegionTopology, _: &NoParams, si
 
 /// Every AZ the VPC uses must have a subnet of `role`. A public subnet only counts when it
 /// actually routes to an attached internet gateway.
-fn subnet_per_az(view: &VpcView, _: &RegionTopology, role: SubnetRole, sink: &mut Sink) {
+fn subnet_per_az(view: &VpcView, topo: &RegionTopology, role: SubnetRole, sink: &mut Sink) {
     sink.evaluated(&view.vpc.id);
     let vpc = &view.vpc.id;
     let all = view.azs();
@@ -244,15 +298,46 @@ fn subnet_per_az(view: &VpcView, _: &RegionTopology, role: SubnetRole, sink: &mu
         } else {
             format!("VPC {vpc} has no {role} subnet in {}", lacking.join(", "))
         };
+        // Only a size that fits: the size of the VPC's subnets of this role, and a block
+        // that is free inside its CIDRs.
+        let siblings = view
+            .subnets_with_role(if role == "public" {
+                SubnetRole::Public
+            } else {
+                SubnetRole::Private
+            })
+            .filter_map(|s| {
+                s.subnet
+                    .cidr_block
+                    .as_deref()?
+                    .parse::<ipnetwork::Ipv4Network>()
+                    .ok()
+            })
+            .map(|n| n.prefix())
+            .max()
+            .unwrap_or(24);
+        let free = super::cidr::free_block(
+            &super::cidr::vpc_cidrs(view.vpc),
+            &super::cidr::used_by_subnets(topo.region, vpc),
+            siblings,
+        );
+        let block = match free {
+            Some(block) => format!("{block} (a free /{siblings})"),
+            None => {
+                format!("a free /{siblings}: the VPC has none left, add a secondary CIDR first")
+            }
+        };
+        let zones = lacking.join(", ");
         let remediation = if role == "public" {
             format!(
-                "In each zone listed: aws ec2 create-subnet --vpc-id {vpc} --availability-zone <zone> \
-                 --cidr-block <a /28>, associated with a route table whose 0.0.0.0/0 targets the internet gateway"
+                "In {zones}: aws ec2 create-subnet --vpc-id {vpc} --availability-zone ZONE --cidr-block {block}, \
+                 associated with a route table whose 0.0.0.0/0 targets the internet gateway (--format fix-script plans it)"
             )
         } else {
             format!(
-                "In each zone listed: aws ec2 create-subnet --vpc-id {vpc} --availability-zone <zone> \
-                 --cidr-block <a /18>, associated with a route table whose 0.0.0.0/0 targets that zone's NAT gateway"
+                "In {zones}: aws ec2 create-subnet --vpc-id {vpc} --availability-zone ZONE --cidr-block {block}, \
+                 associated with a route table whose 0.0.0.0/0 targets that zone's NAT gateway, and added to the \
+                 S3 gateway and interface endpoints"
             )
         };
         sink.report(
@@ -292,21 +377,58 @@ mod tests {
     #[test]
     fn slash_20_vpc_fires_cidr_size_and_slash_16_or_larger_passes() {
         let small = compliant_vpc()
-            .with(|r| r.vpcs[0].cidr_block = Some("10.0.0.0/20".into()))
+            .with(|r| {
+                r.vpcs[0].cidr_block = Some("10.0.0.0/20".into());
+                r.vpcs[0].cidr_blocks = vec!["10.0.0.0/20".into()];
+            })
             .build();
         let found = findings_of(&small, "vpc.cidr_size");
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].details["prefix_length"], 20);
+        // The fix names a block AWS would take, and no placeholder.
+        assert!(
+            found[0]
+                .remediation
+                .contains("associate-vpc-cidr-block --vpc-id vpc-good --cidr-block 10.1.0.0/16"),
+            "{}",
+            found[0].remediation
+        );
         let large = compliant_vpc()
-            .with(|r| r.vpcs[0].cidr_block = Some("10.0.0.0/15".into()))
+            .with(|r| {
+                r.vpcs[0].cidr_block = Some("10.0.0.0/15".into());
+                r.vpcs[0].cidr_blocks = vec!["10.0.0.0/15".into()];
+            })
             .build();
         assert!(findings_of(&large, "vpc.cidr_size").is_empty());
+    }
+
+    /// Semantic change (issue 21): a secondary CIDR counts, so the fix the rule offers
+    /// (associate a secondary /16) closes it.
+    #[test]
+    fn a_secondary_cidr_of_the_recommended_size_passes_cidr_size() {
+        let with_secondary = compliant_vpc()
+            .with(|r| {
+                r.vpcs[0].cidr_block = Some("10.0.0.0/20".into());
+                r.vpcs[0].cidr_blocks = vec!["10.0.0.0/20".into(), "10.1.0.0/16".into()];
+            })
+            .build();
+        assert!(findings_of(&with_secondary, "vpc.cidr_size").is_empty());
+        let two_small = compliant_vpc()
+            .with(|r| {
+                r.vpcs[0].cidr_block = Some("10.0.0.0/17".into());
+                r.vpcs[0].cidr_blocks = vec!["10.0.0.0/17".into(), "10.0.128.0/17".into()];
+            })
+            .build();
+        assert_eq!(findings_of(&two_small, "vpc.cidr_size").len(), 1);
     }
 
     #[test]
     fn unreadable_vpc_cidr_fails_closed() {
         let snapshot = compliant_vpc()
-            .with(|r| r.vpcs[0].cidr_block = None)
+            .with(|r| {
+                r.vpcs[0].cidr_block = None;
+                r.vpcs[0].cidr_blocks = vec!["not-a-cidr".into()];
+            })
             .build();
         assert_eq!(findings_of(&snapshot, "vpc.cidr_size").len(), 1);
     }
