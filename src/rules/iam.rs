@@ -1300,6 +1300,7 @@ fn describe(grant: &Grant) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::iam::excess;
     use crate::rules::pack::{ExpectationSources, SourceFile};
     use crate::snapshot::IamPolicy;
 
