@@ -305,6 +305,12 @@ impl EffectiveGrants {
         self.denies.insert(grant);
     }
 
+    /// The grants with every pattern tokenised and indexed once, for comparing
+    /// the same set many times.
+    pub fn compiled(&self) -> CompiledGrants<'_> {
+        CompiledGrants::new(self)
+    }
+
     /// The allowed grants, without duplicates.
     #[cfg(test)]
     pub fn allows(&self) -> &BTreeSet<Grant> {
@@ -503,17 +509,21 @@ impl<'g> Indexed<'g> {
     }
 }
 
-/// Both sides of a comparison, with every pattern tokenised once.
-struct Compiled<'g> {
+/// One side of a comparison with every pattern tokenised and indexed once, so
+/// that a set compared many times (an expectation against every role, a role
+/// against every documented form and region) pays for it once. Build it with
+/// [`EffectiveGrants::compiled`]; compare with [`missing_with_reasons_compiled`]
+/// and [`excess_compiled`].
+pub struct CompiledGrants<'g> {
     source: &'g EffectiveGrants,
     allows: Indexed<'g>,
     denies: Indexed<'g>,
     boundary: Option<(&'g str, Indexed<'g>)>,
 }
 
-impl<'g> Compiled<'g> {
+impl<'g> CompiledGrants<'g> {
     fn new(grants: &'g EffectiveGrants) -> Self {
-        Compiled {
+        CompiledGrants {
             source: grants,
             allows: Indexed::new(&grants.allows),
             denies: Indexed::new(&grants.denies),
@@ -559,11 +569,17 @@ pub fn missing_with_reasons(
     expected: &EffectiveGrants,
     actual: &EffectiveGrants,
 ) -> Vec<(Grant, MissingReason)> {
-    let want = Compiled::new(expected);
-    let have = Compiled::new(actual);
+    missing_with_reasons_compiled(&expected.compiled(), &actual.compiled())
+}
+
+/// [`missing_with_reasons`] on sets compiled once (see [`CompiledGrants`]).
+pub fn missing_with_reasons_compiled(
+    want: &CompiledGrants,
+    have: &CompiledGrants,
+) -> Vec<(Grant, MissingReason)> {
     let mut out: Vec<(Grant, MissingReason)> = Vec::new();
     for grant in &want.allows.grants {
-        match reason_missing(grant, &want, &have) {
+        match reason_missing(grant, want, have) {
             None => {}
             Some(MissingReason::NotGranted) => out.extend(
                 precise_gap(grant.grant, &have.allows)
@@ -636,15 +652,15 @@ pub fn explain_missing(
 ) -> Option<MissingReason> {
     reason_missing(
         &CompiledGrant::new(grant),
-        &Compiled::new(expected),
-        &Compiled::new(actual),
+        &CompiledGrants::new(expected),
+        &CompiledGrants::new(actual),
     )
 }
 
 fn reason_missing(
     grant: &CompiledGrant,
-    expected: &Compiled,
-    actual: &Compiled,
+    expected: &CompiledGrants,
+    actual: &CompiledGrants,
 ) -> Option<MissingReason> {
     // The same grant on both sides is the common case: a set lookup, no patterns.
     if !actual.source.allows.contains(grant.grant)
@@ -830,8 +846,11 @@ fn narrowed(allow: &CompiledGrant, deny: &CompiledGrant) -> Grant {
 /// not excess. A `NotAction` Allow with fewer exclusions than expected is
 /// reported as the exclusions it lacks. Sorted, without duplicates.
 pub fn excess(expected: &EffectiveGrants, actual: &EffectiveGrants) -> Vec<Grant> {
-    let want = Compiled::new(expected);
-    let have = Compiled::new(actual);
+    excess_compiled(&expected.compiled(), &actual.compiled())
+}
+
+/// [`excess`] on sets compiled once (see [`CompiledGrants`]).
+pub fn excess_compiled(want: &CompiledGrants, have: &CompiledGrants) -> Vec<Grant> {
     let mut out = Vec::new();
     for grant in &have.allows.grants {
         let wholly_denied = have

@@ -150,7 +150,10 @@ fn tokenize(pattern: &str, case_insensitive: bool) -> Vec<Token> {
             '?' => ones += 1,
             _ => {
                 flush(&mut tokens, &mut ones, &mut any);
-                if case_insensitive {
+                if case_insensitive && c.is_ascii() {
+                    // Most actions are ASCII: skip the general case mapping.
+                    tokens.push(Token::Literal(c.to_ascii_lowercase()));
+                } else if case_insensitive {
                     tokens.extend(c.to_lowercase().map(Token::Literal));
                 } else {
                     tokens.push(Token::Literal(c));

@@ -15,14 +15,16 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::finding::Severity;
-use crate::iam::grants::{missing, EffectiveGrants};
+use crate::iam::grants::{
+    excess_compiled, missing_with_reasons_compiled, CompiledGrants, EffectiveGrants,
+};
 use crate::iam::policy::ConditionKey;
 use crate::iam::render::to_iam_json;
 use crate::iam::trust::{TrustDrift, TrustRisk};
 use crate::iam::{
-    compare_trust, effective_grants, excess, group_by_resource, missing_with_reasons, pattern,
-    read_template, remediation, unknown_value, Grant, MissingReason, PolicyDocument, StatementRef,
-    TemplateContext, TrustOptions,
+    compare_trust, effective_grants, group_by_resource, pattern, read_template, remediation,
+    unknown_value, Grant, MissingReason, PolicyDocument, StatementRef, TemplateContext,
+    TrustOptions,
 };
 use crate::input::InputError;
 use crate::snapshot::{IamRole, IamSnapshot, Snapshot};
@@ -398,6 +400,59 @@ struct Candidate<'p> {
     want: EffectiveGrants,
 }
 
+/// What one role is judged to lack and carry in excess against one candidate, computed
+/// once: `choose` compares with it and `check_role` reports from it, so the best fit is
+/// never compared twice.
+struct Comparison {
+    /// The expected grants the role does not reliably give, with reasons; `None` when the
+    /// role's documents could not be read.
+    gaps: Option<Vec<(Grant, MissingReason)>>,
+    /// The role's grants beyond the expectation (only for `mode: exact`; else empty).
+    extra: Option<Vec<Grant>>,
+    /// The trust drifts (see [`trust_drifts`]).
+    trust: Option<Result<Vec<TrustDrift>, String>>,
+}
+
+/// A role's side of every comparison, read, parsed and compiled once for all candidates.
+struct RoleSide<'r> {
+    role: &'r IamRole,
+    documents: &'r Result<RoleDocuments, String>,
+    /// The role's grants compiled; `None` when its documents could not be read.
+    have: Option<CompiledGrants<'r>>,
+    /// The role's trust policy, parsed; `Err` says why it could not be.
+    trust: Result<PolicyDocument, String>,
+}
+
+impl<'r> RoleSide<'r> {
+    fn new(role: &'r IamRole, documents: &'r Result<RoleDocuments, String>) -> Self {
+        RoleSide {
+            role,
+            documents,
+            have: documents.as_ref().ok().map(|d| d.grants.compiled()),
+            trust: role
+                .trust_policy
+                .as_deref()
+                .ok_or_else(|| "the role has no trust policy".to_string())
+                .and_then(|t| PolicyDocument::parse(t).map_err(|e| e.to_string())),
+        }
+    }
+
+    fn compare(&self, candidate: &Candidate, want: &CompiledGrants) -> Comparison {
+        let have = self.have.as_ref();
+        Comparison {
+            gaps: have.map(|have| missing_with_reasons_compiled(want, have)),
+            extra: have.map(|have| {
+                if candidate.form.mode == PolicyMode::Exact {
+                    excess_compiled(want, have)
+                } else {
+                    Vec::new()
+                }
+            }),
+            trust: trust_drifts(candidate.form, &candidate.expected, self.role, &self.trust),
+        }
+    }
+}
+
 /// How far a role is from a candidate: the size of the gap (grants missing or in excess,
 /// trust differences that matter, a loosened trust counting ten), then the number of rules
 /// that would fire. The gap comes first: a role built from an older template is closer to
@@ -405,21 +460,12 @@ struct Candidate<'p> {
 /// would spare it a trust finding.
 type Distance = (usize, usize);
 
-fn distance(
-    candidate: &Candidate,
-    documents: &Result<RoleDocuments, String>,
-    role: &IamRole,
-) -> Distance {
-    let Ok(RoleDocuments { grants: have, .. }) = documents else {
+fn distance(comparison: &Comparison) -> Distance {
+    let (Some(gaps), Some(extra)) = (&comparison.gaps, &comparison.extra) else {
         return (usize::MAX, usize::MAX);
     };
-    let gaps = missing(&candidate.want, have).len();
-    let extra = if candidate.form.mode == PolicyMode::Exact {
-        excess(&candidate.want, have).len()
-    } else {
-        0
-    };
-    let trust = match trust_drifts(candidate.form, &candidate.expected, role) {
+    let (gaps, extra) = (gaps.len(), extra.len());
+    let trust = match &comparison.trust {
         None => 0,
         Some(Err(_)) => 1,
         Some(Ok(drifts)) => drifts
@@ -526,23 +572,38 @@ fn evaluate_expectation(
             );
         }
     }
+    // Every candidate's grants, compiled once for all the roles judged against them.
+    let wants: Vec<CompiledGrants> = candidates.iter().map(|c| c.want.compiled()).collect();
     // Roles of one account are mostly built alike: the last role's best fit is tried first.
     let mut hint = 0;
     for role in matched {
-        // The role's documents and grants, read once for every candidate and both
-        // comparisons.
+        // The role's documents and grants, read and compiled once for every candidate and
+        // both comparisons.
         let documents = actual_documents(role);
-        let (chosen, why) = choose(&candidates, &documents, role, regions, &mut hint);
+        let side = RoleSide::new(role, &documents);
+        let mut comparisons: Vec<Option<Comparison>> = std::iter::repeat_with(|| None)
+            .take(candidates.len())
+            .collect();
+        let (chosen, why) = choose(
+            &candidates,
+            &wants,
+            &side,
+            &mut comparisons,
+            regions,
+            &mut hint,
+        );
         let candidate = &candidates[chosen];
+        let comparison = comparisons[chosen]
+            .take()
+            .unwrap_or_else(|| side.compare(candidate, &wants[chosen]));
         let before = eval.findings.len();
         check_role(
             eval,
             pack,
             candidate.form,
             &candidate.expected,
-            &candidate.want,
-            &documents,
-            role,
+            comparison,
+            &side,
             scope(),
         );
         // Say which documented form and region each finding was judged against, and why.
@@ -562,8 +623,9 @@ fn evaluate_expectation(
 /// fits exactly has no finding, so which of several exact fits is chosen is never shown.
 fn choose(
     candidates: &[Candidate],
-    have: &Result<RoleDocuments, String>,
-    role: &IamRole,
+    wants: &[CompiledGrants],
+    side: &RoleSide,
+    comparisons: &mut [Option<Comparison>],
     regions: &RegionChoice,
     hint: &mut usize,
 ) -> (usize, String) {
@@ -577,13 +639,15 @@ fn choose(
         }
         RegionChoice::Scanned(_) => String::new(),
     };
-    if candidates.len() == 1 || have.is_err() {
+    if candidates.len() == 1 || side.have.is_none() {
         return (0, region_reason(&candidates[0].region));
     }
     let mut distances: Vec<Option<Distance>> = vec![None; candidates.len()];
     let start = (*hint).min(candidates.len() - 1);
     for i in (start..candidates.len()).chain(0..start) {
-        let d = distance(&candidates[i], have, role);
+        let comparison = side.compare(&candidates[i], &wants[i]);
+        let d = distance(&comparison);
+        comparisons[i] = Some(comparison);
         distances[i] = Some(d);
         // A perfect fit cannot be beaten; the other candidates need not be compared.
         if d == (0, 0) {
@@ -971,15 +1035,14 @@ fn check_role(
     pack: &RulePack,
     expectation: &RoleExpectation,
     expected: &ExpectedRole,
-    want: &EffectiveGrants,
-    documents: &Result<RoleDocuments, String>,
-    role: &IamRole,
+    comparison: Comparison,
+    side: &RoleSide,
     scope: FindingScope,
 ) {
+    let (role, documents) = (side.role, side.documents);
     let source = expectation.source_label();
     let arn = role.arn.clone();
     let name = &role.name;
-    let have = documents.as_ref().map(|d| &d.grants);
     let unverifiable = |sink: &mut Sink, why: &String| {
         sink.report(
             &arn,
@@ -996,10 +1059,11 @@ fn check_role(
         scope.clone(),
     ) {
         sink.evaluated(&arn);
-        match documents {
-            Err(why) => unverifiable(&mut sink, why),
-            Ok(documents) => {
-                let gaps = missing_with_reasons(want, &documents.grants);
+        // The grants were compared exactly when the documents could be read.
+        match (documents, comparison.gaps) {
+            (Err(why), _) => unverifiable(&mut sink, why),
+            (Ok(_), None) => unverifiable(&mut sink, &"its grants were not compared".into()),
+            (Ok(documents), Some(gaps)) => {
                 if !gaps.is_empty() {
                     report_missing(&mut sink, role, &source, documents, gaps);
                 }
@@ -1017,10 +1081,10 @@ fn check_role(
     .filter(|_| exact)
     {
         sink.evaluated(&arn);
-        match have {
-            Err(why) => unverifiable(&mut sink, why),
-            Ok(have) => {
-                let extra = excess(want, have);
+        match (documents, comparison.extra) {
+            (Err(why), _) => unverifiable(&mut sink, why),
+            (Ok(_), None) => unverifiable(&mut sink, &"its grants were not compared".into()),
+            (Ok(_), Some(extra)) => {
                 if !extra.is_empty() {
                     let groups = group_by_resource(&extra);
                     let actions: BTreeSet<String> =
@@ -1050,7 +1114,7 @@ fn check_role(
         return;
     };
     sink.evaluated(&arn);
-    let drifts = match trust_drifts(expectation, expected, role) {
+    let drifts = match comparison.trust {
         None => return,
         Some(Ok(drifts)) => drifts,
         Some(Err(why)) => {
@@ -1117,16 +1181,12 @@ fn trust_drifts(
     expectation: &RoleExpectation,
     expected: &ExpectedRole,
     role: &IamRole,
+    actual_trust: &Result<PolicyDocument, String>,
 ) -> Option<Result<Vec<TrustDrift>, String>> {
     let expected_trust = expected.trust_policy.as_ref()?;
-    let parsed = role
-        .trust_policy
-        .as_deref()
-        .ok_or_else(|| "the role has no trust policy".to_string())
-        .and_then(|t| PolicyDocument::parse(t).map_err(|e| e.to_string()));
-    let actual_trust = match parsed {
+    let actual_trust = match actual_trust {
         Ok(doc) => doc,
-        Err(why) => return Some(Err(why)),
+        Err(why) => return Some(Err(why.clone())),
     };
     let mut options = TrustOptions {
         partition: partition_of_arn(&role.arn).to_string(),
@@ -1144,7 +1204,7 @@ fn trust_drifts(
         .iter()
         .map(|k| ConditionKey::new(k.as_str()))
         .collect();
-    Some(Ok(compare_trust(expected_trust, &actual_trust, &options)))
+    Some(Ok(compare_trust(expected_trust, actual_trust, &options)))
 }
 
 /// The partition in an ARN (`arn:aws-cn:...`), `aws` when it has none.
@@ -1261,6 +1321,7 @@ fn describe(grant: &Grant) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::iam::excess;
     use crate::rules::pack::{ExpectationSources, SourceFile};
     use crate::snapshot::IamPolicy;
 
