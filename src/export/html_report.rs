@@ -109,7 +109,51 @@ fn write_page(out: &mut String, report: &Report, snapshot: &Snapshot) -> std::fm
         }
         writeln!(out, "</table>")?;
     }
+    write_handover(out, report)?;
     writeln!(out, "</body></html>")
+}
+
+/// The handover section: per data plane, the items to copy to the vendor.
+fn write_handover(out: &mut String, report: &Report) -> std::fmt::Result {
+    if report.handover.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "<h2 id=\"handover\">Handover</h2>")?;
+    for sheet in &report.handover {
+        writeln!(
+            out,
+            "<h3>{} for {} ({}/{}, pack {})</h3>\n<blockquote>{}</blockquote>",
+            escape(&sheet.title()),
+            escape(&sheet.vendor),
+            escape(&sheet.account_id),
+            escape(&sheet.region),
+            escape(&sheet.pack),
+            escape(&sheet.guide)
+        )?;
+        writeln!(out, "<table><tr><th>item</th><th>value</th></tr>")?;
+        for (label, value) in sheet.lines() {
+            writeln!(
+                out,
+                "<tr><td>{}</td><td><code>{}</code></td></tr>",
+                escape(label),
+                escape(&value)
+            )?;
+        }
+        writeln!(out, "</table>")?;
+        writeln!(
+            out,
+            "<p>Open findings on this VPC and role: {}.</p>",
+            escape(&sheet.open_findings_text())
+        )?;
+        if !sheet.gaps.is_empty() {
+            writeln!(out, "<ul>")?;
+            for gap in &sheet.gaps {
+                writeln!(out, "<li>gap: {}</li>", escape(gap))?;
+            }
+            writeln!(out, "</ul>")?;
+        }
+    }
+    Ok(())
 }
 
 /// The VPC cell of a finding row: a link to the VPC's picture.

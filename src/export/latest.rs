@@ -129,6 +129,8 @@ pub struct RegionState {
     pub vpcs: Vec<AuditedVpc>,
     /// The VPCs the last successful scan of this region did not audit, and why.
     pub skipped: Vec<SkippedVpc>,
+    /// The handover sheets of the region's data planes, from its last successful scan.
+    pub handover: Vec<crate::rules::handover::HandoverSheet>,
     pub subnets: Vec<SubnetCapacity>,
     /// The region's network as the last successful scan collected it (security groups
     /// left out), for the status page's VPC pictures; `None` if it never succeeded.
@@ -288,6 +290,7 @@ impl Latest {
                     findings: Vec::new(),
                     vpcs: Vec::new(),
                     skipped: Vec::new(),
+                    handover: Vec::new(),
                     subnets: Vec::new(),
                     network: None,
                 });
@@ -459,6 +462,11 @@ impl Latest {
                 .as_ref()
                 .map(|s| s.notes.clone())
                 .unwrap_or_default(),
+            handover: self
+                .regions
+                .values()
+                .flat_map(|r| r.handover.clone())
+                .collect(),
             incomplete: Vec::new(),
             stale_suppressions: self
                 .last_scan
@@ -554,6 +562,12 @@ fn good_region(
             .skipped
             .iter()
             .filter(|v| here(&v.account_id, &v.region))
+            .cloned()
+            .collect(),
+        handover: report
+            .handover
+            .iter()
+            .filter(|s| here(&s.account_id, &s.region))
             .cloned()
             .collect(),
         subnets,

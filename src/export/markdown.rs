@@ -137,6 +137,37 @@ pub fn render(report: &Report) -> String {
         out.push('\n');
     }
 
+    for (i, sheet) in report.handover.iter().enumerate() {
+        if i == 0 {
+            out.push_str("### Handover\n\n");
+        }
+        let mut section = format!(
+            "**{}** for {} ({}/{}, pack `{}`)\n\n> {}\n\n| item | value |\n|---|---|\n",
+            one_line(&sheet.title()),
+            one_line(&sheet.vendor),
+            cell(&sheet.account_id),
+            cell(&sheet.region),
+            cell(&sheet.pack),
+            one_line(&sheet.guide)
+        );
+        for (label, value) in sheet.lines() {
+            let _ = writeln!(section, "| {label} | `{}` |", cell(&value));
+        }
+        let _ = writeln!(
+            section,
+            "\nOpen findings on this VPC and role: {}.",
+            sheet.open_findings_text()
+        );
+        for gap in &sheet.gaps {
+            let _ = writeln!(section, "- gap: {}", one_line(gap));
+        }
+        section.push('\n');
+        if out.len() + section.len() > MAX_CHARS {
+            break;
+        }
+        out.push_str(&section);
+    }
+
     if !report.notes.is_empty() {
         out.push_str("### Notes\n\n");
         for note in &report.notes {

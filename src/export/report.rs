@@ -43,6 +43,10 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved: Option<Vec<BaselineFinding>>,
     pub summary: Summary,
+    /// The guide's handover list per data plane, for packs that have one
+    /// (`rules::handover`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handover: Vec<crate::rules::handover::HandoverSheet>,
     /// With `--once --format json` or `fix-script`: the remediation plan, per VPC and role
     /// (`crate::plan`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,6 +200,8 @@ impl Report {
             suppressions_stale: evaluation.stale_suppressions,
             baseline: None,
         };
+        let mut handover = evaluation.handover;
+        crate::rules::handover::count_open(&mut handover, &evaluation.findings);
         Report {
             schema_version: REPORT_SCHEMA_VERSION,
             generated_at,
@@ -207,6 +213,7 @@ impl Report {
             vpcs: evaluation.vpcs,
             skipped: evaluation.skipped,
             findings: evaluation.findings,
+            handover,
             notes: evaluation.notes,
             resolved: None,
             summary,

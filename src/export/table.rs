@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::finding::{Finding, ResourceType, Severity};
+use crate::rules::handover::HandoverSheet;
 
 use super::baseline::BaselineStatus;
 use super::report::{Report, ScanOutcome};
@@ -131,6 +132,8 @@ pub fn render(report: &Report, color: bool) -> String {
         write_findings(&mut out, &findings, &paint);
     }
 
+    write_handover(&mut out, &report.handover);
+
     if let Some(resolved) = &report.resolved {
         if !resolved.is_empty() {
             out.push_str("\nResolved since the baseline:\n");
@@ -233,6 +236,54 @@ fn write_findings(
         for (i, line) in f.remediation.lines().enumerate() {
             let lead = if i == 0 { "fix:" } else { "    " };
             let _ = writeln!(out, "           {lead} {line}");
+        }
+    }
+}
+
+/// The handover section: per data plane, the lines to copy to the vendor, then what is
+/// open on it and what could not be filled.
+fn write_handover(out: &mut String, sheets: &[HandoverSheet]) {
+    let mut quoted: Vec<&str> = Vec::new();
+    for sheet in sheets {
+        if !quoted.contains(&sheet.pack.as_str()) {
+            quoted.push(&sheet.pack);
+            let _ = writeln!(
+                out,
+                "\nHandover to {} ({}): \"{}\"",
+                sheet.vendor, sheet.pack, sheet.guide
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n  {}, {}/{}:",
+            sheet.title(),
+            sheet.account_id,
+            sheet.region
+        );
+        let lines = sheet.lines();
+        let width = lines
+            .iter()
+            .map(|(label, _)| label.len())
+            .max()
+            .unwrap_or(0);
+        for (label, value) in lines {
+            let _ = writeln!(out, "    {label:<width$}  {value}");
+        }
+        let zones: Vec<&str> = sheet
+            .zones
+            .iter()
+            .map(|z| z.availability_zone.as_str())
+            .collect();
+        if !zones.is_empty() {
+            let _ = writeln!(out, "    availability zones: {}", zones.join(", "));
+        }
+        let _ = writeln!(
+            out,
+            "    open findings on this VPC and role: {}",
+            sheet.open_findings_text()
+        );
+        for gap in &sheet.gaps {
+            let _ = writeln!(out, "    gap: {gap}");
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod cidr;
 pub mod data_plane;
 pub mod ecr;
 pub mod endpoint;
+pub mod handover;
 pub mod iam;
 pub mod nat;
 pub mod pack;
@@ -66,6 +67,10 @@ pub struct Evaluation {
     /// a large account does not pay for a list nobody reads.
     #[serde(skip)]
     pub checked: Option<Vec<CheckedResource>>,
+    /// The guide's handover list per data plane (`rules::handover`), for packs that have
+    /// one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handover: Vec<handover::HandoverSheet>,
     /// Pinned roles seen for the first time, pinned by this evaluation: the scan adds them
     /// to the pin state file.
     #[serde(skip)]
@@ -162,6 +167,8 @@ fn evaluate_into(
             }
         }
         let topo = topo;
+        // Per pack, the role ARNs of the region's account, found once (`handover`).
+        let mut role_arns: BTreeMap<usize, handover::RoleArns> = BTreeMap::new();
         // The default VPCs skipped at collection, and those the snapshot holds but the
         // scope skips (a snapshot replayed under another config).
         let mut skipped: Vec<SkippedVpc> = Vec::new();
@@ -194,6 +201,17 @@ fn evaluate_into(
                 is_default: view.vpc.is_default,
             });
             let plane = declared_plane(scope, &region.account_id, &region.region, &view.vpc.id);
+            let at = (region.account_id.as_str(), region.region.as_str());
+            handover_sheets(
+                &mut eval,
+                snapshot,
+                packs,
+                scope,
+                &mut role_arns,
+                at,
+                view,
+                plane,
+            );
             for pack in packs {
                 match plane {
                     // A declared VPC is judged by the pack its declaration names.
@@ -208,6 +226,7 @@ fn evaluate_into(
         }
     }
     missing_data_plane_vpcs(&mut eval, snapshot, packs, scope);
+    unverified_handovers(&mut eval, snapshot, packs, scope);
     // The secrets checks read the roles' policies too.
     if packs
         .iter()
@@ -244,6 +263,100 @@ fn evaluate_into(
     eval.notes.sort();
     eval.notes.dedup();
     eval
+}
+
+/// Adds the handover sheets of one audited VPC: its declared data plane's, when the pack
+/// the declaration names has a handover list; otherwise one per pack with a list that no
+/// declared data plane names (a sheet derived from the subnet classes).
+#[allow(clippy::too_many_arguments)]
+fn handover_sheets(
+    eval: &mut Evaluation,
+    snapshot: &Snapshot,
+    packs: &[RulePack],
+    scope: &Scope,
+    role_arns: &mut BTreeMap<usize, handover::RoleArns>,
+    (account, region): (&str, &str),
+    view: &VpcView,
+    plane: Option<&crate::values::data_plane::DataPlane>,
+) {
+    for (index, pack) in packs.iter().enumerate() {
+        let Some(list) = &pack.handover else {
+            continue;
+        };
+        let applies = match plane {
+            Some(plane) => plane.pack == pack.name,
+            None => !scope.data_planes.iter().any(|p| p.pack == pack.name),
+        };
+        if !applies {
+            continue;
+        }
+        let roles = role_arns.entry(index).or_insert_with(|| {
+            let iam = snapshot.iam.iter().find(|i| i.account_id == account);
+            handover::role_arns(pack, iam, region)
+        });
+        eval.handover.push(handover::sheet(
+            pack, list, view, plane, account, region, roles,
+        ));
+    }
+}
+
+/// Adds a sheet, saying why nothing was verified, for each declared data plane under a
+/// pack with a handover list whose VPC was not audited.
+fn unverified_handovers(
+    eval: &mut Evaluation,
+    snapshot: &Snapshot,
+    packs: &[RulePack],
+    scope: &Scope,
+) {
+    for plane in &scope.data_planes {
+        let Some(pack) = packs.iter().find(|p| p.name == plane.pack) else {
+            continue;
+        };
+        let Some(list) = &pack.handover else {
+            continue;
+        };
+        if eval
+            .handover
+            .iter()
+            .any(|s| s.data_plane.as_deref() == Some(plane.name.as_str()))
+        {
+            continue;
+        }
+        let scans: Vec<&crate::snapshot::RegionSnapshot> = snapshot
+            .regions
+            .iter()
+            .filter(|r| r.region == plane.region.0)
+            .filter(|r| {
+                plane
+                    .account_id
+                    .as_ref()
+                    .is_none_or(|a| a.0 == r.account_id)
+            })
+            .collect();
+        let account = plane
+            .account_id
+            .as_ref()
+            .map(|a| a.0.clone())
+            .or_else(|| scans.first().map(|r| r.account_id.clone()))
+            .unwrap_or_default();
+        let why = if scans.is_empty() {
+            format!("region {} was not scanned", plane.region.0)
+        } else if scans.iter().any(|r| r.error.is_some()) {
+            format!("the scan of {} failed (see the scans)", plane.region.0)
+        } else if scans
+            .iter()
+            .any(|r| r.vpcs.iter().any(|v| v.id == plane.vpc_id.0))
+        {
+            format!("VPC {} is outside the audit's scope", plane.vpc_id.0)
+        } else {
+            format!(
+                "VPC {} does not exist in {} (data_plane.vpc_missing)",
+                plane.vpc_id.0, plane.region.0
+            )
+        };
+        eval.handover
+            .push(handover::unverified_sheet(pack, list, plane, &account, why));
+    }
 }
 
 /// The data plane the config declares for this VPC, if any.

@@ -617,6 +617,10 @@ pub struct RulePack {
     /// A recommendation beyond the guide (`iam.vpc_scope_recommended`, info).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc_scope_recommendation: Option<super::role_checks::VpcScopeRecommendation>,
+    /// What the customer hands the vendor, shown per data plane in the report's handover
+    /// section (`rules::handover`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<super::handover::Handover>,
 }
 
 impl RulePack {
@@ -709,6 +713,14 @@ impl RulePack {
                 field: format!("cross_account_ecr[{index}].{name}"),
                 ..InputError::file(file, message)
             })?;
+        }
+        if let Some(handover) = &pack.handover {
+            handover
+                .check(&pack)
+                .map_err(|(name, message)| InputError {
+                    field: format!("handover.{name}"),
+                    ..InputError::file(file, message)
+                })?;
         }
         if let Some(secrets) = &pack.secrets_manager {
             secrets.check().map_err(|(name, message)| InputError {
