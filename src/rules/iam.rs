@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::finding::Severity;
 use crate::iam::grants::{
-    excess_compiled, missing_with_reasons_compiled, CompiledGrants, EffectiveGrants,
+    missing_with_reasons_compiled, CompiledGrants, CompiledUnion, Coverage, EffectiveGrants,
 };
 use crate::iam::policy::ConditionKey;
 use crate::iam::render::to_iam_json;
@@ -407,7 +407,11 @@ struct Comparison {
     /// The expected grants the role does not reliably give, with reasons; `None` when the
     /// role's documents could not be read.
     gaps: Option<Vec<(Grant, MissingReason)>>,
-    /// The role's grants beyond the expectation (only for `mode: exact`; else empty).
+    /// How many grants the role has beyond the expectation (only for `mode: exact`; else
+    /// 0); `None` when its documents could not be read.
+    extra_count: Option<usize>,
+    /// Those grants, once listed: `choose` often only needs their number, and
+    /// [`RoleSide::finish`] lists them for the chosen candidate.
     extra: Option<Vec<Grant>>,
     /// The trust drifts (see [`trust_drifts`]).
     trust: Option<Result<Vec<TrustDrift>, String>>,
@@ -419,16 +423,24 @@ struct RoleSide<'r> {
     documents: &'r Result<RoleDocuments, String>,
     /// The role's grants compiled; `None` when its documents could not be read.
     have: Option<CompiledGrants<'r>>,
+    /// Which candidates cover each of the role's grants, found in one pass for all.
+    coverage: Option<Coverage>,
     /// The role's trust policy, parsed; `Err` says why it could not be.
     trust: Result<PolicyDocument, String>,
 }
 
 impl<'r> RoleSide<'r> {
-    fn new(role: &'r IamRole, documents: &'r Result<RoleDocuments, String>) -> Self {
+    fn new(
+        role: &'r IamRole,
+        documents: &'r Result<RoleDocuments, String>,
+        union: &CompiledUnion,
+    ) -> Self {
+        let have = documents.as_ref().ok().map(|d| d.grants.compiled());
         RoleSide {
             role,
             documents,
-            have: documents.as_ref().ok().map(|d| d.grants.compiled()),
+            coverage: have.as_ref().map(|have| Coverage::new(union, have)),
+            have,
             trust: role
                 .trust_policy
                 .as_deref()
@@ -437,18 +449,40 @@ impl<'r> RoleSide<'r> {
         }
     }
 
-    fn compare(&self, candidate: &Candidate, want: &CompiledGrants) -> Comparison {
+    /// Compares the role with candidate number `index`, whose expected grants are `want`.
+    fn compare(&self, candidate: &Candidate, index: usize, want: &CompiledGrants) -> Comparison {
         let have = self.have.as_ref();
+        let (extra_count, extra) = match (have, &self.coverage) {
+            (Some(have), Some(coverage)) if candidate.form.mode == PolicyMode::Exact => {
+                match coverage.excess_count(index, want, have) {
+                    Some(count) => (Some(count), None),
+                    None => {
+                        let list = coverage.excess(index, want, have);
+                        (Some(list.len()), Some(list))
+                    }
+                }
+            }
+            (Some(_), _) => (Some(0), Some(Vec::new())),
+            (None, _) => (None, None),
+        };
         Comparison {
             gaps: have.map(|have| missing_with_reasons_compiled(want, have)),
-            extra: have.map(|have| {
-                if candidate.form.mode == PolicyMode::Exact {
-                    excess_compiled(want, have)
-                } else {
-                    Vec::new()
-                }
-            }),
+            extra_count,
+            extra,
             trust: trust_drifts(candidate.form, &candidate.expected, self.role, &self.trust),
+        }
+    }
+
+    /// Lists the excess grants of a comparison with candidate `index` that only counted
+    /// them.
+    fn finish(&self, comparison: &mut Comparison, index: usize, want: &CompiledGrants) {
+        if let (None, Some(_), Some(have), Some(coverage)) = (
+            &comparison.extra,
+            comparison.extra_count,
+            &self.have,
+            &self.coverage,
+        ) {
+            comparison.extra = Some(coverage.excess(index, want, have));
         }
     }
 }
@@ -461,10 +495,10 @@ impl<'r> RoleSide<'r> {
 type Distance = (usize, usize);
 
 fn distance(comparison: &Comparison) -> Distance {
-    let (Some(gaps), Some(extra)) = (&comparison.gaps, &comparison.extra) else {
+    let (Some(gaps), Some(extra)) = (&comparison.gaps, comparison.extra_count) else {
         return (usize::MAX, usize::MAX);
     };
-    let (gaps, extra) = (gaps.len(), extra.len());
+    let gaps = gaps.len();
     let trust = match &comparison.trust {
         None => 0,
         Some(Err(_)) => 1,
@@ -574,13 +608,14 @@ fn evaluate_expectation(
     }
     // Every candidate's grants, compiled once for all the roles judged against them.
     let wants: Vec<CompiledGrants> = candidates.iter().map(|c| c.want.compiled()).collect();
+    let union = CompiledUnion::new(&wants);
     // Roles of one account are mostly built alike: the last role's best fit is tried first.
     let mut hint = 0;
     for role in matched {
         // The role's documents and grants, read and compiled once for every candidate and
         // both comparisons.
         let documents = actual_documents(role);
-        let side = RoleSide::new(role, &documents);
+        let side = RoleSide::new(role, &documents, &union);
         let mut comparisons: Vec<Option<Comparison>> = std::iter::repeat_with(|| None)
             .take(candidates.len())
             .collect();
@@ -593,9 +628,10 @@ fn evaluate_expectation(
             &mut hint,
         );
         let candidate = &candidates[chosen];
-        let comparison = comparisons[chosen]
+        let mut comparison = comparisons[chosen]
             .take()
-            .unwrap_or_else(|| side.compare(candidate, &wants[chosen]));
+            .unwrap_or_else(|| side.compare(candidate, chosen, &wants[chosen]));
+        side.finish(&mut comparison, chosen, &wants[chosen]);
         let before = eval.findings.len();
         check_role(
             eval,
@@ -645,7 +681,7 @@ fn choose(
     let mut distances: Vec<Option<Distance>> = vec![None; candidates.len()];
     let start = (*hint).min(candidates.len() - 1);
     for i in (start..candidates.len()).chain(0..start) {
-        let comparison = side.compare(&candidates[i], &wants[i]);
+        let comparison = side.compare(&candidates[i], i, &wants[i]);
         let d = distance(&comparison);
         comparisons[i] = Some(comparison);
         distances[i] = Some(d);
