@@ -42,6 +42,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -69,14 +70,38 @@ impl Target {
 
 /// A [`Target`] with its patterns tokenised once, for pairwise comparisons.
 enum CompiledTarget {
-    Pattern(Pattern),
+    /// Shared between the grants of one [`Indexed`] set that have the same pattern.
+    Pattern(Rc<Pattern>),
     AllExcept(Vec<Pattern>),
 }
 
+/// Patterns tokenised so far, by text and case rule: a policy names the same actions and
+/// resources in many grants.
+type PatternCache<'g> = HashMap<(&'g str, bool), Rc<Pattern>>;
+
 impl CompiledTarget {
+    /// Like [`CompiledTarget::new`], tokenising each pattern text once per `cache`.
+    fn cached<'g>(
+        target: &'g Target,
+        case_insensitive: bool,
+        cache: &mut PatternCache<'g>,
+    ) -> Self {
+        match target {
+            Target::Pattern(p) => CompiledTarget::Pattern(
+                cache
+                    .entry((p.as_str(), case_insensitive))
+                    .or_insert_with(|| Rc::new(Pattern::new(p, case_insensitive)))
+                    .clone(),
+            ),
+            Target::AllExcept(_) => CompiledTarget::new(target, case_insensitive),
+        }
+    }
+
     fn new(target: &Target, case_insensitive: bool) -> Self {
         match target {
-            Target::Pattern(p) => CompiledTarget::Pattern(Pattern::new(p, case_insensitive)),
+            Target::Pattern(p) => {
+                CompiledTarget::Pattern(Rc::new(Pattern::new(p, case_insensitive)))
+            }
             Target::AllExcept(list) => CompiledTarget::AllExcept(
                 list.iter()
                     .map(|p| Pattern::new(p, case_insensitive))
@@ -160,6 +185,16 @@ impl<'g> CompiledGrant<'g> {
             key: action_key(&grant.action),
             action: CompiledTarget::new(&grant.action, true),
             resource: CompiledTarget::new(&grant.resource, false),
+        }
+    }
+
+    /// Like [`CompiledGrant::new`], sharing the patterns of `cache`.
+    fn cached(grant: &'g Grant, cache: &mut PatternCache<'g>) -> Self {
+        CompiledGrant {
+            grant,
+            key: action_key(&grant.action),
+            action: CompiledTarget::cached(&grant.action, true, cache),
+            resource: CompiledTarget::cached(&grant.resource, false, cache),
         }
     }
 
@@ -483,7 +518,11 @@ const NONE: &[usize] = &[];
 
 impl<'g> Indexed<'g> {
     fn new(set: impl IntoIterator<Item = &'g Grant>) -> Self {
-        let grants: Vec<CompiledGrant<'g>> = set.into_iter().map(CompiledGrant::new).collect();
+        let mut cache = PatternCache::new();
+        let grants: Vec<CompiledGrant<'g>> = set
+            .into_iter()
+            .map(|g| CompiledGrant::cached(g, &mut cache))
+            .collect();
         let mut index = Indexed {
             all: (0..grants.len()).collect(),
             grants,
