@@ -480,3 +480,109 @@ async fn iam_drift_is_fixed_and_the_excess_grant_is_a_manual_step() {
     );
     assert!(!automatically_fixed(&before).contains(&excess));
 }
+
+/// A permissions boundary that removes an action the vendor's policy grants: the script
+/// writes the boundary's widened document as its new default version, and the re-scan (which
+/// reads that default version back through GetAccountAuthorizationDetails) has the finding
+/// gone. moto does not enforce permissions boundaries on API calls (its optional access
+/// control ignores them), so the proof is the re-scan, not a call the role makes. moto does
+/// enforce IAM's 5-version limit on a managed policy, so `create-policy-version` is checked
+/// for real.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_permission_boundary_gap_is_fixed_by_a_new_default_version_of_the_boundary() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let params = std::collections::BTreeMap::from([
+        ("CrossAccountRoleName", ROLE),
+        ("ExternalId", EXTERNAL_ID),
+    ]);
+    let latest = union_role("v0.13", ACCOUNT, REGION, &params);
+    create_role(&iam, ROLE, &latest.trust, &latest.policies).await;
+    let (removed, _) = common::cfn::allow_pairs(&latest.policies)
+        .into_iter()
+        .find(|(action, _)| !action.contains('*'))
+        .expect("a plain action");
+    let boundary = iam
+        .create_policy()
+        .policy_name("TeamCap")
+        .policy_document(
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Sid": "AllButOne", "Effect": "Allow", "NotAction": [removed], "Resource": "*"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let boundary_arn = boundary.policy().unwrap().arn().unwrap().to_string();
+    iam.put_role_permissions_boundary()
+        .role_name(ROLE)
+        .permissions_boundary(&boundary_arn)
+        .send()
+        .await
+        .unwrap();
+
+    let run = Run::new(&moto);
+    let (before, after, script) = run.scan_apply_rescan();
+    let arn = format!("arn:aws:iam::{ACCOUNT}:role/{ROLE}");
+    assert_fixed(
+        &before,
+        &after,
+        &[("iam.policy_missing_permissions", arn.as_str())],
+    );
+    assert!(
+        script.contains(&format!(
+            "aws iam create-policy-version --policy-arn {boundary_arn} --set-as-default"
+        )),
+        "{script}"
+    );
+    assert!(
+        !script.contains("delete-role-permissions-boundary --role-name"),
+        "the boundary is widened, not removed: {script}"
+    );
+    // The role keeps its boundary; the boundary's default version is the widened document,
+    // which keeps the old statement and allows the removed action.
+    let role = iam.get_role().role_name(ROLE).send().await.unwrap();
+    assert_eq!(
+        role.role()
+            .unwrap()
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn()),
+        Some(boundary_arn.as_str())
+    );
+    let policy = iam
+        .get_policy()
+        .policy_arn(&boundary_arn)
+        .send()
+        .await
+        .unwrap();
+    let version = policy
+        .policy()
+        .unwrap()
+        .default_version_id()
+        .unwrap()
+        .to_string();
+    assert_eq!(version, "v2");
+    let document = iam
+        .get_policy_version()
+        .policy_arn(&boundary_arn)
+        .version_id(&version)
+        .send()
+        .await
+        .unwrap();
+    let text = document.policy_version().unwrap().document().unwrap();
+    // IAM returns policy documents URL-encoded.
+    let text = percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .unwrap()
+        .to_string();
+    let widened: Value = serde_json::from_str(&text).unwrap();
+    let statements = widened["Statement"].as_array().unwrap();
+    assert_eq!(statements[0]["Sid"], "AllButOne", "{text}");
+    assert!(
+        statements[1..]
+            .iter()
+            .any(|s| s["Effect"] == "Allow"
+                && s["Action"].to_string().contains(&removed.to_lowercase())),
+        "{text}"
+    );
+}

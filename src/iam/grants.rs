@@ -42,6 +42,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -69,14 +70,38 @@ impl Target {
 
 /// A [`Target`] with its patterns tokenised once, for pairwise comparisons.
 enum CompiledTarget {
-    Pattern(Pattern),
+    /// Shared between the grants of one [`Indexed`] set that have the same pattern.
+    Pattern(Rc<Pattern>),
     AllExcept(Vec<Pattern>),
 }
 
+/// Patterns tokenised so far, by text and case rule: a policy names the same actions and
+/// resources in many grants.
+type PatternCache<'g> = HashMap<(&'g str, bool), Rc<Pattern>>;
+
 impl CompiledTarget {
+    /// Like [`CompiledTarget::new`], tokenising each pattern text once per `cache`.
+    fn cached<'g>(
+        target: &'g Target,
+        case_insensitive: bool,
+        cache: &mut PatternCache<'g>,
+    ) -> Self {
+        match target {
+            Target::Pattern(p) => CompiledTarget::Pattern(
+                cache
+                    .entry((p.as_str(), case_insensitive))
+                    .or_insert_with(|| Rc::new(Pattern::new(p, case_insensitive)))
+                    .clone(),
+            ),
+            Target::AllExcept(_) => CompiledTarget::new(target, case_insensitive),
+        }
+    }
+
     fn new(target: &Target, case_insensitive: bool) -> Self {
         match target {
-            Target::Pattern(p) => CompiledTarget::Pattern(Pattern::new(p, case_insensitive)),
+            Target::Pattern(p) => {
+                CompiledTarget::Pattern(Rc::new(Pattern::new(p, case_insensitive)))
+            }
             Target::AllExcept(list) => CompiledTarget::AllExcept(
                 list.iter()
                     .map(|p| Pattern::new(p, case_insensitive))
@@ -144,9 +169,11 @@ pub struct Grant {
 
 impl Grant {}
 
-/// A [`Grant`] with its patterns tokenised once.
+/// A [`Grant`] with its patterns tokenised and its action key (see [`Indexed`]) computed
+/// once.
 struct CompiledGrant<'g> {
     grant: &'g Grant,
+    key: ActionKey<'g>,
     action: CompiledTarget,
     resource: CompiledTarget,
 }
@@ -155,9 +182,28 @@ impl<'g> CompiledGrant<'g> {
     fn new(grant: &'g Grant) -> Self {
         CompiledGrant {
             grant,
+            key: action_key(&grant.action),
             action: CompiledTarget::new(&grant.action, true),
             resource: CompiledTarget::new(&grant.resource, false),
         }
+    }
+
+    /// Like [`CompiledGrant::new`], sharing the patterns of `cache`.
+    fn cached(grant: &'g Grant, cache: &mut PatternCache<'g>) -> Self {
+        CompiledGrant {
+            grant,
+            key: action_key(&grant.action),
+            action: CompiledTarget::cached(&grant.action, true, cache),
+            resource: CompiledTarget::cached(&grant.resource, false, cache),
+        }
+    }
+
+    /// True when both halves are plain patterns (no `NotAction`/`NotResource`).
+    fn is_plain(&self) -> bool {
+        matches!(
+            (&self.grant.action, &self.grant.resource),
+            (Target::Pattern(_), Target::Pattern(_))
+        )
     }
 
     /// Action and resource coverage, ignoring conditions.
@@ -357,6 +403,17 @@ fn expand(policy: &PolicyDocument, mut each: impl FnMut(usize, &Statement, Grant
 /// in the values of one clause (see [`Conditions::or_merge`]): IAM ORs
 /// statements, so they grant what one statement with both values grants.
 fn or_merged(grants: BTreeSet<Grant>) -> BTreeSet<Grant> {
+    // Grants are sorted by action, then resource: blocks of one scope are neighbours, and
+    // when no two neighbours share a scope (the common case) there is nothing to join.
+    let mut previous: Option<&Grant> = None;
+    let shared_scope = grants.iter().any(|g| {
+        let same = previous.is_some_and(|p| p.action == g.action && p.resource == g.resource);
+        previous = Some(g);
+        same
+    });
+    if !shared_scope {
+        return grants;
+    }
     let mut by_scope: BTreeMap<(Target, Target), Vec<Conditions>> = BTreeMap::new();
     for grant in grants {
         by_scope
@@ -416,6 +473,7 @@ pub fn effective_grants(policies: &[PolicyDocument]) -> EffectiveGrants {
 /// How an action target can be looked up: one literal action (`ec2:describevpcs`), a
 /// pattern within one literal service (`ec2:describe*`), or anything else (`*`, a wildcard
 /// service, `NotAction`).
+#[derive(Clone, Copy)]
 enum ActionKey<'a> {
     Exact(&'a str, &'a str),
     InService(&'a str),
@@ -444,6 +502,8 @@ fn action_key(action: &Target) -> ActionKey<'_> {
 /// `:`), and a literal action only overlaps the same literal action or a pattern.
 struct Indexed<'g> {
     grants: Vec<CompiledGrant<'g>>,
+    /// Every grant's position, for a key that may match anything.
+    all: Vec<usize>,
     /// Literal actions, by action.
     exact: HashMap<&'g str, Vec<usize>>,
     /// Literal actions, by service.
@@ -457,17 +517,22 @@ struct Indexed<'g> {
 const NONE: &[usize] = &[];
 
 impl<'g> Indexed<'g> {
-    fn new(set: &'g BTreeSet<Grant>) -> Self {
-        let grants: Vec<CompiledGrant<'g>> = set.iter().map(CompiledGrant::new).collect();
+    fn new(set: impl IntoIterator<Item = &'g Grant>) -> Self {
+        let mut cache = PatternCache::new();
+        let grants: Vec<CompiledGrant<'g>> = set
+            .into_iter()
+            .map(|g| CompiledGrant::cached(g, &mut cache))
+            .collect();
         let mut index = Indexed {
+            all: (0..grants.len()).collect(),
             grants,
             exact: HashMap::new(),
             exact_by_service: HashMap::new(),
             patterns_by_service: HashMap::new(),
             anywhere: Vec::new(),
         };
-        for (n, grant) in set.iter().enumerate() {
-            match action_key(&grant.action) {
+        for (n, grant) in index.grants.iter().enumerate() {
+            match grant.key {
                 ActionKey::Exact(service, action) => {
                     index.exact.entry(action).or_default().push(n);
                     index.exact_by_service.entry(service).or_default().push(n);
@@ -487,25 +552,35 @@ impl<'g> Indexed<'g> {
         map.get(key).map_or(NONE, Vec::as_slice)
     }
 
+    /// The positions of the grants whose action may share a string with `grant`'s (a
+    /// superset of them).
+    fn candidate_indices<'s>(&'s self, grant: &CompiledGrant) -> impl Iterator<Item = usize> + 's {
+        let lists: [&'s [usize]; 3] = if self.grants.is_empty() {
+            [NONE, NONE, NONE]
+        } else {
+            match grant.key {
+                ActionKey::Anywhere => [&self.all, NONE, NONE],
+                ActionKey::Exact(service, action) => [
+                    Self::list(&self.exact, action),
+                    Self::list(&self.patterns_by_service, service),
+                    &self.anywhere,
+                ],
+                ActionKey::InService(service) => [
+                    Self::list(&self.exact_by_service, service),
+                    Self::list(&self.patterns_by_service, service),
+                    &self.anywhere,
+                ],
+            }
+        };
+        lists.into_iter().flatten().copied()
+    }
+
     /// The grants whose action may share a string with `grant`'s (a superset of them).
     fn candidates<'s>(
         &'s self,
-        grant: &Grant,
-    ) -> Box<dyn Iterator<Item = &'s CompiledGrant<'g>> + 's> {
-        let lists: [&[usize]; 3] = match action_key(&grant.action) {
-            ActionKey::Anywhere => return Box::new(self.grants.iter()),
-            ActionKey::Exact(service, action) => [
-                Self::list(&self.exact, action),
-                Self::list(&self.patterns_by_service, service),
-                &self.anywhere,
-            ],
-            ActionKey::InService(service) => [
-                Self::list(&self.exact_by_service, service),
-                Self::list(&self.patterns_by_service, service),
-                &self.anywhere,
-            ],
-        };
-        Box::new(lists.into_iter().flatten().map(move |&n| &self.grants[n]))
+        grant: &CompiledGrant,
+    ) -> impl Iterator<Item = &'s CompiledGrant<'g>> + 's {
+        self.candidate_indices(grant).map(move |n| &self.grants[n])
     }
 }
 
@@ -666,12 +741,12 @@ fn reason_missing(
     if !actual.source.allows.contains(grant.grant)
         && !actual
             .allows
-            .candidates(grant.grant)
+            .candidates(grant)
             .any(|allow| allow.covers(grant))
     {
         let stricter: BTreeSet<Conditions> = actual
             .allows
-            .candidates(grant.grant)
+            .candidates(grant)
             .filter(|allow| allow.covers_scope(grant))
             .map(|allow| allow.grant.conditions.clone())
             .collect();
@@ -683,12 +758,12 @@ fn reason_missing(
     }
     let (unconditional, conditional): (Vec<&CompiledGrant>, Vec<&CompiledGrant>) = actual
         .denies
-        .candidates(grant.grant)
+        .candidates(grant)
         .filter(|deny| {
             deny.may_overlap(grant)
                 && !expected
                     .denies
-                    .candidates(deny.grant)
+                    .candidates(deny)
                     .any(|shared| shared.covers(deny))
         })
         .partition(|deny| deny.grant.conditions.is_empty());
@@ -698,7 +773,7 @@ fn reason_missing(
         ));
     }
     if let Some((name, boundary)) = &actual.boundary {
-        if !boundary.candidates(grant.grant).any(|b| b.covers(grant)) {
+        if !boundary.candidates(grant).any(|b| b.covers(grant)) {
             return Some(MissingReason::OutsideBoundary(name.to_string()));
         }
     }
@@ -818,7 +893,7 @@ fn precise_gap(grant: &Grant, others: &Indexed) -> Vec<Grant> {
             .map(|p| part.with(grant, Target::Pattern(p)))
             .filter(|g| {
                 let compiled = CompiledGrant::new(g);
-                !others.candidates(g).any(|o| o.covers(&compiled))
+                !others.candidates(&compiled).any(|o| o.covers(&compiled))
             })
             .collect();
     }
@@ -853,41 +928,201 @@ pub fn excess(expected: &EffectiveGrants, actual: &EffectiveGrants) -> Vec<Grant
 pub fn excess_compiled(want: &CompiledGrants, have: &CompiledGrants) -> Vec<Grant> {
     let mut out = Vec::new();
     for grant in &have.allows.grants {
-        let wholly_denied = have
-            .denies
-            .candidates(grant.grant)
-            .any(|deny| deny.grant.conditions.is_empty() && deny.covers(grant));
-        let outside_boundary = have.boundary.as_ref().is_some_and(|(_, boundary)| {
-            !boundary
-                .candidates(grant.grant)
-                .any(|b| b.may_overlap(grant))
-        });
-        if wholly_denied || outside_boundary {
+        if not_in_force(grant, have) {
             continue;
         }
-        if !want.source.allows.contains(grant.grant)
-            && !want
+        let covered = want.source.allows.contains(grant.grant)
+            || want
                 .allows
-                .candidates(grant.grant)
-                .any(|allow| allow.covers(grant))
-        {
-            out.extend(precise_gap(grant.grant, &want.allows));
-            continue;
-        }
-        for required_deny in want.denies.candidates(grant.grant) {
-            if required_deny.may_overlap(grant)
-                && !have
-                    .denies
-                    .candidates(required_deny.grant)
-                    .any(|deny| deny.covers(required_deny))
-            {
-                out.push(narrowed(grant, required_deny));
-            }
-        }
+                .candidates(grant)
+                .any(|allow| allow.covers(grant));
+        excess_of(grant, covered, want, have, &mut out);
     }
     out.sort();
     out.dedup();
     out
+}
+
+/// True when an actual Allow is wholly removed by an unconditional actual Deny, or lies
+/// wholly outside the permissions boundary: it is then never excess.
+fn not_in_force(grant: &CompiledGrant, have: &CompiledGrants) -> bool {
+    let wholly_denied = have
+        .denies
+        .candidates(grant)
+        .any(|deny| deny.grant.conditions.is_empty() && deny.covers(grant));
+    wholly_denied
+        || have
+            .boundary
+            .as_ref()
+            .is_some_and(|(_, boundary)| !boundary.candidates(grant).any(|b| b.may_overlap(grant)))
+}
+
+/// What actual Allow `grant` (in force) adds to [`excess`]: itself, precisely, when no
+/// expected Allow covers it (`covered`), else what an expected Deny the role does not
+/// carry would have removed from it.
+fn excess_of(
+    grant: &CompiledGrant,
+    covered: bool,
+    want: &CompiledGrants,
+    have: &CompiledGrants,
+    out: &mut Vec<Grant>,
+) {
+    if !covered {
+        out.extend(precise_gap(grant.grant, &want.allows));
+        return;
+    }
+    for required_deny in want.denies.candidates(grant) {
+        if required_deny.may_overlap(grant)
+            && !have
+                .denies
+                .candidates(required_deny)
+                .any(|deny| deny.covers(required_deny))
+        {
+            out.push(narrowed(grant, required_deny));
+        }
+    }
+}
+
+/// The expected sets of several candidates (the documented forms of a role, each rendered
+/// for each scanned region), indexed together once, so that one pass over a role's grants
+/// finds, for every grant, which candidates' Allows cover it (see [`Coverage`]). Most
+/// grants are shared by all candidates and are compared once instead of once per
+/// candidate.
+pub struct CompiledUnion<'g> {
+    candidates: usize,
+    /// Every distinct expected Allow of any candidate.
+    index: Indexed<'g>,
+    /// The candidates holding each grant of `index`.
+    members: Vec<Vec<usize>>,
+    /// The position in `index` of each grant, for the exact-match fast path.
+    position: BTreeMap<&'g Grant, usize>,
+}
+
+impl<'g> CompiledUnion<'g> {
+    /// The union of `sets` (candidate `i` is `sets[i]`).
+    pub fn new(sets: &[CompiledGrants<'g>]) -> Self {
+        let mut members: BTreeMap<&'g Grant, Vec<usize>> = BTreeMap::new();
+        for (i, set) in sets.iter().enumerate() {
+            for grant in &set.source.allows {
+                members.entry(grant).or_default().push(i);
+            }
+        }
+        let index = Indexed::new(members.keys().copied());
+        let position = members.keys().enumerate().map(|(n, g)| (*g, n)).collect();
+        CompiledUnion {
+            candidates: sets.len(),
+            index,
+            members: members.into_values().collect(),
+            position,
+        }
+    }
+}
+
+/// Which candidates' expected Allows cover each of one role's Allows, found in one pass
+/// (see [`CompiledUnion`]); the excess against any candidate is then read off it
+/// ([`Coverage::excess`]), and often counted without being listed
+/// ([`Coverage::excess_count`]). The results are exactly [`excess_compiled`]'s.
+pub struct Coverage {
+    candidates: usize,
+    /// Per role Allow, whether it is in force (see [`not_in_force`]).
+    in_force: Vec<bool>,
+    /// Per role Allow, per candidate (row-major): covered by an Allow of that candidate.
+    covered: Vec<bool>,
+}
+
+impl Coverage {
+    /// Compares every Allow of `have` with every candidate of `union` at once.
+    pub fn new(union: &CompiledUnion, have: &CompiledGrants) -> Self {
+        let k = union.candidates;
+        let n = have.allows.grants.len();
+        let mut coverage = Coverage {
+            candidates: k,
+            in_force: vec![false; n],
+            covered: vec![false; n * k],
+        };
+        for (g, grant) in have.allows.grants.iter().enumerate() {
+            if not_in_force(grant, have) {
+                continue;
+            }
+            coverage.in_force[g] = true;
+            let row = &mut coverage.covered[g * k..(g + 1) * k];
+            let mut left = k;
+            if let Some(&u) = union.position.get(grant.grant) {
+                Self::mark(row, &union.members[u], &mut left);
+            }
+            for u in union.index.candidate_indices(grant) {
+                if left == 0 {
+                    break;
+                }
+                let candidates = &union.members[u];
+                if candidates.iter().any(|&c| !row[c]) && union.index.grants[u].covers(grant) {
+                    Self::mark(row, candidates, &mut left);
+                }
+            }
+        }
+        coverage
+    }
+
+    /// Marks `candidates` as covering in `row`, counting down those `left`.
+    fn mark(row: &mut [bool], candidates: &[usize], left: &mut usize) {
+        for &c in candidates {
+            if !row[c] {
+                row[c] = true;
+                *left -= 1;
+            }
+        }
+    }
+
+    fn covered(&self, grant: usize, candidate: usize) -> bool {
+        self.covered[grant * self.candidates + candidate]
+    }
+
+    /// The number of grants [`Coverage::excess`] would list for candidate `candidate`
+    /// (whose expected grants are `want`), when it can be told without listing them: the
+    /// candidate has no Deny and every uncovered Allow in force is a plain pattern, so
+    /// each is its own excess grant, and they are distinct. `None` otherwise.
+    pub fn excess_count(
+        &self,
+        candidate: usize,
+        want: &CompiledGrants,
+        have: &CompiledGrants,
+    ) -> Option<usize> {
+        if !want.denies.grants.is_empty() {
+            return None;
+        }
+        let mut count = 0;
+        for (g, grant) in have.allows.grants.iter().enumerate() {
+            if !self.in_force[g] || self.covered(g, candidate) {
+                continue;
+            }
+            if !grant.is_plain() {
+                return None;
+            }
+            count += 1;
+        }
+        debug_assert_eq!(count, excess_compiled(want, have).len());
+        Some(count)
+    }
+
+    /// [`excess_compiled`]`(want, have)` for candidate `candidate`, whose expected grants
+    /// are `want`; `have` is the set this coverage was computed for.
+    pub fn excess(
+        &self,
+        candidate: usize,
+        want: &CompiledGrants,
+        have: &CompiledGrants,
+    ) -> Vec<Grant> {
+        let mut out = Vec::new();
+        for (g, grant) in have.allows.grants.iter().enumerate() {
+            if self.in_force[g] {
+                excess_of(grant, self.covered(g, candidate), want, have, &mut out);
+            }
+        }
+        out.sort();
+        out.dedup();
+        debug_assert_eq!(out, excess_compiled(want, have));
+        out
+    }
 }
 
 /// Grants with the same resource and conditions, listed as one line of a
@@ -1524,5 +1759,55 @@ mod tests {
         );
         assert_eq!(groups[1].resource, "arn:aws:iam::111122223333:role/a");
         assert_eq!(groups[1].actions, vec!["iam:getrole", "iam:passrole"]);
+    }
+
+    #[test]
+    fn one_coverage_pass_gives_each_candidates_excess_exactly() {
+        let expected = [
+            EXPECTED,
+            r#"{"Version":"2012-10-17","Statement":[
+                {"Effect":"Allow","Action":["ec2:Describe*","s3:GetObject"],"Resource":"*"},
+                {"Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::secret/*"}]}"#,
+            r#"{"Version":"2012-10-17","Statement":[
+                {"Effect":"Allow","NotAction":["iam:*"],"Resource":"*"}]}"#,
+            r#"{"Version":"2012-10-17","Statement":[
+                {"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/*",
+                 "Condition":{"StringEquals":{"aws:RequestedRegion":"eu-west-1"}}}]}"#,
+        ];
+        let actual = [
+            EXPECTED,
+            r#"{"Statement":[{"Effect":"Allow","Action":["ec2:DescribeVpcs","s3:GetObject","iam:PassRole"],"Resource":"*"},
+                {"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*"}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","NotAction":["iam:*","kms:*"],"Resource":"*"},
+                {"Effect":"Deny","Action":"ec2:*","Resource":"*"}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+        ];
+        let wants: Vec<EffectiveGrants> = expected.iter().map(|e| grants(&[e])).collect();
+        let compiled: Vec<CompiledGrants> = wants.iter().map(|w| w.compiled()).collect();
+        let union = CompiledUnion::new(&compiled);
+        let boundary = PolicyDocument::parse(
+            r#"{"Statement":{"Effect":"Allow","Action":["ec2:*","s3:*"],"Resource":"*"}}"#,
+        )
+        .unwrap();
+        let mut listed = 0;
+        for text in actual {
+            for have in [
+                grants(&[text]),
+                grants(&[text]).with_boundary("Cap", &boundary),
+            ] {
+                let have = have.compiled();
+                let coverage = Coverage::new(&union, &have);
+                for (i, want) in compiled.iter().enumerate() {
+                    let reference = excess_compiled(want, &have);
+                    assert_eq!(coverage.excess(i, want, &have), reference, "{text} / {i}");
+                    match coverage.excess_count(i, want, &have) {
+                        Some(count) => assert_eq!(count, reference.len(), "{text} / {i}"),
+                        None => listed += 1,
+                    }
+                }
+            }
+        }
+        // A candidate with a Deny, or a NotAction grant in excess, is listed, not counted.
+        assert!(listed > 0);
     }
 }

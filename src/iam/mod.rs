@@ -32,8 +32,8 @@ pub mod trust;
 
 pub use grants::{
     effective_grants, excess, excess_compiled, group_by_resource, missing, missing_with_reasons,
-    missing_with_reasons_compiled, CompiledGrants, DenyRef, EffectiveGrants, Grant, GrantGroup,
-    MissingReason, StatementRef, Target,
+    missing_with_reasons_compiled, CompiledGrants, CompiledUnion, Coverage, DenyRef,
+    EffectiveGrants, Grant, GrantGroup, MissingReason, StatementRef, Target,
 };
 pub use policy::{decode_url_encoded, unknown_value, PolicyDocument, PolicyError};
 pub use template::{read_template, TemplateContext};

@@ -510,7 +510,14 @@ impl PolicyDocument {
         };
         let value: Value = serde_json::from_str(text).map_err(syntax)?;
         // serde_json keeps the last of two equal keys; IAM documents must not be ambiguous.
+        // A walk that keeps no paths finds them; only then is the key's path worked out.
         let mut deserializer = serde_json::Deserializer::from_str(text);
+        let unique = serde::de::DeserializeSeed::deserialize(duplicates::Quick, &mut deserializer)
+            .unwrap_or(false);
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        if unique {
+            return PolicyDocument::from_json(&value);
+        }
         serde::de::DeserializeSeed::deserialize(
             duplicates::Unique(String::new()),
             &mut deserializer,
@@ -1024,6 +1031,91 @@ mod duplicates {
 
     pub(super) const SEPARATOR: &str = "\u{1}";
 
+    /// True when no object has a key twice; keys are borrowed from the text where it has
+    /// no escapes, and no path is kept.
+    pub(super) struct Quick;
+
+    impl<'de> DeserializeSeed<'de> for Quick {
+        type Value = bool;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    /// One object key, borrowed when it can be.
+    struct Key<'de>(std::borrow::Cow<'de, str>);
+
+    impl<'de> de::Deserialize<'de> for Key<'de> {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct KeyVisitor;
+            impl<'de> Visitor<'de> for KeyVisitor {
+                type Value = Key<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a key")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                    Ok(Key(std::borrow::Cow::Borrowed(v)))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                    Ok(Key(std::borrow::Cow::Owned(v.to_string())))
+                }
+            }
+            d.deserialize_str(KeyVisitor)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Quick {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_unit<E>(self) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+            let mut unique = true;
+            while let Some(ok) = seq.next_element_seed(Quick)? {
+                unique &= ok;
+            }
+            Ok(unique)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            // Objects are small: a list is searched until it is long, then a set.
+            let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+            let mut many: HashSet<std::borrow::Cow<'de, str>> = HashSet::new();
+            let mut unique = true;
+            while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                if seen.len() < 16 {
+                    unique &= !seen.contains(&key);
+                    seen.push(key);
+                } else {
+                    if many.is_empty() {
+                        many.extend(seen.iter().cloned());
+                    }
+                    unique &= many.insert(key);
+                }
+                unique &= map.next_value_seed(Quick)?;
+            }
+            Ok(unique)
+        }
+    }
+
     /// The path of the value being walked.
     pub(super) struct Unique(pub(super) String);
 
@@ -1119,6 +1211,28 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.field_path(), "Statement[0].Effect");
+        assert!(err.problem().contains("appears twice"), "{err}");
+        // In a long object (past the short list the quick walk searches first), and with
+        // an escaped key equal to a plain one.
+        let keys: Vec<String> = (0..40).map(|n| format!(r#""k{n}":["v"]"#)).collect();
+        let long = |extra: &str| {
+            format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Action":"s3:*","Resource":"*",
+                "Condition":{{"StringEquals":{{{},{extra}}}}}}}]}}"#,
+                keys.join(",")
+            )
+        };
+        let err = PolicyDocument::parse(&long(r#""k33":["w"]"#)).unwrap_err();
+        assert_eq!(
+            err.field_path(),
+            "Statement[0].Condition.StringEquals.k33",
+            "{err}"
+        );
+        assert!(PolicyDocument::parse(&long(r#""k40":["w"]"#)).is_ok());
+        let err = PolicyDocument::parse(
+            r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","\u0045ffect":"Deny"}}"#,
+        )
+        .unwrap_err();
         assert!(err.problem().contains("appears twice"), "{err}");
     }
 

@@ -18,6 +18,9 @@
 //!   a statement too long for one being split by its action list. More than
 //!   [`ATTACHED_LIMIT`] attached policies is flagged, since IAM refuses them
 //!   unless the quota was raised.
+//! - A grant a permissions boundary removes is fixed by widening the
+//!   boundary: its document with Allow statements for exactly those grants
+//!   appended ([`with_allows`]), within [`MANAGED_LIMIT`].
 
 use std::collections::BTreeMap;
 
@@ -247,6 +250,53 @@ pub fn without_statements(text: &str, indices: &[usize]) -> Result<Option<String
     Ok(Some(value.to_string()))
 }
 
+/// `text` (a permissions boundary's document) widened by Allow statements for
+/// exactly `grants` (which must not be empty), as compact JSON: the existing
+/// statements are kept as they are, in order, and the new ones follow. `Err`
+/// says why it cannot be done: the text is not a policy object, or the
+/// result would be longer than a managed policy may be ([`MANAGED_LIMIT`]).
+///
+/// A document without `Version` `2012-10-17` reads `${...}` literally; it is
+/// raised to `2012-10-17` when none of its own text has `${` (so its meaning
+/// does not change), and refused when the added statements need policy
+/// variables but its own text would change meaning.
+pub fn with_allows(text: &str, grants: &[Grant]) -> Result<String, String> {
+    let mut value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| "the policy is not a JSON object".to_string())?;
+    let mut statements = match object.remove("Statement") {
+        Some(Value::Array(list)) => list,
+        Some(single @ Value::Object(_)) => vec![single],
+        _ => return Err("the policy has no Statement".into()),
+    };
+    let added = self::statements(grants);
+    if added.is_empty() {
+        return Err("nothing to add".into());
+    }
+    if object.get("Version").and_then(Value::as_str) != Some("2012-10-17") {
+        let needs_variables = added.iter().any(|s| s.to_string().contains("${"));
+        if !text.contains("${") {
+            object.insert("Version".into(), json!("2012-10-17"));
+        } else if needs_variables {
+            return Err(
+                "the added statements use policy variables, which its Version would read literally"
+                    .into(),
+            );
+        }
+    }
+    statements.extend(added);
+    object.insert("Statement".into(), Value::Array(statements));
+    let widened = value.to_string();
+    let size = iam_size(&widened);
+    if size > MANAGED_LIMIT {
+        return Err(format!(
+            "the widened document would take {size} characters, more than a managed policy may hold ({MANAGED_LIMIT})"
+        ));
+    }
+    Ok(widened)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,6 +442,47 @@ mod tests {
         let plan = plan(&gap, 0, 0);
         assert!(plan.documents().len() >= 3);
         grants_exactly(&plan, &gap, MANAGED_LIMIT);
+    }
+
+    #[test]
+    fn a_boundary_is_widened_by_exactly_the_missing_grants_and_keeps_its_statements() {
+        let boundary = r#"{"Statement":[{"Sid":"Cap","Effect":"Allow","Action":"s3:*","Resource":"*"},
+            {"Effect":"Deny","Action":"s3:DeleteBucket","Resource":"*"}]}"#;
+        let missing = gap(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["ec2:CreateTags","s3:GetObject"],"Resource":"*"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#,
+        );
+        let text = with_allows(boundary, &missing).unwrap();
+        let doc = PolicyDocument::parse(&text).unwrap();
+        // No policy variable in it: raised to 2012-10-17 without changing its meaning.
+        assert_eq!(doc.version.as_deref(), Some("2012-10-17"));
+        assert_eq!(doc.statements.len(), 3);
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["Statement"][0]["Sid"], "Cap");
+        assert_eq!(value["Statement"][1]["Effect"], "Deny");
+        assert_eq!(
+            value["Statement"][2],
+            json!({"Effect": "Allow", "Action": ["ec2:createtags"], "Resource": "*"})
+        );
+        // A single-statement document, a variable in an old-Version document, not JSON,
+        // and nothing to add.
+        let single = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#;
+        assert_eq!(
+            PolicyDocument::parse(&with_allows(single, &missing).unwrap())
+                .unwrap()
+                .statements
+                .len(),
+            2
+        );
+        let old = r#"{"Version":"2008-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::${x}"}}"#;
+        assert!(with_allows(old, &missing).unwrap().contains("2008-10-17"));
+        let needs = gap(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/${aws:username}/*"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Action":"ec2:DescribeVpcs","Resource":"*"}}"#,
+        );
+        assert!(with_allows(old, &needs).is_err());
+        assert!(with_allows("[]", &missing).is_err());
+        assert!(with_allows(single, &[]).is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::finding::Severity;
 use crate::iam::grants::{
-    excess_compiled, missing_with_reasons_compiled, CompiledGrants, EffectiveGrants,
+    missing_with_reasons_compiled, CompiledGrants, CompiledUnion, Coverage, EffectiveGrants,
 };
 use crate::iam::policy::ConditionKey;
 use crate::iam::render::to_iam_json;
@@ -407,7 +407,11 @@ struct Comparison {
     /// The expected grants the role does not reliably give, with reasons; `None` when the
     /// role's documents could not be read.
     gaps: Option<Vec<(Grant, MissingReason)>>,
-    /// The role's grants beyond the expectation (only for `mode: exact`; else empty).
+    /// How many grants the role has beyond the expectation (only for `mode: exact`; else
+    /// 0); `None` when its documents could not be read.
+    extra_count: Option<usize>,
+    /// Those grants, once listed: `choose` often only needs their number, and
+    /// [`RoleSide::finish`] lists them for the chosen candidate.
     extra: Option<Vec<Grant>>,
     /// The trust drifts (see [`trust_drifts`]).
     trust: Option<Result<Vec<TrustDrift>, String>>,
@@ -419,16 +423,24 @@ struct RoleSide<'r> {
     documents: &'r Result<RoleDocuments, String>,
     /// The role's grants compiled; `None` when its documents could not be read.
     have: Option<CompiledGrants<'r>>,
+    /// Which candidates cover each of the role's grants, found in one pass for all.
+    coverage: Option<Coverage>,
     /// The role's trust policy, parsed; `Err` says why it could not be.
     trust: Result<PolicyDocument, String>,
 }
 
 impl<'r> RoleSide<'r> {
-    fn new(role: &'r IamRole, documents: &'r Result<RoleDocuments, String>) -> Self {
+    fn new(
+        role: &'r IamRole,
+        documents: &'r Result<RoleDocuments, String>,
+        union: &CompiledUnion,
+    ) -> Self {
+        let have = documents.as_ref().ok().map(|d| d.grants.compiled());
         RoleSide {
             role,
             documents,
-            have: documents.as_ref().ok().map(|d| d.grants.compiled()),
+            coverage: have.as_ref().map(|have| Coverage::new(union, have)),
+            have,
             trust: role
                 .trust_policy
                 .as_deref()
@@ -437,18 +449,40 @@ impl<'r> RoleSide<'r> {
         }
     }
 
-    fn compare(&self, candidate: &Candidate, want: &CompiledGrants) -> Comparison {
+    /// Compares the role with candidate number `index`, whose expected grants are `want`.
+    fn compare(&self, candidate: &Candidate, index: usize, want: &CompiledGrants) -> Comparison {
         let have = self.have.as_ref();
+        let (extra_count, extra) = match (have, &self.coverage) {
+            (Some(have), Some(coverage)) if candidate.form.mode == PolicyMode::Exact => {
+                match coverage.excess_count(index, want, have) {
+                    Some(count) => (Some(count), None),
+                    None => {
+                        let list = coverage.excess(index, want, have);
+                        (Some(list.len()), Some(list))
+                    }
+                }
+            }
+            (Some(_), _) => (Some(0), Some(Vec::new())),
+            (None, _) => (None, None),
+        };
         Comparison {
             gaps: have.map(|have| missing_with_reasons_compiled(want, have)),
-            extra: have.map(|have| {
-                if candidate.form.mode == PolicyMode::Exact {
-                    excess_compiled(want, have)
-                } else {
-                    Vec::new()
-                }
-            }),
+            extra_count,
+            extra,
             trust: trust_drifts(candidate.form, &candidate.expected, self.role, &self.trust),
+        }
+    }
+
+    /// Lists the excess grants of a comparison with candidate `index` that only counted
+    /// them.
+    fn finish(&self, comparison: &mut Comparison, index: usize, want: &CompiledGrants) {
+        if let (None, Some(_), Some(have), Some(coverage)) = (
+            &comparison.extra,
+            comparison.extra_count,
+            &self.have,
+            &self.coverage,
+        ) {
+            comparison.extra = Some(coverage.excess(index, want, have));
         }
     }
 }
@@ -461,10 +495,10 @@ impl<'r> RoleSide<'r> {
 type Distance = (usize, usize);
 
 fn distance(comparison: &Comparison) -> Distance {
-    let (Some(gaps), Some(extra)) = (&comparison.gaps, &comparison.extra) else {
+    let (Some(gaps), Some(extra)) = (&comparison.gaps, comparison.extra_count) else {
         return (usize::MAX, usize::MAX);
     };
-    let (gaps, extra) = (gaps.len(), extra.len());
+    let gaps = gaps.len();
     let trust = match &comparison.trust {
         None => 0,
         Some(Err(_)) => 1,
@@ -574,13 +608,14 @@ fn evaluate_expectation(
     }
     // Every candidate's grants, compiled once for all the roles judged against them.
     let wants: Vec<CompiledGrants> = candidates.iter().map(|c| c.want.compiled()).collect();
+    let union = CompiledUnion::new(&wants);
     // Roles of one account are mostly built alike: the last role's best fit is tried first.
     let mut hint = 0;
     for role in matched {
         // The role's documents and grants, read and compiled once for every candidate and
         // both comparisons.
         let documents = actual_documents(role);
-        let side = RoleSide::new(role, &documents);
+        let side = RoleSide::new(role, &documents, &union);
         let mut comparisons: Vec<Option<Comparison>> = std::iter::repeat_with(|| None)
             .take(candidates.len())
             .collect();
@@ -593,9 +628,10 @@ fn evaluate_expectation(
             &mut hint,
         );
         let candidate = &candidates[chosen];
-        let comparison = comparisons[chosen]
+        let mut comparison = comparisons[chosen]
             .take()
-            .unwrap_or_else(|| side.compare(candidate, &wants[chosen]));
+            .unwrap_or_else(|| side.compare(candidate, chosen, &wants[chosen]));
+        side.finish(&mut comparison, chosen, &wants[chosen]);
         let before = eval.findings.len();
         check_role(
             eval,
@@ -645,7 +681,7 @@ fn choose(
     let mut distances: Vec<Option<Distance>> = vec![None; candidates.len()];
     let start = (*hint).min(candidates.len() - 1);
     for i in (start..candidates.len()).chain(0..start) {
-        let comparison = side.compare(&candidates[i], &wants[i]);
+        let comparison = side.compare(&candidates[i], i, &wants[i]);
         let d = distance(&comparison);
         comparisons[i] = Some(comparison);
         distances[i] = Some(d);
@@ -896,6 +932,87 @@ fn remove_statement_commands(
     commands
 }
 
+/// The fix for grants the permissions boundary `boundary_name` removes: the boundary's
+/// document with an Allow for exactly `grants` added, as a new default version of a
+/// customer-managed boundary, or as a new customer-managed policy set as the role's
+/// boundary in place of an AWS-managed one (AWS-managed policies take no versions). When
+/// the widened document cannot be written (over the managed-policy limit, unreadable), the
+/// fix is to remove the boundary. The prose leads into the commands (each line ending in
+/// `:`) so that the plan can run them.
+fn boundary_commands(
+    role: &IamRole,
+    boundary_name: &str,
+    home: Option<&(DocumentHome, String)>,
+    grants: &[Grant],
+    actions: &str,
+) -> Vec<String> {
+    let name = &role.name;
+    let remove = format!("aws iam delete-role-permissions-boundary --role-name {name}");
+    let (arn, text) = match home {
+        Some((DocumentHome::Boundary { arn }, text)) => (arn, text),
+        _ => {
+            return vec![
+                format!("The permission boundary {boundary_name} does not allow {actions}. Remove the boundary:"),
+                remove,
+            ]
+        }
+    };
+    let widened = match remediation::with_allows(text, grants) {
+        Ok(doc) => doc,
+        Err(why) => {
+            return vec![
+                format!(
+                    "The permission boundary {boundary_name} does not allow {actions}, and it cannot be widened \
+                     by a new version ({why}). Remove the boundary (or allow them in a shorter boundary policy by hand):"
+                ),
+                remove,
+            ]
+        }
+    };
+    // arn:<partition>:iam::<account>:policy/<path/>name; `aws` as the account: AWS-managed.
+    let parts: Vec<&str> = arn.split(':').collect();
+    let (partition, account) = (
+        parts.get(1).copied().unwrap_or("aws"),
+        parts.get(4).copied().unwrap_or_default(),
+    );
+    if account == "aws" {
+        let role_account = role.arn.split(':').nth(4).unwrap_or_default();
+        let policy = format!("{FIX_BOUNDARY_PREFIX}-{name}");
+        return vec![
+            format!(
+                "The permission boundary {boundary_name} does not allow {actions}. It is AWS-managed, so it \
+                 cannot be edited: set a customer-managed copy of it that allows them as the role's boundary \
+                 (or remove the boundary: {remove}):"
+            ),
+            format!(
+                "aws iam create-policy --policy-name {policy} --policy-document {}",
+                shell_quote(&widened)
+            ),
+            format!(
+                "aws iam put-role-permissions-boundary --role-name {name} --permissions-boundary \
+                 arn:{partition}:iam::{role_account}:policy/{policy}"
+            ),
+        ];
+    }
+    vec![
+        format!(
+            "The permission boundary {boundary_name} does not allow {actions}. Allow them in the boundary \
+             policy, as its new default version (or remove the boundary: {remove}). A managed policy keeps \
+             at most 5 versions: when {boundary_name} has 5, first delete a non-default one \
+             (aws iam list-policy-versions, then aws iam delete-policy-version --policy-arn {arn} --version-id \
+             v<n>):"
+        ),
+        format!(
+            "aws iam create-policy-version --policy-arn {arn} --set-as-default --policy-document {}",
+            shell_quote(&widened)
+        ),
+    ]
+}
+
+/// The name (prefix) of the customer-managed boundary a fix puts in place of an
+/// AWS-managed one.
+const FIX_BOUNDARY_PREFIX: &str = "vpc-auditor-boundary";
+
 /// Reports the expected grants role `role` does not reliably give, each with its reason,
 /// and a fix for each reason: an Allow to add (as IAM accepts it), the Deny statement to
 /// remove, or the permission boundary to widen.
@@ -999,11 +1116,15 @@ fn report_missing(
             grants.len()
         ));
         let actions: BTreeSet<String> = grants.iter().map(|g| g.action.to_string()).collect();
-        fixes.push(format!(
-            "The permission boundary {boundary_name} does not allow {}: allow them in the boundary policy \
-             (aws iam create-policy-version --set-as-default), or remove the boundary: \
-             aws iam delete-role-permissions-boundary --role-name {name}",
-            actions.into_iter().collect::<Vec<_>>().join(", ")
+        let home = documents
+            .homes
+            .get(&format!("permissions boundary {boundary_name}"));
+        fixes.extend(boundary_commands(
+            role,
+            boundary_name,
+            home,
+            grants,
+            &actions.into_iter().collect::<Vec<_>>().join(", "),
         ));
         details["permission_boundary"] = json!({
             "name": boundary_name,
@@ -1744,6 +1865,113 @@ mod tests {
         );
     }
 
+    /// The policy document of the remediation line starting with `command`, unquoted.
+    fn policy_document_of(remediation: &str, command: &str) -> String {
+        let line = remediation
+            .lines()
+            .find(|l| l.starts_with(command))
+            .unwrap_or_else(|| panic!("no {command} in {remediation}"));
+        let quoted = line
+            .split_once("--policy-document '")
+            .unwrap_or_else(|| panic!("no document in {line}"))
+            .1;
+        quoted
+            .strip_suffix('\'')
+            .expect("quoted to the end")
+            .replace(r"'\''", "'")
+    }
+
+    /// `widened` is a valid policy within the managed-policy limit that keeps the first
+    /// `kept` statements of the boundary and allows `action` after them.
+    fn assert_boundary_widened(widened: &str, kept: usize, action: &str) {
+        assert!(remediation::iam_size(widened) <= remediation::MANAGED_LIMIT);
+        let doc = PolicyDocument::parse(widened).unwrap_or_else(|e| panic!("{e}: {widened}"));
+        assert_eq!(doc.version.as_deref(), Some("2012-10-17"));
+        let value: Value = serde_json::from_str(widened).unwrap();
+        let statements = value["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), kept + 1, "{widened}");
+        assert_eq!(
+            statements[0]["Action"],
+            json!(["ec2:Describe*", "s3:*"]),
+            "the old statement is kept as it was: {widened}"
+        );
+        assert_eq!(statements[kept]["Effect"], "Allow");
+        assert_eq!(statements[kept]["Action"], json!([action]), "{widened}");
+    }
+
+    #[test]
+    fn a_boundary_that_cannot_take_a_version_is_replaced_or_removed() {
+        let fixed = POLICY.replace("${AWS::AccountId}", ACCOUNT);
+        let cap = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:Describe*","s3:*"],"Resource":"*"}]}"#;
+        let mut bounded = role("vendor-role", &[&fixed], TRUST);
+        // AWS-managed: no new version; a customer-managed copy, widened, becomes the boundary.
+        bounded.permissions_boundary = Some(crate::snapshot::IamBoundary {
+            arn: "arn:aws:iam::aws:policy/PowerUserAccess".into(),
+            document: Some(cap.into()),
+        });
+        let eval = run(
+            &pack(vec![expectation(POLICY, None)]),
+            &account(vec![bounded.clone()]),
+        );
+        let f = &eval.findings[0];
+        assert!(
+            !f.remediation.contains("create-policy-version"),
+            "{}",
+            f.remediation
+        );
+        let widened = policy_document_of(
+            &f.remediation,
+            "aws iam create-policy --policy-name vpc-auditor-boundary-vendor-role",
+        );
+        assert_boundary_widened(&widened, 1, "ec2:createtags");
+        assert!(
+            f.remediation.contains(&format!(
+                "aws iam put-role-permissions-boundary --role-name vendor-role --permissions-boundary \
+                 arn:aws:iam::{ACCOUNT}:policy/vpc-auditor-boundary-vendor-role"
+            )),
+            "{}",
+            f.remediation
+        );
+        // Too long to widen within 6,144 characters: say so, and remove the boundary.
+        let filler: Vec<String> = (0..194)
+            .map(|n| format!("\"s3:GetSomethingQuiteLong{n:04}\""))
+            .collect();
+        let long = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["ec2:Describe*","s3:*",{}],"Resource":"*"}}]}}"#,
+            filler.join(",")
+        );
+        assert!(remediation::iam_size(&long) <= remediation::MANAGED_LIMIT);
+        bounded.permissions_boundary = Some(crate::snapshot::IamBoundary {
+            arn: format!("arn:aws:iam::{ACCOUNT}:policy/DevCap"),
+            document: Some(long),
+        });
+        let eval = run(
+            &pack(vec![expectation(POLICY, None)]),
+            &account(vec![bounded]),
+        );
+        let f = &eval.findings[0];
+        assert!(
+            !f.remediation.contains("create-policy-version --"),
+            "{}",
+            f.remediation
+        );
+        assert!(
+            f.remediation
+                .contains("more than a managed policy may hold (6144)"),
+            "{}",
+            f.remediation
+        );
+        assert!(
+            f.remediation
+                .lines()
+                .last()
+                .unwrap()
+                .starts_with("aws iam delete-role-permissions-boundary --role-name vendor-role"),
+            "{}",
+            f.remediation
+        );
+    }
+
     #[test]
     fn permission_boundary_that_removes_an_expected_action_is_reported_and_unread_fails_closed() {
         let fixed = POLICY.replace("${AWS::AccountId}", ACCOUNT);
@@ -1772,6 +2000,21 @@ mod tests {
             json!(["ec2:createtags"])
         );
         assert!(f.remediation.contains("delete-role-permissions-boundary"));
+        // The fix widens the boundary: its document, with an Allow for the missing action.
+        let widened = policy_document_of(&f.remediation, "aws iam create-policy-version");
+        assert!(f.remediation.contains(&format!(
+            "aws iam create-policy-version --policy-arn arn:aws:iam::{ACCOUNT}:policy/DevCap --set-as-default"
+        )));
+        assert!(f.remediation.contains("at most 5 versions"));
+        assert_boundary_widened(&widened, 1, "ec2:createtags");
+        // Applied, the widened boundary closes the gap.
+        let mut fixed_role = bounded.clone();
+        fixed_role.permissions_boundary.as_mut().unwrap().document = Some(widened);
+        let eval = run(
+            &pack(vec![expectation(POLICY, None)]),
+            &account(vec![fixed_role]),
+        );
+        assert_eq!(rules_fired(&eval), Vec::<&str>::new());
         // A boundary whose document is unknown: never compliant.
         bounded.permissions_boundary.as_mut().unwrap().document = None;
         let eval = run(
