@@ -322,17 +322,7 @@ fn unverified_handovers(
         {
             continue;
         }
-        let scans: Vec<&crate::snapshot::RegionSnapshot> = snapshot
-            .regions
-            .iter()
-            .filter(|r| r.region == plane.region.0)
-            .filter(|r| {
-                plane
-                    .account_id
-                    .as_ref()
-                    .is_none_or(|a| a.0 == r.account_id)
-            })
-            .collect();
+        let scans = plane_scans(snapshot, plane);
         let account = plane
             .account_id
             .as_ref()
@@ -359,6 +349,25 @@ fn unverified_handovers(
     }
 }
 
+/// The region scans a declared data plane's VPC could be in: its region, in its account
+/// (any account when the declaration names none).
+fn plane_scans<'s>(
+    snapshot: &'s Snapshot,
+    plane: &crate::values::data_plane::DataPlane,
+) -> Vec<&'s crate::snapshot::RegionSnapshot> {
+    snapshot
+        .regions
+        .iter()
+        .filter(|r| r.region == plane.region.0)
+        .filter(|r| {
+            plane
+                .account_id
+                .as_ref()
+                .is_none_or(|a| a.0 == r.account_id)
+        })
+        .collect()
+}
+
 /// The data plane the config declares for this VPC, if any.
 fn declared_plane<'s>(
     scope: &'s Scope,
@@ -383,17 +392,7 @@ fn missing_data_plane_vpcs(
     scope: &Scope,
 ) {
     for plane in &scope.data_planes {
-        let scans: Vec<&crate::snapshot::RegionSnapshot> = snapshot
-            .regions
-            .iter()
-            .filter(|r| r.region == plane.region.0)
-            .filter(|r| {
-                plane
-                    .account_id
-                    .as_ref()
-                    .is_none_or(|a| a.0 == r.account_id)
-            })
-            .collect();
+        let scans = plane_scans(snapshot, plane);
         if scans.is_empty() {
             eval.notes.push(format!(
                 "data plane {}: region {} was not scanned, so VPC {} was not audited",
