@@ -212,6 +212,15 @@ fn assert_fixed(before: &Value, after: &Value, must_fix: &[(&str, &str)]) {
     );
 }
 
+/// The union-ai-admin role of the latest template, for this test's account and external ID.
+fn latest_union_role() -> common::cfn::RoleJson {
+    let params = std::collections::BTreeMap::from([
+        ("CrossAccountRoleName", ROLE),
+        ("ExternalId", EXTERNAL_ID),
+    ]);
+    union_role("v0.13", ACCOUNT, REGION, &params)
+}
+
 fn id<'a>(vpc: &'a BuiltVpc, symbol: &str) -> &'a str {
     vpc.id(symbol)
 }
@@ -442,11 +451,7 @@ async fn a_multi_tier_vpc_with_a_shared_route_table_is_fixed() {
 async fn iam_drift_is_fixed_and_the_excess_grant_is_a_manual_step() {
     let moto = Moto::start();
     let iam = moto.iam().await;
-    let params = std::collections::BTreeMap::from([
-        ("CrossAccountRoleName", ROLE),
-        ("ExternalId", EXTERNAL_ID),
-    ]);
-    let latest = union_role("v0.13", ACCOUNT, REGION, &params);
+    let latest = latest_union_role();
     // Missing: the last policy document is left out. Excess: iam:CreateUser on everything.
     let mut policies: Vec<Value> = latest.policies[..latest.policies.len() - 1].to_vec();
     if policies.is_empty() {
@@ -492,34 +497,20 @@ async fn iam_drift_is_fixed_and_the_excess_grant_is_a_manual_step() {
 async fn a_permission_boundary_gap_is_fixed_by_a_new_default_version_of_the_boundary() {
     let moto = Moto::start();
     let iam = moto.iam().await;
-    let params = std::collections::BTreeMap::from([
-        ("CrossAccountRoleName", ROLE),
-        ("ExternalId", EXTERNAL_ID),
-    ]);
-    let latest = union_role("v0.13", ACCOUNT, REGION, &params);
+    let latest = latest_union_role();
     create_role(&iam, ROLE, &latest.trust, &latest.policies).await;
     let (removed, _) = common::cfn::allow_pairs(&latest.policies)
         .into_iter()
         .find(|(action, _)| !action.contains('*'))
         .expect("a plain action");
-    let boundary = iam
-        .create_policy()
-        .policy_name("TeamCap")
-        .policy_document(
-            json!({"Version": "2012-10-17", "Statement": [
-                {"Sid": "AllButOne", "Effect": "Allow", "NotAction": [removed], "Resource": "*"}]})
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let boundary_arn = boundary.policy().unwrap().arn().unwrap().to_string();
-    iam.put_role_permissions_boundary()
-        .role_name(ROLE)
-        .permissions_boundary(&boundary_arn)
-        .send()
-        .await
-        .unwrap();
+    let boundary_arn = common::set_boundary(
+        &iam,
+        ROLE,
+        "TeamCap",
+        &json!({"Version": "2012-10-17", "Statement": [
+                {"Sid": "AllButOne", "Effect": "Allow", "NotAction": [removed], "Resource": "*"}]}),
+    )
+    .await;
 
     let run = Run::new(&moto);
     let (before, after, script) = run.scan_apply_rescan();

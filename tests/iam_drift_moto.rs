@@ -293,24 +293,14 @@ async fn a_permission_boundary_that_removes_an_expected_action_is_missing_with_t
         .into_iter()
         .find(|(action, _)| !action.contains('*'))
         .expect("a plain action");
-    let boundary = iam
-        .create_policy()
-        .policy_name("TeamCap")
-        .policy_document(
-            json!({"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "NotAction": [removed], "Resource": "*"}]})
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let boundary_arn = boundary.policy().unwrap().arn().unwrap().to_string();
-    iam.put_role_permissions_boundary()
-        .role_name(ROLE)
-        .permissions_boundary(&boundary_arn)
-        .send()
-        .await
-        .unwrap();
+    common::set_boundary(
+        &iam,
+        ROLE,
+        "TeamCap",
+        &json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "NotAction": [removed], "Resource": "*"}]}),
+    )
+    .await;
     let (report, _) = audit(&moto, Some(EXTERNAL_ID));
     let missing = iam_findings(&report, "iam.policy_missing_permissions");
     assert_eq!(missing.len(), 1, "{report:#}");

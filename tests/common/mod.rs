@@ -202,6 +202,35 @@ pub async fn create_role(
     }
 }
 
+/// Creates the managed policy `name` with `document` and sets it as `role`'s permissions
+/// boundary; its ARN.
+pub async fn set_boundary(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+    name: &str,
+    document: &serde_json::Value,
+) -> String {
+    let boundary = iam
+        .create_policy()
+        .policy_name(name)
+        .policy_document(document.to_string())
+        .send()
+        .await
+        .expect("create boundary policy");
+    let arn = boundary
+        .policy()
+        .and_then(|p| p.arn())
+        .expect("boundary arn")
+        .to_string();
+    iam.put_role_permissions_boundary()
+        .role_name(role)
+        .permissions_boundary(&arn)
+        .send()
+        .await
+        .expect("put permissions boundary");
+    arn
+}
+
 impl Moto {
     /// `vpc-auditor --once --format json` against this moto server, with `config` if given.
     pub fn once_json(&self, config: Option<&Path>) -> Command {
