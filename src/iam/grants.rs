@@ -40,9 +40,10 @@
 //!   actual ARN with any value in its place covers it (see
 //!   [`crate::iam::pattern`]), and it covers such an ARN.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -50,13 +51,41 @@ use super::pattern::{self, Pattern};
 use super::policy::{Conditions, Effect, PatternSet, PolicyDocument, Statement};
 
 /// The actions or resources one grant applies to.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+///
+/// A pattern's text is shared: a statement's every grant, and every statement of one
+/// policy naming the same pattern, hold the same `Arc` (see [`expand`]), so cloning a grant
+/// allocates nothing and equal patterns compare by pointer first.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub enum Target {
     /// Everything the pattern matches (`*` and `?` wildcards).
-    Pattern(String),
+    Pattern(#[serde(serialize_with = "serialize_text")] Arc<str>),
     /// Everything matched by none of the patterns (`NotAction`,
     /// `NotResource`). Sorted and without duplicates.
     AllExcept(Vec<String>),
+}
+
+fn serialize_text<S: serde::Serializer>(text: &Arc<str>, out: S) -> Result<S::Ok, S::Error> {
+    out.serialize_str(text)
+}
+
+/// Patterns sort before exclusions; each by its text (as `String`s would).
+impl Ord for Target {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        match (self, other) {
+            (Target::Pattern(a), Target::Pattern(b)) if Arc::ptr_eq(a, b) => Ordering::Equal,
+            (Target::Pattern(a), Target::Pattern(b)) => a.cmp(b),
+            (Target::Pattern(_), Target::AllExcept(_)) => Ordering::Less,
+            (Target::AllExcept(_), Target::Pattern(_)) => Ordering::Greater,
+            (Target::AllExcept(a), Target::AllExcept(b)) => a.cmp(b),
+        }
+    }
+}
+
+impl PartialOrd for Target {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl Target {
@@ -89,7 +118,7 @@ impl CompiledTarget {
         match target {
             Target::Pattern(p) => CompiledTarget::Pattern(
                 cache
-                    .entry((p.as_str(), case_insensitive))
+                    .entry((&**p, case_insensitive))
                     .or_insert_with(|| Rc::new(Pattern::new(p, case_insensitive)))
                     .clone(),
             ),
@@ -367,21 +396,28 @@ impl EffectiveGrants {
 /// Calls `each` with every grant of every statement of `policy`, and the
 /// statement's index. In a policy whose `Version` is not `2012-10-17`, IAM
 /// reads `${...}` as text, so patterns are escaped to say so (see
-/// [`pattern::escape_variables`]).
+/// [`pattern::escape_variables`]). Each distinct pattern text is allocated once per
+/// policy and shared by every grant that names it.
 fn expand(policy: &PolicyDocument, mut each: impl FnMut(usize, &Statement, Grant)) {
     let variables = policy.version.as_deref() == Some("2012-10-17");
-    let text = |p: &str| {
-        if variables {
-            p.to_string()
+    let mut texts = Interner::default();
+    let mut text = |p: &str, lower: bool| {
+        let p = if lower && p.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+            std::borrow::Cow::Owned(p.to_lowercase())
         } else {
-            pattern::escape_variables(p)
+            std::borrow::Cow::Borrowed(p)
+        };
+        if variables || !p.contains("${") {
+            texts.get(&p)
+        } else {
+            texts.get(&pattern::escape_variables(&p))
         }
     };
     for (index, statement) in policy.statements.iter().enumerate() {
-        let actions = targets(&statement.action, |a| text(&a.to_lowercase()));
+        let actions = targets(&statement.action, |a| text(a, true));
         let resources = match &statement.resource {
-            Some(set) => targets(set, text),
-            None => vec![Target::Pattern("*".to_string())],
+            Some(set) => targets(set, |r| text(r, false)),
+            None => vec![Target::Pattern(text("*", false))],
         };
         for action in &actions {
             for resource in &resources {
@@ -396,6 +432,21 @@ fn expand(policy: &PolicyDocument, mut each: impl FnMut(usize, &Statement, Grant
                 );
             }
         }
+    }
+}
+
+/// One shared allocation per distinct text.
+#[derive(Default)]
+struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(text) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = text.into();
+        self.0.insert(shared.clone());
+        shared
     }
 }
 
@@ -450,16 +501,20 @@ fn or_merged(grants: BTreeSet<Grant>) -> BTreeSet<Grant> {
 
 /// Expands an `Action`/`Resource` element into targets: one per pattern, or
 /// one "all except" for the `Not` forms.
-fn targets(set: &PatternSet, normalise: impl Fn(&str) -> String) -> Vec<Target> {
+fn targets(set: &PatternSet, mut normalise: impl FnMut(&str) -> Arc<str>) -> Vec<Target> {
     match set {
-        PatternSet::Only(patterns) => patterns
-            .iter()
-            .map(|p| Target::Pattern(normalise(p)))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect(),
+        PatternSet::Only(patterns) => {
+            let mut list: Vec<Target> = patterns
+                .iter()
+                .map(|p| Target::Pattern(normalise(p)))
+                .collect();
+            list.sort_unstable();
+            list.dedup();
+            list
+        }
         PatternSet::AllExcept(patterns) => {
-            let excluded: BTreeSet<String> = patterns.iter().map(|p| normalise(p)).collect();
+            let excluded: BTreeSet<String> =
+                patterns.iter().map(|p| normalise(p).to_string()).collect();
             vec![Target::AllExcept(excluded.into_iter().collect())]
         }
     }
@@ -890,7 +945,7 @@ fn precise_gap(grant: &Grant, others: &Indexed) -> Vec<Grant> {
         };
         return best
             .into_iter()
-            .map(|p| part.with(grant, Target::Pattern(p)))
+            .map(|p| part.with(grant, Target::Pattern(p.into())))
             .filter(|g| {
                 let compiled = CompiledGrant::new(g);
                 !others.candidates(&compiled).any(|o| o.covers(&compiled))

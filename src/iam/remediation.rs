@@ -149,7 +149,7 @@ pub fn statements(grants: &[Grant]) -> Vec<Value> {
                 }
             };
             match resource {
-                Target::Pattern(r) => statement.insert("Resource".into(), json!(r)),
+                Target::Pattern(r) => statement.insert("Resource".into(), json!(&**r)),
                 Target::AllExcept(excluded) => {
                     statement.insert("NotResource".into(), json!(excluded))
                 }

@@ -465,7 +465,7 @@ fn admissions(policy: &PolicyDocument, options: &TrustOptions) -> Admissions {
         let actions: Vec<Target> = match &statement.action {
             PatternSet::Only(list) => list
                 .iter()
-                .map(|a| Target::Pattern(a.to_lowercase()))
+                .map(|a| Target::Pattern(a.to_lowercase().into()))
                 .collect(),
             PatternSet::AllExcept(list) => {
                 let excluded: BTreeSet<String> = list.iter().map(|a| a.to_lowercase()).collect();

@@ -172,7 +172,7 @@ fn missing_pairs(expected: &Template, actual: &Template) -> BTreeSet<(String, St
     .map(|g| match (g.action, g.resource) {
         (Target::Pattern(a), Target::Pattern(r)) => {
             assert!(g.conditions.is_empty());
-            (a, r)
+            (a.to_string(), r.to_string())
         }
         other => panic!("{other:?}"),
     })
