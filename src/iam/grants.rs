@@ -40,7 +40,8 @@
 //!   actual ARN with any value in its place covers it (see
 //!   [`crate::iam::pattern`]), and it covers such an ARN.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -89,6 +90,14 @@ impl PartialOrd for Target {
 }
 
 impl Target {
+    /// The target as reports write it (see its `Display`), borrowed for a pattern.
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            Target::Pattern(p) => Cow::Borrowed(p),
+            Target::AllExcept(_) => Cow::Owned(self.to_string()),
+        }
+    }
+
     /// True when everything `specific` names is also named by `self`.
     /// Sound, as described in the module documentation.
     pub fn covers(&self, specific: &Target, case_insensitive: bool) -> bool {
@@ -107,6 +116,11 @@ enum CompiledTarget {
 /// Patterns tokenised so far, by text and case rule: a policy names the same actions and
 /// resources in many grants.
 type PatternCache<'g> = HashMap<(&'g str, bool), Rc<Pattern>>;
+
+/// Maps and sets keyed by pattern text, hashed with foldhash: seeded per map like the
+/// standard library's, and several times faster on short strings.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 impl CompiledTarget {
     /// Like [`CompiledTarget::new`], tokenising each pattern text once per `cache`.
@@ -403,9 +417,9 @@ fn expand(policy: &PolicyDocument, mut each: impl FnMut(usize, &Statement, Grant
     let mut texts = Interner::default();
     let mut text = |p: &str, lower: bool| {
         let p = if lower && p.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
-            std::borrow::Cow::Owned(p.to_lowercase())
+            Cow::Owned(p.to_lowercase())
         } else {
-            std::borrow::Cow::Borrowed(p)
+            Cow::Borrowed(p)
         };
         if variables || !p.contains("${") {
             texts.get(&p)
@@ -573,7 +587,7 @@ const NONE: &[usize] = &[];
 
 impl<'g> Indexed<'g> {
     fn new(set: impl IntoIterator<Item = &'g Grant>) -> Self {
-        let mut cache = PatternCache::new();
+        let mut cache = PatternCache::default();
         let grants: Vec<CompiledGrant<'g>> = set
             .into_iter()
             .map(|g| CompiledGrant::cached(g, &mut cache))
@@ -581,9 +595,9 @@ impl<'g> Indexed<'g> {
         let mut index = Indexed {
             all: (0..grants.len()).collect(),
             grants,
-            exact: HashMap::new(),
-            exact_by_service: HashMap::new(),
-            patterns_by_service: HashMap::new(),
+            exact: HashMap::default(),
+            exact_by_service: HashMap::default(),
+            patterns_by_service: HashMap::default(),
             anywhere: Vec::new(),
         };
         for (n, grant) in index.grants.iter().enumerate() {
@@ -610,24 +624,7 @@ impl<'g> Indexed<'g> {
     /// The positions of the grants whose action may share a string with `grant`'s (a
     /// superset of them).
     fn candidate_indices<'s>(&'s self, grant: &CompiledGrant) -> impl Iterator<Item = usize> + 's {
-        let lists: [&'s [usize]; 3] = if self.grants.is_empty() {
-            [NONE, NONE, NONE]
-        } else {
-            match grant.key {
-                ActionKey::Anywhere => [&self.all, NONE, NONE],
-                ActionKey::Exact(service, action) => [
-                    Self::list(&self.exact, action),
-                    Self::list(&self.patterns_by_service, service),
-                    &self.anywhere,
-                ],
-                ActionKey::InService(service) => [
-                    Self::list(&self.exact_by_service, service),
-                    Self::list(&self.patterns_by_service, service),
-                    &self.anywhere,
-                ],
-            }
-        };
-        lists.into_iter().flatten().copied()
+        self.lists(grant, false).into_iter().flatten().copied()
     }
 
     /// The grants whose action may share a string with `grant`'s (a superset of them).
@@ -636,6 +633,61 @@ impl<'g> Indexed<'g> {
         grant: &CompiledGrant,
     ) -> impl Iterator<Item = &'s CompiledGrant<'g>> + 's {
         self.candidate_indices(grant).map(move |n| &self.grants[n])
+    }
+
+    /// The positions of the grants whose action may cover `grant`'s (a superset of them,
+    /// and a subset of [`Indexed::candidate_indices`]).
+    fn coverer_indices<'s>(&'s self, grant: &CompiledGrant) -> impl Iterator<Item = usize> + 's {
+        self.lists(grant, true).into_iter().flatten().copied()
+    }
+
+    /// The grants whose action may cover `grant`'s (a superset of them).
+    fn coverers<'s>(
+        &'s self,
+        grant: &CompiledGrant,
+    ) -> impl Iterator<Item = &'s CompiledGrant<'g>> + 's {
+        self.coverer_indices(grant).map(move |n| &self.grants[n])
+    }
+
+    /// The lists of [`Indexed::candidate_indices`], or with `covering` of
+    /// [`Indexed::coverer_indices`].
+    ///
+    /// Covering narrows them when `grant`'s action is a `NotAction` or a pattern without
+    /// placeholders (every string it matches is then shown by its text). A literal action
+    /// matches one string, so it covers no pattern holding `*` or `?` and no pattern that
+    /// names a `*`, `?` or `$` (which a literal action never contains): it never covers
+    /// an [`ActionKey::InService`] pattern. An action of one literal service matches only
+    /// strings that start with that service and its `:`; an [`ActionKey::Anywhere`]
+    /// pattern matches some string that does not (one without a `:`, or one where a
+    /// wildcard before the first `:` takes another character), and a `NotAction` matches
+    /// strings of many services: only the `Anywhere` grants can cover those.
+    fn lists(&self, grant: &CompiledGrant, covering: bool) -> [&[usize]; 3] {
+        if self.grants.is_empty() {
+            return [NONE, NONE, NONE];
+        }
+        let shown = covering
+            && match &grant.action {
+                CompiledTarget::Pattern(p) => !p.has_placeholders(),
+                CompiledTarget::AllExcept(_) => true,
+            };
+        match grant.key {
+            ActionKey::Anywhere if shown => [&self.anywhere, NONE, NONE],
+            ActionKey::Anywhere => [&self.all, NONE, NONE],
+            ActionKey::Exact(service, action) => [
+                Self::list(&self.exact, action),
+                Self::list(&self.patterns_by_service, service),
+                &self.anywhere,
+            ],
+            ActionKey::InService(service) => [
+                if shown {
+                    NONE
+                } else {
+                    Self::list(&self.exact_by_service, service)
+                },
+                Self::list(&self.patterns_by_service, service),
+                &self.anywhere,
+            ],
+        }
     }
 }
 
@@ -796,12 +848,12 @@ fn reason_missing(
     if !actual.source.allows.contains(grant.grant)
         && !actual
             .allows
-            .candidates(grant)
+            .coverers(grant)
             .any(|allow| allow.covers(grant))
     {
         let stricter: BTreeSet<Conditions> = actual
             .allows
-            .candidates(grant)
+            .coverers(grant)
             .filter(|allow| allow.covers_scope(grant))
             .map(|allow| allow.grant.conditions.clone())
             .collect();
@@ -818,7 +870,7 @@ fn reason_missing(
             deny.may_overlap(grant)
                 && !expected
                     .denies
-                    .candidates(deny)
+                    .coverers(deny)
                     .any(|shared| shared.covers(deny))
         })
         .partition(|deny| deny.grant.conditions.is_empty());
@@ -828,7 +880,7 @@ fn reason_missing(
         ));
     }
     if let Some((name, boundary)) = &actual.boundary {
-        if !boundary.candidates(grant).any(|b| b.covers(grant)) {
+        if !boundary.coverers(grant).any(|b| b.covers(grant)) {
             return Some(MissingReason::OutsideBoundary(name.to_string()));
         }
     }
@@ -948,7 +1000,7 @@ fn precise_gap(grant: &Grant, others: &Indexed) -> Vec<Grant> {
             .map(|p| part.with(grant, Target::Pattern(p.into())))
             .filter(|g| {
                 let compiled = CompiledGrant::new(g);
-                !others.candidates(&compiled).any(|o| o.covers(&compiled))
+                !others.coverers(&compiled).any(|o| o.covers(&compiled))
             })
             .collect();
     }
@@ -987,10 +1039,7 @@ pub fn excess_compiled(want: &CompiledGrants, have: &CompiledGrants) -> Vec<Gran
             continue;
         }
         let covered = want.source.allows.contains(grant.grant)
-            || want
-                .allows
-                .candidates(grant)
-                .any(|allow| allow.covers(grant));
+            || want.allows.coverers(grant).any(|allow| allow.covers(grant));
         excess_of(grant, covered, want, have, &mut out);
     }
     out.sort();
@@ -1003,7 +1052,7 @@ pub fn excess_compiled(want: &CompiledGrants, have: &CompiledGrants) -> Vec<Gran
 fn not_in_force(grant: &CompiledGrant, have: &CompiledGrants) -> bool {
     let wholly_denied = have
         .denies
-        .candidates(grant)
+        .coverers(grant)
         .any(|deny| deny.grant.conditions.is_empty() && deny.covers(grant));
     wholly_denied
         || have
@@ -1030,7 +1079,7 @@ fn excess_of(
         if required_deny.may_overlap(grant)
             && !have
                 .denies
-                .candidates(required_deny)
+                .coverers(required_deny)
                 .any(|deny| deny.covers(required_deny))
         {
             out.push(narrowed(grant, required_deny));
@@ -1049,8 +1098,6 @@ pub struct CompiledUnion<'g> {
     index: Indexed<'g>,
     /// The candidates holding each grant of `index`.
     members: Vec<Vec<usize>>,
-    /// The position in `index` of each grant, for the exact-match fast path.
-    position: BTreeMap<&'g Grant, usize>,
 }
 
 impl<'g> CompiledUnion<'g> {
@@ -1062,13 +1109,10 @@ impl<'g> CompiledUnion<'g> {
                 members.entry(grant).or_default().push(i);
             }
         }
-        let index = Indexed::new(members.keys().copied());
-        let position = members.keys().enumerate().map(|(n, g)| (*g, n)).collect();
         CompiledUnion {
             candidates: sets.len(),
-            index,
+            index: Indexed::new(members.keys().copied()),
             members: members.into_values().collect(),
-            position,
         }
     }
 }
@@ -1102,10 +1146,7 @@ impl Coverage {
             coverage.in_force[g] = true;
             let row = &mut coverage.covered[g * k..(g + 1) * k];
             let mut left = k;
-            if let Some(&u) = union.position.get(grant.grant) {
-                Self::mark(row, &union.members[u], &mut left);
-            }
-            for u in union.index.candidate_indices(grant) {
+            for u in union.index.coverer_indices(grant) {
                 if left == 0 {
                     break;
                 }
@@ -1196,21 +1237,30 @@ pub struct GrantGroup {
 /// so a person can fix a role one resource at a time. Groups are sorted by
 /// resource, then conditions.
 pub fn group_by_resource(grants: &[Grant]) -> Vec<GrantGroup> {
-    let mut groups: BTreeMap<(String, Conditions), BTreeSet<String>> = BTreeMap::new();
-    for grant in grants {
-        groups
-            .entry((grant.resource.to_string(), grant.conditions.clone()))
-            .or_default()
-            .insert(grant.action.to_string());
+    // Sorted rows of (resource, conditions, action) are the groups in order, each with its
+    // actions in order; texts are borrowed until they go into the report. Grants come
+    // sorted by action, so the rows are one sorted run per action, which the stable sort
+    // merges instead of sorting afresh.
+    let mut rows: Vec<(Cow<str>, &Conditions, Cow<str>)> = grants
+        .iter()
+        .map(|g| (g.resource.text(), &g.conditions, g.action.text()))
+        .collect();
+    rows.sort();
+    rows.dedup();
+    let mut groups: Vec<GrantGroup> = Vec::new();
+    for (resource, conditions, action) in rows {
+        match groups.last_mut() {
+            Some(last) if last.resource == resource && last.conditions == *conditions => {
+                last.actions.push(action.into_owned());
+            }
+            _ => groups.push(GrantGroup {
+                resource: resource.into_owned(),
+                conditions: conditions.clone(),
+                actions: vec![action.into_owned()],
+            }),
+        }
     }
     groups
-        .into_iter()
-        .map(|((resource, conditions), actions)| GrantGroup {
-            resource,
-            conditions,
-            actions: actions.into_iter().collect(),
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -1864,5 +1914,77 @@ mod tests {
         }
         // A candidate with a Deny, or a NotAction grant in excess, is listed, not counted.
         assert!(listed > 0);
+    }
+
+    #[test]
+    fn coverers_hold_every_action_that_covers() {
+        let unknown = crate::iam::policy::unknown_value("Service");
+        let services = [
+            "s3",
+            "ec2",
+            "s?",
+            "*",
+            "s3*",
+            "${aws:username}",
+            &unknown,
+            "s${$}3",
+        ];
+        let names = [
+            "getobject",
+            "get*",
+            "*",
+            "get?bject",
+            "${*}",
+            "${aws:username}",
+            &unknown,
+            "",
+            "get:object",
+        ];
+        let mut actions: Vec<Target> = services
+            .iter()
+            .flat_map(|s| names.iter().map(move |n| format!("{s}:{n}")))
+            .chain(["*", "s3*", "foo", "s3", "${aws:username}", unknown.as_str()].map(String::from))
+            .map(|a| Target::Pattern(a.into()))
+            .collect();
+        for excluded in [&["iam:*"][..], &["*"], &["s3:get*", "s3:putobject"]] {
+            actions.push(Target::AllExcept(
+                excluded.iter().map(|e| e.to_string()).collect(),
+            ));
+        }
+        let list: Vec<Grant> = actions
+            .into_iter()
+            .map(|action| Grant {
+                action,
+                resource: Target::Pattern("*".into()),
+                conditions: Conditions::default(),
+            })
+            .collect();
+        let index = Indexed::new(&list);
+        let mut covering = 0;
+        for query in &index.grants {
+            let coverers: BTreeSet<usize> = index.coverer_indices(query).collect();
+            let candidates: BTreeSet<usize> = index.candidate_indices(query).collect();
+            assert!(coverers.is_subset(&candidates), "{}", query.grant);
+            for (n, general) in index.grants.iter().enumerate() {
+                if general.covers(query) {
+                    covering += 1;
+                    assert!(
+                        coverers.contains(&n),
+                        "{} covers {} but is not among its coverers",
+                        general.grant,
+                        query.grant
+                    );
+                }
+            }
+        }
+        // Every action covers itself, and some cover others.
+        assert!(covering > index.grants.len(), "{covering}");
+        // The narrowing leaves some candidates out.
+        let narrowed = index
+            .grants
+            .iter()
+            .filter(|q| index.coverer_indices(q).count() < index.candidate_indices(q).count())
+            .count();
+        assert!(narrowed > 0);
     }
 }

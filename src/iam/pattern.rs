@@ -267,6 +267,16 @@ impl Pattern {
     pub fn matches_everything(&self) -> bool {
         self.tokens == [Token::Any]
     }
+
+    /// True when the pattern holds an unknown value or a policy variable: a token that
+    /// may stand for (or be covered by) a string the text does not show.
+    pub fn has_placeholders(&self) -> bool {
+        self.shape == Shape::General
+            && self
+                .tokens
+                .iter()
+                .any(|t| matches!(t, Token::Unknown | Token::Variable(_)))
+    }
 }
 
 /// True when `pattern` matches the concrete string `text`.

@@ -1208,8 +1208,7 @@ fn check_role(
             (Ok(_), Some(extra)) => {
                 if !extra.is_empty() {
                     let groups = group_by_resource(&extra);
-                    let actions: BTreeSet<String> =
-                        extra.iter().map(|g| g.action.to_string()).collect();
+                    let actions: BTreeSet<_> = extra.iter().map(|g| g.action.text()).collect();
                     sink.report(
                         &arn,
                         format!(
