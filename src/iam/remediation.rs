@@ -324,7 +324,7 @@ mod tests {
                 doc
             })
             .collect();
-        let granted: BTreeSet<Grant> = effective_grants(&docs).allows().clone();
+        let granted: BTreeSet<Grant> = effective_grants(&docs).allows().iter().cloned().collect();
         assert_eq!(granted, gap.iter().cloned().collect::<BTreeSet<_>>());
     }
 
