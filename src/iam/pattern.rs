@@ -36,6 +36,8 @@
 //! cost is the product of the two lengths and it never recurses: hostile
 //! input cannot blow the stack.
 
+use std::sync::OnceLock;
+
 use super::policy::UNKNOWN_VALUE_PREFIX;
 
 /// One element of a tokenised pattern.
@@ -184,98 +186,152 @@ fn literal_tokens(text: &str, case_insensitive: bool) -> Vec<Token> {
     }
 }
 
-/// A pattern split into tokens once, for callers that compare the same
-/// pattern many times (grant sets compare every pair).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A pattern compiled once, for callers that compare the same pattern many times (grant
+/// sets compare every pair).
+///
+/// The two shapes nearly every action and ARN has, plain text and plain text followed by
+/// one `*`, are kept as text and compare as text; only other patterns are split into
+/// tokens up front. Text is split too, once, the first time it meets such a pattern.
+#[derive(Debug, Clone)]
 pub struct Pattern {
-    tokens: Vec<Token>,
-    shape: Shape,
+    repr: Repr,
+    /// The tokens of a [`Repr::Literal`] or [`Repr::Prefix`], once asked for.
+    tokens: OnceLock<Vec<Token>>,
 }
 
-/// The two shapes nearly every action and ARN has, which compare without the
-/// quadratic tables: plain text, and plain text followed by one `*`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    /// Only literals.
-    Literal,
-    /// Literals, then one `*` at the end.
-    Prefix,
-    /// Anything else.
-    General,
-}
-
-fn shape(tokens: &[Token]) -> Shape {
-    let literal = |t: &Token| matches!(t, Token::Literal(_));
-    match tokens.split_last() {
-        Some((Token::Any, rest)) if rest.iter().all(literal) => Shape::Prefix,
-        _ if tokens.iter().all(literal) => Shape::Literal,
-        _ => Shape::General,
+/// Equal patterns are those of equal text, whether or not their tokens were asked for.
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.repr == other.repr
     }
+}
+
+impl Eq for Pattern {}
+
+/// How a [`Pattern`] is held. A pattern of literals (with `*` last or not) is always a
+/// [`Repr::Literal`] or [`Repr::Prefix`], never [`Repr::General`], so equal patterns have
+/// equal representations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Repr {
+    /// Only literals: their text (lower-cased when compiled without case).
+    Literal(Box<str>),
+    /// Literals, then one `*` at the end: the literals.
+    Prefix(Box<str>),
+    /// Anything else, as tokens.
+    General(Vec<Token>),
 }
 
 impl Pattern {
     /// Compiles `pattern`; with `case_insensitive`, literals are lower-cased,
     /// so only compare patterns compiled with the same setting.
     pub fn new(pattern: &str, case_insensitive: bool) -> Pattern {
+        // ASCII text without `?`, `$` or a `*` before its last character(s) is plain text
+        // or a prefix: no tokens are needed to know it.
+        let stem = pattern.trim_end_matches('*');
+        if pattern.is_ascii() && !stem.contains(['*', '?', '$']) {
+            let text: Box<str> = if case_insensitive {
+                stem.to_ascii_lowercase().into()
+            } else {
+                stem.into()
+            };
+            let repr = if stem.len() == pattern.len() {
+                Repr::Literal(text)
+            } else {
+                Repr::Prefix(text)
+            };
+            return Pattern {
+                repr,
+                tokens: OnceLock::new(),
+            };
+        }
         let tokens = tokenize(pattern, case_insensitive);
+        let text = |literals: &[Token]| -> Option<Box<str>> {
+            literals
+                .iter()
+                .map(|t| match t {
+                    Token::Literal(c) => Some(*c),
+                    _ => None,
+                })
+                .collect::<Option<String>>()
+                .map(String::into_boxed_str)
+        };
+        let repr = match tokens.split_last() {
+            Some((Token::Any, rest)) => text(rest).map(Repr::Prefix),
+            _ => text(&tokens).map(Repr::Literal),
+        }
+        .unwrap_or(Repr::General(tokens));
         Pattern {
-            shape: shape(&tokens),
-            tokens,
+            repr,
+            tokens: OnceLock::new(),
         }
     }
 
-    /// The literals before a [`Shape::Prefix`] pattern's `*`.
-    fn stem(&self) -> &[Token] {
-        &self.tokens[..self.tokens.len() - 1]
+    /// The pattern's tokens: those of a general pattern, or, built on first use, those of
+    /// plain text and prefixes (which only need them when compared with a general one).
+    fn tokens(&self) -> &[Token] {
+        match &self.repr {
+            Repr::General(tokens) => tokens,
+            Repr::Literal(text) => self
+                .tokens
+                .get_or_init(|| text.chars().map(Token::Literal).collect()),
+            Repr::Prefix(stem) => self.tokens.get_or_init(|| {
+                stem.chars()
+                    .map(Token::Literal)
+                    .chain(std::iter::once(Token::Any))
+                    .collect()
+            }),
+        }
     }
 
     /// True when every string matched by `specific` is also matched by
     /// `self` (see [`covers`]).
     pub fn covers(&self, specific: &Pattern) -> bool {
-        match (self.shape, specific.shape) {
-            (Shape::Literal, Shape::Literal) => self.tokens == specific.tokens,
+        match (&self.repr, &specific.repr) {
+            (Repr::Literal(a), Repr::Literal(b)) => a == b,
             // A `*` only covers a `*`, so plain text covers no prefix pattern.
-            (Shape::Literal, Shape::Prefix) => false,
-            (Shape::Prefix, Shape::Literal | Shape::Prefix) => {
-                specific.tokens.starts_with(self.stem())
+            (Repr::Literal(_), Repr::Prefix(_)) => false,
+            // Text is a prefix of text exactly when its characters are a prefix of the
+            // other's: UTF-8 encodes no character as the start of another.
+            (Repr::Prefix(stem), Repr::Literal(text) | Repr::Prefix(text)) => {
+                text.starts_with(&**stem)
             }
             _ => {
-                literal_prefix_compatible(&self.tokens, &specific.tokens)
-                    && literal_suffix_compatible(&self.tokens, &specific.tokens)
-                    && covers_tokens(&self.tokens, &specific.tokens)
+                let (general, specific) = (self.tokens(), specific.tokens());
+                literal_prefix_compatible(general, specific)
+                    && literal_suffix_compatible(general, specific)
+                    && covers_tokens(general, specific)
             }
         }
     }
 
     /// True when some string is matched by both patterns (see [`overlaps`]).
     pub fn overlaps(&self, other: &Pattern) -> bool {
-        match (self.shape, other.shape) {
-            (Shape::Literal, Shape::Literal) => self.tokens == other.tokens,
-            (Shape::Prefix, Shape::Literal) => other.tokens.starts_with(self.stem()),
-            (Shape::Literal, Shape::Prefix) => self.tokens.starts_with(other.stem()),
-            (Shape::Prefix, Shape::Prefix) => {
-                self.stem().starts_with(other.stem()) || other.stem().starts_with(self.stem())
-            }
+        match (&self.repr, &other.repr) {
+            (Repr::Literal(a), Repr::Literal(b)) => a == b,
+            (Repr::Prefix(stem), Repr::Literal(text))
+            | (Repr::Literal(text), Repr::Prefix(stem)) => text.starts_with(&**stem),
+            (Repr::Prefix(a), Repr::Prefix(b)) => a.starts_with(&**b) || b.starts_with(&**a),
             _ => {
-                literal_suffix_compatible(&self.tokens, &other.tokens)
-                    && overlaps_tokens(&self.tokens, &other.tokens)
+                let (a, b) = (self.tokens(), other.tokens());
+                literal_suffix_compatible(a, b) && overlaps_tokens(a, b)
             }
         }
     }
 
     /// True when the pattern matches every string, i.e. it is `*` (or `**`).
     pub fn matches_everything(&self) -> bool {
-        self.tokens == [Token::Any]
+        matches!(&self.repr, Repr::Prefix(stem) if stem.is_empty())
     }
 
     /// True when the pattern holds an unknown value or a policy variable: a token that
     /// may stand for (or be covered by) a string the text does not show.
     pub fn has_placeholders(&self) -> bool {
-        self.shape == Shape::General
-            && self
-                .tokens
+        match &self.repr {
+            Repr::General(tokens) => tokens
                 .iter()
-                .any(|t| matches!(t, Token::Unknown | Token::Variable(_)))
+                .any(|t| matches!(t, Token::Unknown | Token::Variable(_))),
+            Repr::Literal(_) | Repr::Prefix(_) => false,
+        }
     }
 }
 
@@ -666,8 +722,8 @@ mod tests {
         for a in texts {
             for b in texts {
                 let (pa, pb) = (Pattern::new(a, true), Pattern::new(b, true));
-                let covers_slow = covers_table(&pa.tokens, &pb.tokens);
-                let overlaps_slow = overlaps_tokens(&pa.tokens, &pb.tokens);
+                let covers_slow = covers_table(pa.tokens(), pb.tokens());
+                let overlaps_slow = overlaps_tokens(pa.tokens(), pb.tokens());
                 assert_eq!(pa.covers(&pb), covers_slow, "{a} covers {b}");
                 assert_eq!(pa.overlaps(&pb), overlaps_slow, "{a} overlaps {b}");
             }
@@ -675,7 +731,7 @@ mod tests {
     }
 
     /// Every pair of patterns of up to four symbols over `a`, `b`, `?` and `*`: the greedy
-    /// match answers exactly as the table does.
+    /// match, and compiled patterns, answer exactly as the tables do.
     #[test]
     fn greedy_coverage_answers_like_the_table_on_every_short_pair() {
         let mut texts = vec![String::new()];
@@ -688,12 +744,22 @@ mod tests {
             texts.extend(frontier.iter().cloned());
         }
         let patterns: Vec<Vec<Token>> = texts.iter().map(|t| tokenize(t, false)).collect();
+        let compiled: std::collections::HashMap<&String, Pattern> =
+            texts.iter().map(|t| (t, Pattern::new(t, false))).collect();
         let mut covered = 0;
         for (a, ta) in texts.iter().zip(&patterns) {
             for (b, tb) in texts.iter().zip(&patterns) {
                 let table = covers_table(ta, tb);
                 assert_eq!(covers_greedy(ta, tb), table, "{a:?} covers {b:?}");
                 covered += usize::from(table);
+                // Compiled patterns (plain text and prefixes held as text) agree too.
+                let (pa, pb) = (&compiled[a], &compiled[b]);
+                assert_eq!(pa.covers(pb), table, "compiled {a:?} covers {b:?}");
+                assert_eq!(
+                    pa.overlaps(pb),
+                    overlaps_tokens(ta, tb),
+                    "compiled {a:?} overlaps {b:?}"
+                );
             }
         }
         // Both answers occur, so the comparison is not between two constants.
