@@ -9,10 +9,12 @@
 #      and 16 through a proxy adding 50 ms per request (scripts/latency_proxy.py: AWS is that
 #      far, moto is not), the wall time of each and the speed-up over concurrency 1;
 #   4. criterion: rule evaluation of synthetic snapshots of 1k, 10k and 100k VPCs
-#      (benches/evaluate.rs) and /metrics with 10k series (benches/metrics.rs);
+#      (benches/evaluate.rs), /metrics with 10k series (benches/metrics.rs), IAM evaluation
+#      of accounts of 500 to 5,000 roles (benches/iam_roles.rs) and one role with a 100 kB
+#      policy (benches/policy_compare.rs);
 #   5. peak RSS of the daemon idle (demo snapshot) and after scanning a 100k-subnet snapshot.
 #
-# Usage: scripts/bench.sh            (everything; about 15 minutes after the release build)
+# Usage: scripts/bench.sh            (everything; about 17 minutes after the release build)
 #        BENCH_PEER=0 scripts/bench.sh   (skip the peer auditor)
 #        BENCH_PEER_INSTALL=1 scripts/bench.sh   (install the peer auditor first if missing)
 #        BENCH_SECTIONS=moto,accounts scripts/bench.sh   (only those sections)
@@ -229,6 +231,10 @@ section "rule evaluation, synthetic snapshots (criterion, one thread)"
 nice -n 0 cargo bench --bench evaluate 2>&1 | tee "$OUT/evaluate.txt" | grep -v '^\(Benchmarking\|Gnuplot\|Found\| *[0-9]* (\)'
 section "/metrics with 10k series (criterion)"
 cargo bench --bench metrics 2>&1 | tee "$OUT/metrics.txt" | grep -v '^\(Benchmarking\|Gnuplot\|Found\| *[0-9]* (\)'
+section "IAM evaluation of 500 to 5,000 roles, two regions (criterion, one thread)"
+cargo bench --bench iam_roles 2>&1 | tee "$OUT/iam_roles.txt" | grep -v '^\(Benchmarking\|Gnuplot\|Found\| *[0-9]* (\)'
+section "one role with a 100 kB policy against its expectation (criterion)"
+cargo bench --bench policy_compare 2>&1 | tee "$OUT/policy_compare.txt" | grep -v '^\(Benchmarking\|Gnuplot\|Found\| *[0-9]* (\)'
 fi
 
 # --- memory ----------------------------------------------------------------------------------

@@ -32,9 +32,10 @@
 //! too. [`overlaps`] treats it like `*`. Two placeholders are not required to
 //! stand for the same string.
 //!
-//! Every function is a dynamic programme over the two token strings, so its
-//! cost is the product of the two lengths and it never recurses: hostile
-//! input cannot blow the stack.
+//! Plain text and `text*` patterns compare as text. Every other pair goes
+//! through a greedy match or a dynamic programme over the two token strings,
+//! so its cost is at most the product of the two lengths and it never
+//! recurses: hostile input cannot blow the stack.
 
 use std::sync::OnceLock;
 
