@@ -272,14 +272,12 @@ impl Pattern {
     fn tokens(&self) -> &[Token] {
         match &self.repr {
             Repr::General(tokens) => tokens,
-            Repr::Literal(text) => self
-                .tokens
-                .get_or_init(|| text.chars().map(Token::Literal).collect()),
+            // The text is already lower-cased where the pattern ignores case.
+            Repr::Literal(text) => self.tokens.get_or_init(|| literal_tokens(text, false)),
             Repr::Prefix(stem) => self.tokens.get_or_init(|| {
-                stem.chars()
-                    .map(Token::Literal)
-                    .chain(std::iter::once(Token::Any))
-                    .collect()
+                let mut tokens = literal_tokens(stem, false);
+                tokens.push(Token::Any);
+                tokens
             }),
         }
     }
